@@ -1,0 +1,155 @@
+package stream
+
+import (
+	"context"
+	"time"
+)
+
+// Emitter receives records pushed downstream. An Emitter belongs to one
+// operator instance and is not safe for concurrent use.
+//
+// Emit returns an error when the record could not be delivered downstream:
+// a downstream operator or sink failed, or the run was cancelled. The caller
+// must stop and return that error.
+type Emitter[T any] interface {
+	Emit(r Record[T]) error
+}
+
+// Source produces the records of a stream.
+//
+// Run emits records to out until the source is exhausted (it returns nil: the
+// runtime then sends the end-of-input watermark, +infinity, downstream), ctx is
+// done (it returns ctx.Err()), or it fails. Run is called once per run, from
+// one goroutine; a Source used in two pipelines, or twice in one, is an error
+// reported by Run. When any call on out returns an error, Run must return it.
+//
+// A source that may wait for input (a channel, a socket, a broker) calls
+// out.Flush before it blocks, so records buffered for an exchange are not held
+// back while it waits.
+type Source[T any] interface {
+	Run(ctx context.Context, out SourceOutput[T]) error
+}
+
+// SourceOutput is what a Source emits into. It is not safe for concurrent
+// use: a Source emits from the goroutine that called Run.
+type SourceOutput[T any] interface {
+	Emitter[T]
+	// EmitWatermark declares that no more records with Time <= w will follow.
+	// Watermarks lower than one already emitted are ignored.
+	EmitWatermark(w Time) error
+	// MarkIdle declares that the source has no records for now, so it stops
+	// holding back the minimum watermark downstream. Emitting a record or a
+	// watermark makes it active again.
+	MarkIdle() error
+	// Flush hands records buffered for downstream exchanges on now.
+	Flush() error
+}
+
+// SourceFunc adapts a function to a Source.
+type SourceFunc[T any] func(ctx context.Context, out SourceOutput[T]) error
+
+// Run calls f(ctx, out).
+func (f SourceFunc[T]) Run(ctx context.Context, out SourceOutput[T]) error { return f(ctx, out) }
+
+// Operator is a one-input operator with its own per-instance state. A new
+// Operator is made for every parallel instance (see [Apply]), and each is
+// driven by one goroutine, so it needs no locking.
+//
+// ProcessRecord handles one record and may emit any number of records.
+// ProcessWatermark is called when the input watermark advances to w, before w
+// is forwarded downstream: results that w completes must be emitted then. The
+// last watermark of a finished input is [MaxTime].
+//
+// An error returned by either method fails the run; it is reported wrapped
+// with the operator's name. Records that are bad rather than fatal belong on
+// a side output (see [OutputTag]) with the reason.
+type Operator[In, Out any] interface {
+	ProcessRecord(r Record[In], out Emitter[Out]) error
+	ProcessWatermark(w Time, out Emitter[Out]) error
+}
+
+// Opener is implemented by Operators and Sinks that need their Context (or
+// resources) before the first record. Open is called once per instance on the
+// instance's goroutine.
+type Opener interface {
+	Open(ctx *Context) error
+}
+
+// Closer is implemented by Operators and Sinks that release resources at the
+// end of a run. Close is called once per instance after its last record, on
+// success, error and cancellation alike.
+type Closer interface {
+	Close() error
+}
+
+// TimerHandler is implemented by Operators that use processing-time timers
+// registered with [Context.RegisterTimer]. OnTimer is called on the
+// operator's goroutine when the injected clock reaches a registered time.
+//
+// Processing-time timers are served by tasks fed by an exchange (KeyBy,
+// Rebalance, Union), where the task waits on its input; an operator chained
+// directly behind a source has its timers checked whenever the source emits.
+type TimerHandler[Out any] interface {
+	OnTimer(now time.Time, out Emitter[Out]) error
+}
+
+// Sink consumes the records of a stream at the end of a pipeline. A sink runs
+// as a single instance: if its input is parallel, the runtime merges the
+// parallel instances into it through an exchange. Write is called from one
+// goroutine at a time.
+//
+// An error from Write fails the run, wrapped with the sink's name: a sink
+// never drops a record it could not write.
+type Sink[T any] interface {
+	Write(ctx context.Context, r Record[T]) error
+}
+
+// WatermarkSink is implemented by sinks that want to see the watermark.
+type WatermarkSink interface {
+	WriteWatermark(ctx context.Context, w Time) error
+}
+
+// Flusher is implemented by sinks that buffer. Flush is called when the
+// input has ended (after the final watermark), before Close, and only on the
+// successful path.
+type Flusher interface {
+	Flush(ctx context.Context) error
+}
+
+// SinkFunc adapts a function to a Sink.
+type SinkFunc[T any] func(ctx context.Context, r Record[T]) error
+
+// Write calls f(ctx, r).
+func (f SinkFunc[T]) Write(ctx context.Context, r Record[T]) error { return f(ctx, r) }
+
+// Snapshotter is implemented by stateful operators, sources and sinks whose
+// state can be checkpointed. Snapshot returns the state as bytes; Restore
+// replaces the state with one produced by Snapshot. Both are called on the
+// instance's own goroutine.
+type Snapshotter interface {
+	Snapshot() ([]byte, error)
+	Restore(state []byte) error
+}
+
+// Clock is the source of processing (wall-clock) time. The runtime and
+// operators read wall-clock time only through a Clock, so tests can use a
+// fake one (see package streamtest). Implementations must be safe for
+// concurrent use.
+type Clock interface {
+	Now() time.Time
+	// AfterFunc calls f in its own goroutine once d has elapsed, unless the
+	// returned stop function is called first. stop reports whether it stopped
+	// the call.
+	AfterFunc(d time.Duration, f func()) (stop func() bool)
+}
+
+// SystemClock is the real wall clock.
+type SystemClock struct{}
+
+// Now returns time.Now().
+func (SystemClock) Now() time.Time { return time.Now() }
+
+// AfterFunc wraps time.AfterFunc.
+func (SystemClock) AfterFunc(d time.Duration, f func()) func() bool {
+	return time.AfterFunc(d, f).Stop
+}

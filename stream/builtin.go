@@ -1,0 +1,203 @@
+package stream
+
+import (
+	"context"
+	"iter"
+	"sync"
+)
+
+// Slice is a bounded source of values, each at event time 0 unless
+// [WithTimestamps] sets it.
+func Slice[T any](values []T) Source[T] { return &sliceSource[T]{values: values} }
+
+type sliceSource[T any] struct{ values []T }
+
+func (s *sliceSource[T]) Run(ctx context.Context, out SourceOutput[T]) error {
+	done := ctx.Done()
+	for i, v := range s.values {
+		if i&1023 == 0 {
+			select {
+			case <-done:
+				return ctx.Err()
+			default:
+			}
+		}
+		if err := out.Emit(Record[T]{Value: v}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Records is a bounded source of records with their times.
+func Records[T any](records []Record[T]) Source[T] { return &recordSource[T]{records: records} }
+
+type recordSource[T any] struct{ records []Record[T] }
+
+func (s *recordSource[T]) Run(ctx context.Context, out SourceOutput[T]) error {
+	done := ctx.Done()
+	for i, r := range s.records {
+		if i&1023 == 0 {
+			select {
+			case <-done:
+				return ctx.Err()
+			default:
+			}
+		}
+		if err := out.Emit(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Seq is a source of the values of seq (single-use or not: it is ranged over
+// once per run), each at event time 0 unless [WithTimestamps] sets it.
+func Seq[T any](seq iter.Seq[T]) Source[T] { return &seqSource[T]{seq: seq} }
+
+type seqSource[T any] struct{ seq iter.Seq[T] }
+
+func (s *seqSource[T]) Run(ctx context.Context, out SourceOutput[T]) error {
+	if s.seq == nil {
+		return errorf("%w: nil iter.Seq", ErrInvalid)
+	}
+	var err error
+	i := 0
+	done := ctx.Done()
+	for v := range s.seq {
+		if i++; i&1023 == 0 {
+			select {
+			case <-done:
+				return ctx.Err()
+			default:
+			}
+		}
+		if err = out.Emit(Record[T]{Value: v}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Generate is a source that calls fn(i) for i = 0, 1, ... n-1 and emits the
+// records it returns; n < 0 means until the run is cancelled.
+func Generate[T any](n int64, fn func(i int64) Record[T]) Source[T] {
+	return &genSource[T]{n: n, fn: fn}
+}
+
+type genSource[T any] struct {
+	n  int64
+	fn func(int64) Record[T]
+}
+
+func (s *genSource[T]) Run(ctx context.Context, out SourceOutput[T]) error {
+	if s.fn == nil {
+		return errorf("%w: nil generator function", ErrInvalid)
+	}
+	done := ctx.Done()
+	for i := int64(0); s.n < 0 || i < s.n; i++ {
+		if i&1023 == 0 {
+			select {
+			case <-done:
+				return ctx.Err()
+			default:
+			}
+		}
+		if err := out.Emit(s.fn(i)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Chan is a source of the values received from ch until it is closed, each
+// at event time 0 unless [WithTimestamps] sets it. While ch is empty the
+// source flushes its exchanges, so nothing waits in a half-full batch.
+func Chan[T any](ch <-chan T) Source[T] { return &chanSource[T]{ch: ch} }
+
+type chanSource[T any] struct{ ch <-chan T }
+
+func (s *chanSource[T]) Run(ctx context.Context, out SourceOutput[T]) error {
+	done := ctx.Done()
+	for {
+		var v T
+		var ok bool
+		select {
+		case v, ok = <-s.ch:
+		default:
+			if err := out.Flush(); err != nil {
+				return err
+			}
+			select {
+			case v, ok = <-s.ch:
+			case <-done:
+				return ctx.Err()
+			}
+		}
+		if !ok {
+			return nil
+		}
+		if err := out.Emit(Record[T]{Value: v}); err != nil {
+			return err
+		}
+	}
+}
+
+// CollectSink keeps every record it receives, for tests and small results.
+// Its methods are safe to call while the pipeline runs.
+type CollectSink[T any] struct {
+	mu   sync.Mutex
+	recs []Record[T]
+}
+
+// Collect returns a new CollectSink.
+func Collect[T any]() *CollectSink[T] { return &CollectSink[T]{} }
+
+// Write appends r.
+func (c *CollectSink[T]) Write(_ context.Context, r Record[T]) error {
+	c.mu.Lock()
+	c.recs = append(c.recs, r)
+	c.mu.Unlock()
+	return nil
+}
+
+// Records returns a copy of the records received so far, in arrival order.
+func (c *CollectSink[T]) Records() []Record[T] {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Record[T](nil), c.recs...)
+}
+
+// Values returns the values received so far, in arrival order.
+func (c *CollectSink[T]) Values() []T {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	vs := make([]T, len(c.recs))
+	for i, r := range c.recs {
+		vs[i] = r.Value
+	}
+	return vs
+}
+
+// Discard is a sink that drops everything: for benchmarks and for streams
+// consumed only for their side effects.
+func Discard[T any]() Sink[T] { return discardSink[T]{} }
+
+type discardSink[T any] struct{}
+
+func (discardSink[T]) Write(context.Context, Record[T]) error { return nil }
+
+// ChanSink is a sink that sends each value to ch, blocking (with the run's
+// context) while ch is full. It does not close ch.
+func ChanSink[T any](ch chan<- T) Sink[T] { return &chanSink[T]{ch: ch} }
+
+type chanSink[T any] struct{ ch chan<- T }
+
+func (s *chanSink[T]) Write(ctx context.Context, r Record[T]) error {
+	select {
+	case s.ch <- r.Value:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

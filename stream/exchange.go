@@ -1,0 +1,463 @@
+package stream
+
+import (
+	"context"
+	"math/bits"
+	"time"
+)
+
+// An exchange moves records between tasks: from every instance upstream to
+// the chosen instance downstream, over bounded channels that carry batches of
+// records with the watermarks, idle marks and end-of-input between them.
+
+type mark struct {
+	at int  // number of records in the batch before this watermark
+	wm Time // the sender's watermark from here on
+}
+
+type batch[T any] struct {
+	from  int
+	recs  []Record[T]
+	marks []mark
+	idle  bool // the sender went idle after this batch
+	end   bool // the sender finished after this batch
+}
+
+// ExchangeOption configures an exchange ([KeyBy], [Rebalance], [Union]).
+type ExchangeOption interface{ applyExchange(*exchangeConfig) }
+
+type exchangeConfig struct {
+	parallelism, batch, capacity int
+	name                         string
+}
+
+type exchangeOptionFunc func(*exchangeConfig)
+
+func (f exchangeOptionFunc) applyExchange(c *exchangeConfig) { f(c) }
+
+// Parallelism sets the number of parallel instances after the exchange.
+func Parallelism(n int) ExchangeOption {
+	return exchangeOptionFunc(func(c *exchangeConfig) { c.parallelism = n })
+}
+
+// BatchSize sets the records per exchange message for this exchange.
+func BatchSize(n int) ExchangeOption {
+	return exchangeOptionFunc(func(c *exchangeConfig) { c.batch = n })
+}
+
+// ChannelCapacity sets the batches buffered per downstream instance.
+func ChannelCapacity(n int) ExchangeOption {
+	return exchangeOptionFunc(func(c *exchangeConfig) { c.capacity = n })
+}
+
+// ExchangeName names the exchange (used in errors and metrics).
+func ExchangeName(name string) ExchangeOption {
+	return exchangeOptionFunc(func(c *exchangeConfig) { c.name = name })
+}
+
+type exchangeSpec[T any] struct {
+	name        string
+	down        *outlet[T]
+	senders     int
+	parallelism int
+	batch       int
+	capacity    int
+	hash        func(T) uint64 // nil: round robin (or everything to the one instance)
+}
+
+// newExchange declares an exchange into parallelism instances.
+func newExchange[T any](p *Pipeline, base string, hash func(T) uint64, opts []ExchangeOption) *exchangeSpec[T] {
+	cfg := exchangeConfig{parallelism: p.cfg.parallelism, batch: p.cfg.batchSize, capacity: p.cfg.capacity, name: base}
+	for _, o := range opts {
+		if o != nil {
+			o.applyExchange(&cfg)
+		}
+	}
+	name := p.uniqueName(cfg.name)
+	if cfg.parallelism < 1 {
+		p.failf("%s: parallelism %d < 1", name, cfg.parallelism)
+		cfg.parallelism = 1
+	}
+	if cfg.batch < 1 {
+		p.failf("%s: batch size %d < 1", name, cfg.batch)
+		cfg.batch = 1
+	}
+	if cfg.capacity < 1 {
+		p.failf("%s: channel capacity %d < 1", name, cfg.capacity)
+		cfg.capacity = 1
+	}
+	return &exchangeSpec[T]{
+		name: name, down: newOutlet[T](p, name, cfg.parallelism),
+		parallelism: cfg.parallelism, batch: cfg.batch, capacity: cfg.capacity, hash: hash,
+	}
+}
+
+// attach connects the instances of s as senders of the exchange.
+func (x *exchangeSpec[T]) attach(s Stream[T]) {
+	in := s.must()
+	offset := x.senders
+	x.senders += in.parallelism
+	in.consume(func(b *builder, inst int) (inlet[T], error) {
+		xr := exchangeRunOf(b.rt, x)
+		return xr.newSender(b.rt.ctx, offset+inst), nil
+	})
+}
+
+// exchange is the common case: one input, into parallelism instances.
+func exchange[T any](s Stream[T], name string, parallelism int, hash func(T) uint64, opts ...ExchangeOption) Stream[T] {
+	opts = append([]ExchangeOption{ExchangeName(name), Parallelism(parallelism)}, opts...)
+	x := newExchange(s.must().p, name, hash, opts)
+	x.attach(s)
+	return Stream[T]{o: x.down}
+}
+
+type exchangeRun[T any] struct {
+	spec  *exchangeSpec[T]
+	chans []chan *batch[T]
+	free  chan *batch[T]
+}
+
+func exchangeRunOf[T any](rt *runtime_, x *exchangeSpec[T]) *exchangeRun[T] {
+	if xr, ok := rt.exchanges[x]; ok {
+		return xr.(*exchangeRun[T])
+	}
+	xr := &exchangeRun[T]{spec: x, chans: make([]chan *batch[T], x.parallelism)}
+	xr.free = make(chan *batch[T], x.parallelism*(x.capacity+2)+x.senders*x.parallelism)
+	for j := range xr.chans {
+		xr.chans[j] = make(chan *batch[T], x.capacity)
+	}
+	rt.exchanges[x] = xr
+	// The receiving tasks, one per downstream instance.
+	for j := range x.parallelism {
+		b := rt.newBuilder()
+		id := b.t.node(x.name)
+		cnt := b.t.newCounts(rt, x.name, j)
+		chain, err := x.down.build(b, j)
+		r := &receiver[T]{x: xr, j: j, t: b.t, id: id, cnt: cnt, chain: chain, idleTimeout: rt.p.cfg.idleTimeout}
+		b.t.body = func(ctx context.Context) error {
+			if err != nil {
+				return err
+			}
+			return r.run(ctx)
+		}
+	}
+	return xr
+}
+
+func (xr *exchangeRun[T]) get() *batch[T] {
+	select {
+	case b := <-xr.free:
+		return b
+	default:
+		return &batch[T]{recs: make([]Record[T], 0, xr.spec.batch)}
+	}
+}
+
+func (xr *exchangeRun[T]) put(b *batch[T]) {
+	b.recs = b.recs[:0]
+	b.marks = b.marks[:0]
+	b.idle, b.end = false, false
+	select {
+	case xr.free <- b:
+	default:
+	}
+}
+
+func (xr *exchangeRun[T]) newSender(ctx context.Context, id int) *sender[T] {
+	n := xr.spec.parallelism
+	s := &sender[T]{xr: xr, id: id, n: n, ctx: ctx, done: ctx.Done(), hash: xr.spec.hash,
+		bufs: make([]*batch[T], n), sent: make([]Time, n), wm: MinTime, size: xr.spec.batch}
+	for j := range s.sent {
+		s.sent[j] = MinTime
+	}
+	return s
+}
+
+// sender is the upstream end of an exchange in one task: it buffers records
+// per downstream instance and sends full batches. Watermarks are recorded
+// lazily: each downstream instance learns the watermark just before its next
+// record (or when a batch is sent), which keeps their order with the records
+// it receives exactly as upstream had it.
+type sender[T any] struct {
+	xr   *exchangeRun[T]
+	id   int
+	n    int
+	size int
+	hash func(T) uint64
+	bufs []*batch[T]
+	sent []Time // the watermark each downstream instance has been told
+	wm   Time
+	rr   int
+	ctx  context.Context
+	done <-chan struct{}
+}
+
+func (s *sender[T]) Emit(r Record[T]) error {
+	j := 0
+	if s.hash != nil {
+		hi, _ := bits.Mul64(s.hash(r.Value), uint64(s.n))
+		j = int(hi)
+	} else if s.n > 1 {
+		j = s.rr
+		if s.rr++; s.rr == s.n {
+			s.rr = 0
+		}
+	}
+	b := s.bufs[j]
+	if b == nil {
+		b = s.xr.get()
+		s.bufs[j] = b
+	}
+	if s.sent[j] != s.wm {
+		b.marks = append(b.marks, mark{at: len(b.recs), wm: s.wm})
+		s.sent[j] = s.wm
+	}
+	b.recs = append(b.recs, r)
+	if len(b.recs) >= s.size {
+		return s.flushAll(false, false)
+	}
+	return nil
+}
+
+func (s *sender[T]) ctrl(c control) error {
+	switch c.kind {
+	case ctrlWatermark:
+		if c.wm > s.wm {
+			s.wm = c.wm
+		}
+	case ctrlIdle:
+		return s.flushAll(true, false)
+	case ctrlFlush:
+		return s.flushAll(false, false)
+	case ctrlEnd:
+		s.wm = MaxTime
+		return s.flushAll(false, true)
+	}
+	return nil
+}
+
+// flushAll sends every pending batch or watermark; with idle or end, a
+// message goes to every downstream instance.
+func (s *sender[T]) flushAll(idle, end bool) error {
+	for j := range s.bufs {
+		b := s.bufs[j]
+		if b == nil {
+			if s.sent[j] == s.wm && !idle && !end {
+				continue
+			}
+			b = s.xr.get()
+		}
+		if s.sent[j] != s.wm {
+			b.marks = append(b.marks, mark{at: len(b.recs), wm: s.wm})
+			s.sent[j] = s.wm
+		}
+		b.from, b.idle, b.end = s.id, idle, end
+		s.bufs[j] = nil
+		ch := s.xr.chans[j]
+		select {
+		case ch <- b:
+		default:
+			select {
+			case ch <- b:
+			case <-s.done:
+				return s.ctx.Err()
+			}
+		}
+	}
+	return nil
+}
+
+// receiver is the downstream end of an exchange: the head of a task. It
+// merges its inputs' watermarks (the minimum over inputs that are neither
+// idle nor finished) and pushes records into its chain.
+type receiver[T any] struct {
+	x           *exchangeRun[T]
+	j           int
+	t           *task
+	id          int
+	cnt         *counts
+	chain       inlet[T]
+	idleTimeout time.Duration
+
+	wms      []Time
+	idle     []bool
+	ended    []bool
+	lastSeen []time.Time
+	nEnded   int
+	out      Time
+	outIdle  bool
+}
+
+func (r *receiver[T]) run(ctx context.Context) error {
+	n := r.x.spec.senders
+	r.wms = make([]Time, n)
+	r.idle = make([]bool, n)
+	r.ended = make([]bool, n)
+	for k := range r.wms {
+		r.wms[k] = MinTime
+	}
+	r.out = MinTime
+	if n == 0 {
+		return r.finish()
+	}
+	if r.idleTimeout > 0 {
+		r.lastSeen = make([]time.Time, n)
+		now := r.t.clock.Now()
+		for k := range r.lastSeen {
+			r.lastSeen[k] = now
+		}
+		r.t.addTimer(now.Add(r.idleTimeout), r.checkIdle)
+	}
+	in := r.x.chans[r.j]
+	done := ctx.Done()
+	for {
+		var b *batch[T]
+		select {
+		case b = <-in:
+		case <-done:
+			return ctx.Err()
+		case <-r.t.wake:
+			if err := r.t.fireTimers(); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := r.handle(b); err != nil {
+			return err
+		}
+		r.x.put(b)
+		if r.nEnded == n {
+			return r.finish()
+		}
+		if len(in) == 0 {
+			if r.cnt.m != nil {
+				r.cnt.m.QueueFill(0, cap(in))
+			}
+			if err := r.chain.ctrl(control{kind: ctrlFlush}); err != nil {
+				return err
+			}
+			r.t.report()
+		} else if r.cnt.m != nil {
+			r.cnt.m.QueueFill(len(in), cap(in))
+			r.t.report()
+		}
+	}
+}
+
+func (r *receiver[T]) finish() error {
+	if err := r.advance(); err != nil {
+		return err
+	}
+	r.t.report()
+	return r.chain.ctrl(control{kind: ctrlEnd})
+}
+
+func (r *receiver[T]) handle(b *batch[T]) error {
+	k := b.from
+	if r.lastSeen != nil {
+		r.lastSeen[k] = r.t.clock.Now()
+	}
+	if r.idle[k] && (len(b.recs) > 0 || len(b.marks) > 0) {
+		r.idle[k] = false
+		r.outIdle = false
+	}
+	mi := 0
+	for i := range b.recs {
+		for mi < len(b.marks) && b.marks[mi].at == i {
+			if err := r.input(k, b.marks[mi].wm); err != nil {
+				return err
+			}
+			mi++
+		}
+		r.cnt.in++
+		if err := r.chain.Emit(b.recs[i]); err != nil {
+			return err
+		}
+	}
+	for ; mi < len(b.marks); mi++ {
+		if err := r.input(k, b.marks[mi].wm); err != nil {
+			return err
+		}
+	}
+	r.cnt.out = r.cnt.in
+	if b.end {
+		r.ended[k] = true
+		r.nEnded++
+		r.wms[k] = MaxTime
+		return nil // finish() advances once every input has ended
+	}
+	if b.idle {
+		return r.setIdle(k)
+	}
+	return nil
+}
+
+func (r *receiver[T]) input(k int, w Time) error {
+	if w <= r.wms[k] {
+		return nil
+	}
+	r.wms[k] = w
+	return r.advance()
+}
+
+func (r *receiver[T]) setIdle(k int) error {
+	r.idle[k] = true
+	if err := r.advance(); err != nil {
+		return err
+	}
+	for i := range r.idle {
+		if !r.idle[i] && !r.ended[i] {
+			return nil
+		}
+	}
+	if r.outIdle {
+		return nil
+	}
+	r.outIdle = true
+	return r.chain.ctrl(control{kind: ctrlIdle})
+}
+
+// advance recomputes the output watermark and forwards it if it rose.
+func (r *receiver[T]) advance() error {
+	m, active := MaxTime, false
+	for i, w := range r.wms {
+		if r.idle[i] && !r.ended[i] {
+			continue
+		}
+		active = true
+		if w < m {
+			m = w
+		}
+	}
+	if !active || m <= r.out {
+		return nil
+	}
+	r.out = m
+	r.cnt.wm = m
+	r.t.cur = r.id
+	return r.chain.ctrl(control{kind: ctrlWatermark, wm: m})
+}
+
+func (r *receiver[T]) checkIdle(now time.Time) error {
+	var next time.Time
+	for k := range r.lastSeen {
+		if r.idle[k] || r.ended[k] {
+			continue
+		}
+		due := r.lastSeen[k].Add(r.idleTimeout)
+		if !due.After(now) {
+			if err := r.setIdle(k); err != nil {
+				return err
+			}
+			continue
+		}
+		if next.IsZero() || due.Before(next) {
+			next = due
+		}
+	}
+	if next.IsZero() {
+		next = now.Add(r.idleTimeout)
+	}
+	r.t.addTimer(next, r.checkIdle)
+	return nil
+}

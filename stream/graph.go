@@ -1,0 +1,162 @@
+package stream
+
+import "fmt"
+
+func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
+
+type ctrlKind uint8
+
+const (
+	ctrlWatermark ctrlKind = iota // the input watermark advanced to wm
+	ctrlIdle                      // the input has gone idle
+	ctrlFlush                     // the input ran dry: hand buffered records on
+	ctrlEnd                       // the input ended (after the MaxTime watermark)
+)
+
+type control struct {
+	kind ctrlKind
+	wm   Time
+}
+
+// inlet is what a node instance exposes to the node before it in a chain:
+// records by direct call, and the in-band control messages.
+type inlet[T any] interface {
+	Emitter[T]
+	ctrl(c control) error
+}
+
+// Stream is a typed stream of records in a pipeline under construction.
+// The zero Stream is not usable.
+type Stream[T any] struct {
+	o *outlet[T]
+}
+
+// Pipeline returns the pipeline s belongs to.
+func (s Stream[T]) Pipeline() *Pipeline { return s.must().p }
+
+// Parallelism returns the number of parallel instances producing s.
+func (s Stream[T]) Parallelism() int { return s.must().parallelism }
+
+// Name returns the name of the operator producing s.
+func (s Stream[T]) Name() string { return s.must().name }
+
+func (s Stream[T]) must() *outlet[T] {
+	if s.o == nil {
+		panic("stream: use of a zero Stream; streams come from From and the operators")
+	}
+	return s.o
+}
+
+// outlet is the logical output of an operator: who consumes it, and the
+// operator's side outputs.
+type outlet[T any] struct {
+	p           *Pipeline
+	name        string
+	parallelism int
+	consumers   []func(b *builder, inst int) (inlet[T], error)
+	sides       map[any]anyOutlet // *OutputTag[X] -> *outlet[X]
+	sidesOK     bool
+}
+
+type anyOutlet interface {
+	buildAny(b *builder, inst int) (any, error)
+}
+
+func (o *outlet[T]) buildAny(b *builder, inst int) (any, error) { return o.build(b, inst) }
+
+func newOutlet[T any](p *Pipeline, name string, parallelism int) *outlet[T] {
+	return &outlet[T]{p: p, name: name, parallelism: parallelism}
+}
+
+func (o *outlet[T]) consume(f func(b *builder, inst int) (inlet[T], error)) {
+	o.consumers = append(o.consumers, f)
+}
+
+// build instantiates everything downstream of this outlet for instance inst.
+func (o *outlet[T]) build(b *builder, inst int) (inlet[T], error) {
+	switch len(o.consumers) {
+	case 0:
+		return discard[T]{}, nil
+	case 1:
+		return o.consumers[0](b, inst)
+	}
+	fan := &fanout[T]{outs: make([]inlet[T], 0, len(o.consumers))}
+	for _, c := range o.consumers {
+		in, err := c(b, inst)
+		if err != nil {
+			return nil, err
+		}
+		fan.outs = append(fan.outs, in)
+	}
+	return fan, nil
+}
+
+// buildSides instantiates the side outputs of instance inst.
+func (o *outlet[T]) buildSides(b *builder, inst int) (map[any]any, []func(control) error, error) {
+	if len(o.sides) == 0 {
+		return nil, nil, nil
+	}
+	m := make(map[any]any, len(o.sides))
+	var ctrls []func(control) error
+	for tag, so := range o.sides {
+		in, err := so.buildAny(b, inst)
+		if err != nil {
+			return nil, nil, err
+		}
+		m[tag] = in
+		ctrls = append(ctrls, in.(interface{ ctrl(control) error }).ctrl)
+	}
+	return m, ctrls, nil
+}
+
+// SideOutput returns the stream of the side output tag of the operator that
+// produces s. Only operators built with [Apply] or [Process] have side outputs.
+func SideOutput[X, T any](s Stream[T], tag *OutputTag[X]) Stream[X] {
+	o := s.must()
+	if tag == nil {
+		o.p.failf("%s: nil output tag", o.name)
+	} else if !o.sidesOK {
+		o.p.failf("%s: operator has no side outputs (tag %q)", o.name, tag.name)
+	}
+	if o.sides == nil {
+		o.sides = map[any]anyOutlet{}
+	}
+	if prev, ok := o.sides[tag]; ok {
+		return Stream[X]{o: prev.(*outlet[X])}
+	}
+	so := newOutlet[X](o.p, o.name+"."+tagName(tag), o.parallelism)
+	o.sides[tag] = so
+	return Stream[X]{o: so}
+}
+
+func tagName[X any](t *OutputTag[X]) string {
+	if t == nil {
+		return "nil"
+	}
+	return t.name
+}
+
+type discard[T any] struct{}
+
+func (discard[T]) Emit(Record[T]) error { return nil }
+func (discard[T]) ctrl(control) error   { return nil }
+
+type fanout[T any] struct{ outs []inlet[T] }
+
+func (f *fanout[T]) Emit(r Record[T]) error {
+	for _, o := range f.outs {
+		if err := o.Emit(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *fanout[T]) ctrl(c control) error {
+	for _, o := range f.outs {
+		if err := o.ctrl(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,393 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+)
+
+func loggerOf(p *Pipeline) *slog.Logger {
+	if p.cfg.logger != nil {
+		return p.cfg.logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// chained adds a one-to-one operator to s: it runs in the same goroutine as
+// its input, called directly for each record.
+func chained[In, Out any](s Stream[In], base string, mk func(b *builder, name string, inst int, next inlet[Out], id int, cnt *counts) (inlet[In], error)) Stream[Out] {
+	in := s.must()
+	name := in.p.uniqueName(base)
+	o := newOutlet[Out](in.p, name, in.parallelism)
+	in.consume(func(b *builder, inst int) (inlet[In], error) {
+		next, err := o.build(b, inst)
+		if err != nil {
+			return nil, err
+		}
+		return mk(b, name, inst, next, b.t.node(name), b.t.newCounts(b.rt, name, inst))
+	})
+	return Stream[Out]{o: o}
+}
+
+// Map applies fn to every record's value, keeping its time.
+func Map[In, Out any](s Stream[In], fn func(In) Out) Stream[Out] {
+	if fn == nil {
+		s.must().p.failf("map: nil function")
+	}
+	return chained(s, "map", func(b *builder, name string, inst int, next inlet[Out], id int, cnt *counts) (inlet[In], error) {
+		cnt.oneToOne = true
+		return &mapNode[In, Out]{fn: fn, next: next, t: b.t, id: id, cnt: cnt}, nil
+	})
+}
+
+type mapNode[In, Out any] struct {
+	fn   func(In) Out
+	next inlet[Out]
+	t    *task
+	id   int
+	cnt  *counts
+}
+
+func (n *mapNode[In, Out]) Emit(r Record[In]) error {
+	n.cnt.in++
+	n.t.cur = n.id
+	return n.next.Emit(Record[Out]{Time: r.Time, Value: n.fn(r.Value)})
+}
+
+func (n *mapNode[In, Out]) ctrl(c control) error {
+	if c.kind == ctrlWatermark {
+		n.cnt.wm = c.wm
+	}
+	return n.next.ctrl(c)
+}
+
+// Filter keeps the records whose value satisfies keep.
+func Filter[T any](s Stream[T], keep func(T) bool) Stream[T] {
+	if keep == nil {
+		s.must().p.failf("filter: nil function")
+	}
+	return chained(s, "filter", func(b *builder, name string, inst int, next inlet[T], id int, cnt *counts) (inlet[T], error) {
+		return &filterNode[T]{keep: keep, next: next, t: b.t, id: id, cnt: cnt}, nil
+	})
+}
+
+type filterNode[T any] struct {
+	keep func(T) bool
+	next inlet[T]
+	t    *task
+	id   int
+	cnt  *counts
+}
+
+func (n *filterNode[T]) Emit(r Record[T]) error {
+	n.cnt.in++
+	n.t.cur = n.id
+	if !n.keep(r.Value) {
+		return nil
+	}
+	n.cnt.out++
+	return n.next.Emit(r)
+}
+
+func (n *filterNode[T]) ctrl(c control) error {
+	if c.kind == ctrlWatermark {
+		n.cnt.wm = c.wm
+	}
+	return n.next.ctrl(c)
+}
+
+// FlatMap calls fn for every record; each value fn emits becomes a record at
+// the input record's time. fn must return emit's error when it is non-nil.
+func FlatMap[In, Out any](s Stream[In], fn func(v In, emit func(Out) error) error) Stream[Out] {
+	if fn == nil {
+		s.must().p.failf("flatmap: nil function")
+	}
+	return chained(s, "flatmap", func(b *builder, name string, inst int, next inlet[Out], id int, cnt *counts) (inlet[In], error) {
+		n := &flatMapNode[In, Out]{fn: fn, next: next, t: b.t, id: id, cnt: cnt, name: name}
+		n.emit = n.emitValue
+		return n, nil
+	})
+}
+
+type flatMapNode[In, Out any] struct {
+	fn   func(In, func(Out) error) error
+	emit func(Out) error
+	next inlet[Out]
+	t    *task
+	id   int
+	cnt  *counts
+	name string
+	at   Time
+}
+
+func (n *flatMapNode[In, Out]) emitValue(v Out) error {
+	n.cnt.out++
+	err := n.next.Emit(Record[Out]{Time: n.at, Value: v})
+	n.t.cur = n.id
+	return err
+}
+
+func (n *flatMapNode[In, Out]) Emit(r Record[In]) error {
+	n.cnt.in++
+	n.t.cur = n.id
+	n.at = r.Time
+	return opErr(n.name, n.fn(r.Value, n.emit))
+}
+
+func (n *flatMapNode[In, Out]) ctrl(c control) error {
+	if c.kind == ctrlWatermark {
+		n.cnt.wm = c.wm
+	}
+	return n.next.ctrl(c)
+}
+
+// Apply adds an operator to s. newOp is called once per parallel instance of
+// s when the pipeline runs, so each instance owns its state. The operator
+// runs chained to its input (no exchange); it may implement [Opener],
+// [Closer], [TimerHandler] and [Snapshotter], and emit to side outputs
+// obtained with [Output] (consumed through [SideOutput]).
+func Apply[In, Out any](s Stream[In], name string, newOp func() Operator[In, Out]) Stream[Out] {
+	in := s.must()
+	if name == "" {
+		name = "operator"
+	}
+	name = in.p.uniqueName(name)
+	o := newOutlet[Out](in.p, name, in.parallelism)
+	o.sidesOK = true
+	if newOp == nil {
+		in.p.failf("%s: nil operator constructor", name)
+	}
+	in.consume(func(b *builder, inst int) (inlet[In], error) {
+		next, err := o.build(b, inst)
+		if err != nil {
+			return nil, err
+		}
+		sides, sideCtrls, err := o.buildSides(b, inst)
+		if err != nil {
+			return nil, err
+		}
+		op := newOp()
+		if op == nil {
+			return nil, &OperatorError{Op: name, Err: errorf("%w: constructor returned nil", ErrInvalid)}
+		}
+		n := &opNode[In, Out]{op: op, name: name, t: b.t, id: b.t.node(name), sideCtrls: sideCtrls}
+		n.cnt = b.t.newCounts(b.rt, name, inst)
+		n.out = &countingEmitter[Out]{next: next, cnt: n.cnt}
+		n.next = next
+		n.c = &Context{name: name, instance: inst, parallelism: in.parallelism, wm: MinTime, t: b.t, cnt: n.cnt, logger: loggerOf(in.p), sides: sides}
+		if th, ok := op.(TimerHandler[Out]); ok {
+			n.c.onTimer = func(now time.Time) error {
+				b.t.cur = n.id
+				return opErr(name, th.OnTimer(now, n.out))
+			}
+		}
+		if op, ok := op.(Opener); ok {
+			b.t.openers = append(b.t.openers, func() error { return opErr(name, op.Open(n.c)) })
+		}
+		if c, ok := op.(Closer); ok {
+			b.t.closers = append(b.t.closers, func() error { return opErr(name, c.Close()) })
+		}
+		return n, nil
+	})
+	return Stream[Out]{o: o}
+}
+
+type countingEmitter[T any] struct {
+	next inlet[T]
+	cnt  *counts
+}
+
+func (e *countingEmitter[T]) Emit(r Record[T]) error {
+	e.cnt.out++
+	return e.next.Emit(r)
+}
+
+type opNode[In, Out any] struct {
+	op        Operator[In, Out]
+	name      string
+	out       *countingEmitter[Out]
+	next      inlet[Out]
+	sideCtrls []func(control) error
+	c         *Context
+	cnt       *counts
+	t         *task
+	id        int
+}
+
+func (n *opNode[In, Out]) Emit(r Record[In]) error {
+	n.cnt.in++
+	n.t.cur = n.id
+	return opErr(n.name, n.op.ProcessRecord(r, n.out))
+}
+
+func (n *opNode[In, Out]) ctrl(c control) error {
+	if c.kind == ctrlWatermark {
+		if c.wm <= n.c.wm {
+			return nil
+		}
+		n.c.wm = c.wm
+		n.cnt.wm = c.wm
+		n.t.cur = n.id
+		if err := n.op.ProcessWatermark(c.wm, n.out); err != nil {
+			return opErr(n.name, err)
+		}
+	}
+	if err := n.next.ctrl(c); err != nil {
+		return err
+	}
+	for _, sc := range n.sideCtrls {
+		if err := sc(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ProcessFunc handles one record of a [Process] operator. It emits results
+// with out, reads the watermark and clock from ctx, and returns
+// [Reject](reason) to send the record to the dead-letter output instead of
+// failing the run. Any other error fails the run.
+type ProcessFunc[In, Out any] func(ctx *Context, r Record[In], out Emitter[Out]) error
+
+// Processed is the output of [Process]: the main stream, and the dead-letter
+// stream of the records it rejected.
+type Processed[In, Out any] struct {
+	Stream[Out]
+	dead *OutputTag[DeadLetter[In]]
+}
+
+// DeadLetters returns the records the operator rejected, with the reasons.
+// If nothing consumes it, a rejected record fails the run instead.
+func (p Processed[In, Out]) DeadLetters() Stream[DeadLetter[In]] {
+	return SideOutput(p.Stream, p.dead)
+}
+
+// Process adds a record-at-a-time operator with access to the record's time,
+// the current watermark and a dead-letter output.
+func Process[In, Out any](s Stream[In], name string, fn ProcessFunc[In, Out]) Processed[In, Out] {
+	if name == "" {
+		name = "process"
+	}
+	dead := NewOutputTag[DeadLetter[In]]("dead-letters")
+	if fn == nil {
+		s.must().p.failf("%s: nil function", name)
+	}
+	out := Apply(s, name, func() Operator[In, Out] { return &processOp[In, Out]{fn: fn, dead: dead} })
+	return Processed[In, Out]{Stream: out, dead: dead}
+}
+
+type processOp[In, Out any] struct {
+	fn     ProcessFunc[In, Out]
+	dead   *OutputTag[DeadLetter[In]]
+	c      *Context
+	deadTo Emitter[DeadLetter[In]]
+}
+
+func (p *processOp[In, Out]) Open(c *Context) error {
+	p.c = c
+	p.deadTo = Output(c, p.dead)
+	return nil
+}
+
+func (p *processOp[In, Out]) ProcessRecord(r Record[In], out Emitter[Out]) error {
+	err := p.fn(p.c, r, out)
+	if err == nil {
+		return nil
+	}
+	var rej *RejectError
+	if !errors.As(err, &rej) {
+		return err
+	}
+	p.c.CountError(1)
+	if !Connected(p.c, p.dead) {
+		return errorf("%w: rejected record at %v and no dead-letter output: %w", ErrNotConnected, r.Time, rej.Reason)
+	}
+	return p.deadTo.Emit(Record[DeadLetter[In]]{Time: r.Time, Value: DeadLetter[In]{Record: r, Operator: p.c.name, Err: rej.Reason}})
+}
+
+func (p *processOp[In, Out]) ProcessWatermark(Time, Emitter[Out]) error { return nil }
+
+// To sends s into sink. The sink runs as a single instance: a parallel s is
+// merged into it through an exchange.
+func To[T any](s Stream[T], sink Sink[T], opts ...SinkOption) {
+	in := s.must()
+	cfg := sinkConfig{name: "sink"}
+	for _, o := range opts {
+		if o != nil {
+			o.applySink(&cfg)
+		}
+	}
+	name := in.p.uniqueName(cfg.name)
+	if sink == nil {
+		in.p.failf("%s: nil sink", name)
+		return
+	}
+	in.p.claim(sink, name)
+	if in.parallelism > 1 {
+		s = exchange(s, name+".merge", 1, nil)
+		in = s.o
+	}
+	in.consume(func(b *builder, inst int) (inlet[T], error) {
+		n := &sinkNode[T]{sink: sink, name: name, ctx: b.rt.ctx, t: b.t, id: b.t.node(name)}
+		n.cnt = b.t.newCounts(b.rt, name, 0)
+		n.wms, _ = sink.(WatermarkSink)
+		n.fl, _ = sink.(Flusher)
+		if op, ok := sink.(Opener); ok {
+			c := &Context{name: name, parallelism: 1, wm: MinTime, t: b.t, cnt: n.cnt, logger: loggerOf(in.p)}
+			b.t.openers = append(b.t.openers, func() error { return opErr(name, op.Open(c)) })
+		}
+		if c, ok := sink.(Closer); ok {
+			b.t.closers = append(b.t.closers, func() error { return opErr(name, c.Close()) })
+		}
+		return n, nil
+	})
+}
+
+// SinkOption configures [To].
+type SinkOption interface{ applySink(*sinkConfig) }
+
+type sinkConfig struct{ name string }
+
+type sinkName string
+
+func (n sinkName) applySink(c *sinkConfig) { c.name = string(n) }
+
+// SinkName names the sink (default "sink").
+func SinkName(name string) SinkOption { return sinkName(name) }
+
+type sinkNode[T any] struct {
+	sink Sink[T]
+	wms  WatermarkSink
+	fl   Flusher
+	name string
+	ctx  context.Context
+	cnt  *counts
+	t    *task
+	id   int
+}
+
+func (n *sinkNode[T]) Emit(r Record[T]) error {
+	n.cnt.in++
+	n.t.cur = n.id
+	if err := n.sink.Write(n.ctx, r); err != nil {
+		return opErr(n.name, err)
+	}
+	return nil
+}
+
+func (n *sinkNode[T]) ctrl(c control) error {
+	n.t.cur = n.id
+	switch c.kind {
+	case ctrlWatermark:
+		n.cnt.wm = c.wm
+		if n.wms != nil {
+			return opErr(n.name, n.wms.WriteWatermark(n.ctx, c.wm))
+		}
+	case ctrlEnd:
+		if n.fl != nil {
+			return opErr(n.name, n.fl.Flush(n.ctx))
+		}
+	}
+	return nil
+}

@@ -1,0 +1,303 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// Pipeline is a dataflow under construction. Building it starts nothing:
+// [From], [Map], [KeyBy], [To] and the rest only describe the graph, and
+// [Pipeline.Run] executes it. Mistakes found while building (nil functions,
+// bad parallelism, a source used twice) are collected and returned by Run.
+//
+// A Pipeline is built from one goroutine and run once.
+type Pipeline struct {
+	cfg     config
+	errs    []error
+	sources []func(b *builder) error
+	used    map[any]string
+	names   map[string]int
+	ran     atomic.Bool
+}
+
+type config struct {
+	parallelism int
+	batchSize   int
+	capacity    int
+	clock       Clock
+	logger      *slog.Logger
+	metrics     Metrics
+	idleTimeout time.Duration
+}
+
+// Option configures a Pipeline. Options are values of a sealed interface:
+// only this package defines them.
+type Option interface{ applyPipeline(*config) error }
+
+type optionFunc func(*config) error
+
+func (f optionFunc) applyPipeline(c *config) error { return f(c) }
+
+// WithParallelism sets the default number of parallel instances downstream
+// of an exchange (KeyBy, Rebalance). The default is runtime.GOMAXPROCS(0).
+func WithParallelism(n int) Option {
+	return optionFunc(func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("%w: parallelism %d < 1", ErrInvalid, n)
+		}
+		c.parallelism = n
+		return nil
+	})
+}
+
+// WithBatchSize sets the default number of records an exchange carries per
+// message (default 256).
+func WithBatchSize(n int) Option {
+	return optionFunc(func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("%w: batch size %d < 1", ErrInvalid, n)
+		}
+		c.batchSize = n
+		return nil
+	})
+}
+
+// WithChannelCapacity sets the default number of batches an exchange channel
+// holds before the sender blocks (default 8): the backpressure bound.
+func WithChannelCapacity(n int) Option {
+	return optionFunc(func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("%w: channel capacity %d < 1", ErrInvalid, n)
+		}
+		c.capacity = n
+		return nil
+	})
+}
+
+// WithClock injects the processing-time clock (default [SystemClock]).
+func WithClock(clk Clock) Option {
+	return optionFunc(func(c *config) error {
+		if clk == nil {
+			return fmt.Errorf("%w: nil clock", ErrInvalid)
+		}
+		c.clock = clk
+		return nil
+	})
+}
+
+// WithLogger sets the logger operators get from their Context. The default,
+// and nil, is silent.
+func WithLogger(l *slog.Logger) Option {
+	return optionFunc(func(c *config) error {
+		c.logger = l
+		return nil
+	})
+}
+
+// WithMetrics sets the metrics hook (default [NopMetrics]).
+func WithMetrics(m Metrics) Option {
+	return optionFunc(func(c *config) error {
+		c.metrics = m
+		return nil
+	})
+}
+
+// WithIdleTimeout makes every exchange treat an input that has delivered
+// nothing for d (processing time, by the pipeline's clock) as idle, so it
+// stops holding back the minimum watermark until it produces again. Zero, the
+// default, disables the timeout; sources can still declare idleness with
+// [SourceOutput.MarkIdle].
+func WithIdleTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("%w: negative idle timeout", ErrInvalid)
+		}
+		c.idleTimeout = d
+		return nil
+	})
+}
+
+// New returns an empty pipeline. Invalid options are reported by Run.
+func New(opts ...Option) *Pipeline {
+	p := &Pipeline{
+		cfg: config{
+			parallelism: runtime.GOMAXPROCS(0),
+			batchSize:   256,
+			capacity:    8,
+			clock:       SystemClock{},
+		},
+		used:  map[any]string{},
+		names: map[string]int{},
+	}
+	for _, o := range opts {
+		if o == nil {
+			p.fail(fmt.Errorf("%w: nil option", ErrInvalid))
+			continue
+		}
+		if err := o.applyPipeline(&p.cfg); err != nil {
+			p.fail(err)
+		}
+	}
+	return p
+}
+
+func (p *Pipeline) fail(err error) { p.errs = append(p.errs, err) }
+
+func (p *Pipeline) failf(format string, args ...any) {
+	p.fail(fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...))
+}
+
+// uniqueName returns base, or base#n if base was used before.
+func (p *Pipeline) uniqueName(base string) string {
+	n := p.names[base]
+	p.names[base] = n + 1
+	if n == 0 {
+		return base
+	}
+	return base + "#" + strconv.Itoa(n+1)
+}
+
+// claim records that v (a source or sink) is used by name, and reports
+// whether it was free.
+func (p *Pipeline) claim(v any, name string) bool {
+	if v == nil {
+		return true
+	}
+	if reflect.TypeOf(v).Kind() != reflect.Pointer {
+		return true // only pointers have an identity to track
+	}
+	if prev, ok := p.used[v]; ok {
+		p.failf("%s: already used by %s", name, prev)
+		return false
+	}
+	p.used[v] = name
+	return true
+}
+
+// Run executes the pipeline. Every goroutine runs under one errgroup: the
+// first error cancels the rest, and Run returns only after every goroutine
+// has exited — on success, on error and on cancellation. Errors name the
+// operator they came from. When all sources are bounded, Run returns nil once
+// their end has flushed through every operator and sink.
+func (p *Pipeline) Run(ctx context.Context) error {
+	if len(p.errs) > 0 {
+		return errors.Join(p.errs...)
+	}
+	if !p.ran.CompareAndSwap(false, true) {
+		return ErrAlreadyRun
+	}
+	if len(p.sources) == 0 {
+		return ErrNoSource
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	rt := &runtime_{p: p, ctx: gctx, exchanges: map[any]any{}}
+	for _, build := range p.sources {
+		if err := build(rt.newBuilder()); err != nil {
+			return err
+		}
+	}
+	for _, t := range rt.tasks {
+		g.Go(func() error { return t.run(gctx) })
+	}
+	return g.Wait()
+}
+
+// runtime_ is the per-run state: tasks and exchange channels. It holds the
+// run's context because the nodes it builds call sinks with it; it never
+// outlives Run.
+type runtime_ struct {
+	p         *Pipeline
+	ctx       context.Context
+	tasks     []*task
+	exchanges map[any]any
+}
+
+type builder struct {
+	rt *runtime_
+	t  *task
+}
+
+func (rt *runtime_) newBuilder() *builder {
+	t := &task{clock: rt.p.cfg.clock, wake: make(chan struct{}, 1), metricsOn: rt.p.cfg.metrics != nil}
+	rt.tasks = append(rt.tasks, t)
+	return &builder{rt: rt, t: t}
+}
+
+// task is one goroutine: a head (a source, or an exchange receiver) and the
+// chain of operators it calls directly.
+type task struct {
+	body      func(ctx context.Context) error
+	openers   []func() error
+	closers   []func() error
+	names     []string // operator names, indexed by node id
+	cur       int      // node running user code, for naming a panic
+	counts    []*counts
+	metricsOn bool
+
+	clock     Clock
+	wake      chan struct{}
+	timers    timerHeap
+	armedAt   time.Time
+	stopTimer func() bool
+}
+
+// node registers an operator name in the task and returns its id.
+func (t *task) node(name string) int {
+	t.names = append(t.names, name)
+	return len(t.names) - 1
+}
+
+func (t *task) newCounts(rt *runtime_, name string, inst int) *counts {
+	c := &counts{}
+	if rt.p.cfg.metrics != nil {
+		c.m = rt.p.cfg.metrics.Operator(name, inst)
+	}
+	t.counts = append(t.counts, c)
+	return c
+}
+
+func (t *task) report() {
+	if !t.metricsOn {
+		return
+	}
+	for _, c := range t.counts {
+		c.report()
+	}
+}
+
+func (t *task) run(ctx context.Context) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			name := "task"
+			if t.cur >= 0 && t.cur < len(t.names) {
+				name = t.names[t.cur]
+			}
+			err = &OperatorError{Op: name, Err: &PanicError{Value: r, Stack: debug.Stack()}}
+		}
+		if t.stopTimer != nil {
+			t.stopTimer()
+		}
+		t.report()
+		for _, c := range t.closers {
+			if cerr := c(); cerr != nil && err == nil {
+				err = cerr
+			}
+		}
+	}()
+	for _, o := range t.openers {
+		if err := o(); err != nil {
+			return err
+		}
+	}
+	return t.body(ctx)
+}

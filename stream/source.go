@@ -1,0 +1,214 @@
+package stream
+
+import (
+	"context"
+	"time"
+)
+
+// SourceOption configures [From].
+type SourceOption[T any] interface{ applySource(*sourceConfig[T]) }
+
+type sourceConfig[T any] struct {
+	name string
+	wms  WatermarkStrategy[T]
+	ts   func(T) time.Time
+}
+
+type sourceOptionFunc[T any] func(*sourceConfig[T])
+
+func (f sourceOptionFunc[T]) applySource(c *sourceConfig[T]) { f(c) }
+
+// WithWatermarks sets how the source's watermarks are generated from the
+// records it emits (by default only the source's own EmitWatermark calls and
+// the end-of-input watermark).
+func WithWatermarks[T any](s WatermarkStrategy[T]) SourceOption[T] {
+	return sourceOptionFunc[T](func(c *sourceConfig[T]) { c.wms = s })
+}
+
+// WithTimestamps sets each record's event time from its value, overriding
+// the time the source gave it.
+func WithTimestamps[T any](fn func(T) time.Time) SourceOption[T] {
+	return sourceOptionFunc[T](func(c *sourceConfig[T]) { c.ts = fn })
+}
+
+
+// SourceName names the source (default "source").
+func SourceName[T any](name string) SourceOption[T] {
+	return sourceOptionFunc[T](func(c *sourceConfig[T]) { c.name = name })
+}
+
+// From adds a source to the pipeline and returns its stream. The source runs
+// as one instance.
+func From[T any](p *Pipeline, src Source[T], opts ...SourceOption[T]) Stream[T] {
+	cfg := sourceConfig[T]{name: "source"}
+	for _, o := range opts {
+		if o != nil {
+			o.applySource(&cfg)
+		}
+	}
+	name := p.uniqueName(cfg.name)
+	o := newOutlet[T](p, name, 1)
+	if src == nil {
+		p.failf("%s: nil source", name)
+		return Stream[T]{o: o}
+	}
+	p.claim(src, name)
+	p.sources = append(p.sources, func(b *builder) error {
+		next, err := o.build(b, 0)
+		if err != nil {
+			return err
+		}
+		so := &sourceOut[T]{next: next, t: b.t, wm: MinTime, ts: cfg.ts}
+		so.id = b.t.node(name)
+		so.cnt = b.t.newCounts(b.rt, name, 0)
+		if cfg.wms != nil {
+			so.gen = cfg.wms.NewGenerator()
+		}
+		if op, ok := src.(Opener); ok {
+			ctx := &Context{name: name, parallelism: 1, t: b.t, cnt: so.cnt, logger: loggerOf(b.rt.p), wm: MinTime}
+			b.t.openers = append(b.t.openers, func() error { return opErr(name, op.Open(ctx)) })
+		}
+		if c, ok := src.(Closer); ok {
+			b.t.closers = append(b.t.closers, func() error { return opErr(name, c.Close()) })
+		}
+		b.t.body = func(ctx context.Context) error {
+			b.t.cur = so.id
+			if err := src.Run(ctx, so); err != nil {
+				return opErr(name, err)
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			return so.finish()
+		}
+		return nil
+	})
+	return Stream[T]{o: o}
+}
+
+// sourceOut is the SourceOutput of a running source: it stamps times, runs
+// the watermark generator and pushes into the source's chain.
+type sourceOut[T any] struct {
+	next  inlet[T]
+	gen   WatermarkGenerator[T]
+	ts    func(T) time.Time
+	wm    Time
+	idle  bool
+	t     *task
+	id    int
+	cnt   *counts
+	since int
+}
+
+func (s *sourceOut[T]) Emit(r Record[T]) error {
+	if s.ts != nil {
+		r.Time = TimeOf(s.ts(r.Value))
+	}
+	s.idle = false
+	s.cnt.out++
+	if err := s.next.Emit(r); err != nil {
+		return err
+	}
+	if s.gen != nil {
+		if w := s.gen.OnRecord(r); w > s.wm {
+			s.wm = w
+			s.cnt.wm = w
+			if err := s.next.ctrl(control{kind: ctrlWatermark, wm: w}); err != nil {
+				return err
+			}
+		}
+	}
+	if s.since++; s.since >= 4096 {
+		return s.housekeep()
+	}
+	return nil
+}
+
+func (s *sourceOut[T]) housekeep() error {
+	s.since = 0
+	s.t.report()
+	if len(s.t.timers) > 0 && len(s.t.wake) > 0 {
+		<-s.t.wake
+		return s.t.fireTimers()
+	}
+	return nil
+}
+
+func (s *sourceOut[T]) EmitWatermark(w Time) error {
+	if w <= s.wm {
+		return nil
+	}
+	s.idle = false
+	s.wm = w
+	s.cnt.wm = w
+	return s.next.ctrl(control{kind: ctrlWatermark, wm: w})
+}
+
+func (s *sourceOut[T]) MarkIdle() error {
+	if s.idle {
+		return nil
+	}
+	s.idle = true
+	return s.next.ctrl(control{kind: ctrlIdle})
+}
+
+func (s *sourceOut[T]) Flush() error {
+	if err := s.next.ctrl(control{kind: ctrlFlush}); err != nil {
+		return err
+	}
+	return s.housekeep()
+}
+
+func (s *sourceOut[T]) finish() error {
+	if err := s.EmitWatermark(MaxTime); err != nil {
+		return err
+	}
+	s.t.report()
+	return s.next.ctrl(control{kind: ctrlEnd})
+}
+
+// WatermarkStrategy makes a WatermarkGenerator for each source instance.
+type WatermarkStrategy[T any] interface {
+	NewGenerator() WatermarkGenerator[T]
+}
+
+// WatermarkGenerator turns the records a source emits into watermarks.
+// OnRecord is called after each record is emitted and returns the watermark
+// that holds after it; the runtime forwards it when it advances.
+type WatermarkGenerator[T any] interface {
+	OnRecord(r Record[T]) Time
+}
+
+// WatermarkStrategyFunc adapts a constructor function to a WatermarkStrategy.
+type WatermarkStrategyFunc[T any] func() WatermarkGenerator[T]
+
+// NewGenerator calls f.
+func (f WatermarkStrategyFunc[T]) NewGenerator() WatermarkGenerator[T] { return f() }
+
+// BoundedOutOfOrderness is the watermark strategy for records that arrive at
+// most d later than records with a larger time: after seeing records up to
+// maxSeen the watermark is maxSeen - d - 1, so a record at maxSeen - d is
+// still on time.
+func BoundedOutOfOrderness[T any](d time.Duration) WatermarkStrategy[T] {
+	if d < 0 {
+		d = 0
+	}
+	return WatermarkStrategyFunc[T](func() WatermarkGenerator[T] {
+		return &boundedGen[T]{bound: Time(d), max: MinTime}
+	})
+}
+
+type boundedGen[T any] struct {
+	bound Time
+	max   Time
+}
+
+func (g *boundedGen[T]) OnRecord(r Record[T]) Time {
+	if r.Time > g.max {
+		g.max = r.Time
+	}
+	if g.max == MinTime || g.max < MinTime+g.bound+1 {
+		return MinTime
+	}
+	return g.max - g.bound - 1
+}

@@ -1,0 +1,223 @@
+package stream_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/brook-streams/brook/stream"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func ints(n int) []int64 {
+	out := make([]int64, n)
+	for i := range out {
+		out[i] = int64(i)
+	}
+	return out
+}
+
+func TestMapFilterChain(t *testing.T) {
+	t.Parallel()
+	p := stream.New()
+	s := stream.From(p, stream.Slice(ints(1000)))
+	s = stream.Map(s, func(x int64) int64 { return x * 2 })
+	s = stream.Filter(s, func(x int64) bool { return x%3 != 0 })
+	sink := stream.Collect[int64]()
+	stream.To(s, sink)
+	require.NoError(t, p.Run(context.Background()))
+	var want []int64
+	for i := range int64(1000) {
+		if x := i * 2; x%3 != 0 {
+			want = append(want, x)
+		}
+	}
+	assert.Equal(t, want, sink.Values())
+}
+
+func TestKeyByParallelKeepsPerKeyOrder(t *testing.T) {
+	t.Parallel()
+	for _, par := range []int{1, 2, 3, 4} {
+		for _, bs := range []int{1, 7, 256} {
+			p := stream.New(stream.WithBatchSize(bs), stream.WithChannelCapacity(2))
+			s := stream.From(p, stream.Slice(ints(5000)))
+			k := stream.KeyBy(s, func(x int64) int64 { return x % 10 }, stream.Parallelism(par))
+			sink := stream.Collect[int64]()
+			stream.To(stream.Map(k.Stream, func(x int64) int64 { return x + 1 }), sink)
+			require.NoError(t, p.Run(context.Background()))
+			got := sink.Values()
+			require.Len(t, got, 5000)
+			last := map[int64]int64{}
+			for _, v := range got {
+				key := (v - 1) % 10
+				if prev, ok := last[key]; ok {
+					require.Greater(t, v, prev, "order lost within key %d", key)
+				}
+				last[key] = v
+			}
+		}
+	}
+}
+
+func TestErrorNamesOperatorAndCancelsRest(t *testing.T) {
+	t.Parallel()
+	boom := errors.New("boom")
+	p := stream.New()
+	s := stream.From(p, stream.Generate(-1, func(i int64) stream.Record[int64] { return stream.At(i, 0) }))
+	k := stream.KeyBy(s, func(x int64) int64 { return x }, stream.Parallelism(3))
+	stream.To(k.Stream, stream.SinkFunc[int64](func(_ context.Context, r stream.Record[int64]) error {
+		if r.Value == 10_000 {
+			return boom
+		}
+		return nil
+	}), stream.SinkName("fragile"))
+	err := p.Run(context.Background())
+	require.Error(t, err)
+	assert.ErrorIs(t, err, boom)
+	var oe *stream.OperatorError
+	require.ErrorAs(t, err, &oe)
+	assert.Equal(t, "fragile", oe.Op)
+}
+
+func TestPanicRecovered(t *testing.T) {
+	t.Parallel()
+	p := stream.New()
+	s := stream.From(p, stream.Slice(ints(10)))
+	s = stream.Map(s, func(x int64) int64 {
+		if x == 5 {
+			panic("five")
+		}
+		return x
+	})
+	stream.To(stream.KeyBy(s, func(x int64) int64 { return x }, stream.Parallelism(2)).Stream, stream.Discard[int64]())
+	err := p.Run(context.Background())
+	var pe *stream.PanicError
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, "five", pe.Value)
+	var oe *stream.OperatorError
+	require.ErrorAs(t, err, &oe)
+	assert.Equal(t, "map", oe.Op)
+}
+
+func TestCancellationReturnsPromptly(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	p := stream.New()
+	ch := make(chan int64)
+	s := stream.From(p, stream.Chan(ch))
+	stream.To(stream.Rebalance(s, stream.Parallelism(2)), stream.Discard[int64]())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	ch <- 1
+	cancel()
+	select {
+	case err := <-done:
+		assert.ErrorIs(t, err, context.Canceled)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+}
+
+func TestWatermarksBoundedOutOfOrderness(t *testing.T) {
+	t.Parallel()
+	recs := []stream.Record[string]{{Time: 100, Value: "a"}, {Time: 90, Value: "b"}, {Time: 120, Value: "c"}}
+	p := stream.New()
+	s := stream.From(p, stream.Records(recs), stream.WithWatermarks(stream.BoundedOutOfOrderness[string](10)))
+	var wms []stream.Time
+	stream.To(s, &wmSink{wms: &wms})
+	require.NoError(t, p.Run(context.Background()))
+	assert.Equal(t, []stream.Time{89, 109, stream.MaxTime}, wms)
+}
+
+type wmSink struct{ wms *[]stream.Time }
+
+func (w *wmSink) Write(context.Context, stream.Record[string]) error { return nil }
+func (w *wmSink) WriteWatermark(_ context.Context, t stream.Time) error {
+	*w.wms = append(*w.wms, t)
+	return nil
+}
+
+func TestBuilderErrors(t *testing.T) {
+	t.Parallel()
+	p := stream.New(stream.WithParallelism(0))
+	src := stream.Slice(ints(3))
+	s := stream.From(p, src)
+	stream.From(p, src)
+	stream.Map[int64, int64](s, nil)
+	stream.KeyBy(s, func(x int64) int64 { return x }, stream.Parallelism(-1))
+	sink := stream.Collect[int64]()
+	stream.To(s, sink)
+	stream.To(s, sink)
+	err := p.Run(context.Background())
+	require.ErrorIs(t, err, stream.ErrInvalid)
+	for _, want := range []string{"parallelism 0", "already used", "nil function", "parallelism -1"} {
+		assert.Contains(t, err.Error(), want)
+	}
+	assert.ErrorIs(t, stream.New().Run(context.Background()), stream.ErrNoSource)
+}
+
+func TestProcessDeadLetters(t *testing.T) {
+	t.Parallel()
+	p := stream.New()
+	s := stream.From(p, stream.Slice(ints(10)))
+	pr := stream.Process(s, "validate", func(c *stream.Context, r stream.Record[int64], out stream.Emitter[int64]) error {
+		if r.Value%4 == 0 {
+			return stream.Rejectf("multiple of four: %d", r.Value)
+		}
+		return out.Emit(r)
+	})
+	good := stream.Collect[int64]()
+	bad := stream.Collect[stream.DeadLetter[int64]]()
+	stream.To(pr.Stream, good)
+	stream.To(pr.DeadLetters(), bad)
+	require.NoError(t, p.Run(context.Background()))
+	assert.Equal(t, []int64{1, 2, 3, 5, 6, 7, 9}, good.Values())
+	var rejected []int64
+	for _, d := range bad.Values() {
+		rejected = append(rejected, d.Record.Value)
+		assert.Equal(t, "validate", d.Operator)
+		assert.Contains(t, d.Err.Error(), "multiple of four")
+	}
+	assert.Equal(t, []int64{0, 4, 8}, rejected)
+
+	// Without a dead-letter consumer, a rejection fails the run.
+	p2 := stream.New()
+	pr2 := stream.Process(stream.From(p2, stream.Slice(ints(10))), "validate", func(c *stream.Context, r stream.Record[int64], out stream.Emitter[int64]) error {
+		if r.Value == 3 {
+			return stream.Rejectf("three")
+		}
+		return out.Emit(r)
+	})
+	stream.To(pr2.Stream, stream.Discard[int64]())
+	assert.ErrorIs(t, p2.Run(context.Background()), stream.ErrNotConnected)
+}
+
+func TestUnionAndIdle(t *testing.T) {
+	t.Parallel()
+	p := stream.New()
+	a := stream.From(p, stream.Records([]stream.Record[int]{{Time: 10, Value: 1}, {Time: 20, Value: 2}}), stream.WithWatermarks(stream.BoundedOutOfOrderness[int](0)))
+	// b emits one record and goes idle: it must not hold the watermark back.
+	b := stream.From(p, stream.SourceFunc[int](func(ctx context.Context, out stream.SourceOutput[int]) error {
+		if err := out.Emit(stream.At(100, 5)); err != nil {
+			return err
+		}
+		if err := out.EmitWatermark(5); err != nil {
+			return err
+		}
+		return out.MarkIdle()
+	}))
+	var wms []stream.Time
+	u := stream.Union(a, b)
+	stream.To(stream.Map(u, func(x int) string { return "" }), &wmSink{wms: &wms})
+	require.NoError(t, p.Run(context.Background()))
+	require.NotEmpty(t, wms)
+	assert.True(t, slices.IsSorted(wms))
+	assert.Equal(t, stream.MaxTime, wms[len(wms)-1])
+}
