@@ -331,6 +331,7 @@ func To[T any](s Stream[T], sink Sink[T], opts ...SinkOption) {
 	in.consume(func(b *builder, inst int) (inlet[T], error) {
 		n := &sinkNode[T]{sink: sink, name: name, ctx: b.rt.ctx, t: b.t, id: b.t.node(name)}
 		n.cnt = b.t.newCounts(b.rt, name, 0)
+		n.fn, _ = sink.(SinkFunc[T])
 		n.wms, _ = sink.(WatermarkSink)
 		n.fl, _ = sink.(Flusher)
 		if op, ok := sink.(Opener); ok {
@@ -358,6 +359,7 @@ func SinkName(name string) SinkOption { return sinkName(name) }
 
 type sinkNode[T any] struct {
 	sink Sink[T]
+	fn   SinkFunc[T] // sink itself when it is a SinkFunc: one call less per record
 	wms  WatermarkSink
 	fl   Flusher
 	name string
@@ -370,7 +372,13 @@ type sinkNode[T any] struct {
 func (n *sinkNode[T]) Emit(r Record[T]) error {
 	n.cnt.in++
 	n.t.cur = n.id
-	if err := n.sink.Write(n.ctx, r); err != nil {
+	var err error
+	if n.fn != nil {
+		err = n.fn(n.ctx, r)
+	} else {
+		err = n.sink.Write(n.ctx, r)
+	}
+	if err != nil {
 		return opErr(n.name, err)
 	}
 	return nil

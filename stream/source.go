@@ -31,7 +31,6 @@ func WithTimestamps[T any](fn func(T) time.Time) SourceOption[T] {
 	return sourceOptionFunc[T](func(c *sourceConfig[T]) { c.ts = fn })
 }
 
-
 // SourceName names the source (default "source").
 func SourceName[T any](name string) SourceOption[T] {
 	return sourceOptionFunc[T](func(c *sourceConfig[T]) { c.name = name })
@@ -64,6 +63,7 @@ func From[T any](p *Pipeline, src Source[T], opts ...SourceOption[T]) Stream[T] 
 		if cfg.wms != nil {
 			so.gen = cfg.wms.NewGenerator()
 		}
+		so.slow = so.ts != nil || so.gen != nil
 		if op, ok := src.(Opener); ok {
 			ctx := &Context{name: name, parallelism: 1, t: b.t, cnt: so.cnt, logger: loggerOf(b.rt.p), wm: MinTime}
 			b.t.openers = append(b.t.openers, func() error { return opErr(name, op.Open(ctx)) })
@@ -94,6 +94,7 @@ type sourceOut[T any] struct {
 	ts    func(T) time.Time
 	wm    Time
 	idle  bool
+	slow  bool // ts, gen or idle set: take emitSlow
 	t     *task
 	id    int
 	cnt   *counts
@@ -101,11 +102,28 @@ type sourceOut[T any] struct {
 }
 
 func (s *sourceOut[T]) Emit(r Record[T]) error {
+	if s.slow {
+		return s.emitSlow(r)
+	}
+	if err := s.next.Emit(r); err != nil {
+		return err
+	}
+	if s.since++; s.since >= 4096 {
+		return s.housekeep()
+	}
+	return nil
+}
+
+// emitSlow is Emit with timestamps to assign, watermarks to generate or an
+// idle mark to lift.
+func (s *sourceOut[T]) emitSlow(r Record[T]) error {
 	if s.ts != nil {
 		r.Time = TimeOf(s.ts(r.Value))
 	}
-	s.idle = false
-	s.cnt.out++
+	if s.idle {
+		s.idle = false
+		s.slow = s.ts != nil || s.gen != nil
+	}
 	if err := s.next.Emit(r); err != nil {
 		return err
 	}
@@ -125,6 +143,7 @@ func (s *sourceOut[T]) Emit(r Record[T]) error {
 }
 
 func (s *sourceOut[T]) housekeep() error {
+	s.cnt.out += int64(s.since)
 	s.since = 0
 	s.t.report()
 	if len(s.t.timers) > 0 && len(s.t.wake) > 0 {
@@ -138,7 +157,10 @@ func (s *sourceOut[T]) EmitWatermark(w Time) error {
 	if w <= s.wm {
 		return nil
 	}
-	s.idle = false
+	if s.idle {
+		s.idle = false
+		s.slow = s.ts != nil || s.gen != nil
+	}
 	s.wm = w
 	s.cnt.wm = w
 	return s.next.ctrl(control{kind: ctrlWatermark, wm: w})
@@ -149,6 +171,7 @@ func (s *sourceOut[T]) MarkIdle() error {
 		return nil
 	}
 	s.idle = true
+	s.slow = true
 	return s.next.ctrl(control{kind: ctrlIdle})
 }
 
@@ -163,6 +186,8 @@ func (s *sourceOut[T]) finish() error {
 	if err := s.EmitWatermark(MaxTime); err != nil {
 		return err
 	}
+	s.cnt.out += int64(s.since)
+	s.since = 0
 	s.t.report()
 	return s.next.ctrl(control{kind: ctrlEnd})
 }

@@ -1,0 +1,36 @@
+package stream
+
+// Either holds a record of one of two connected streams: Left when IsRight
+// is false, Right otherwise.
+type Either[A, B any] struct {
+	Left    A
+	Right   B
+	IsRight bool
+}
+
+// Connect brings two streams of different types together, partitioned by a
+// common key: records of a and b with the same key reach the same parallel
+// instance, as Either values, through one exchange. The watermark downstream
+// is the minimum over both inputs (leaving out idle ones), which is what
+// two-input operators such as joins need.
+func Connect[A, B any, K comparable](a Stream[A], b Stream[B], keyA func(A) K, keyB func(B) K, opts ...ExchangeOption) KeyedStream[K, Either[A, B]] {
+	p := a.must().p
+	if b.must().p != p {
+		p.failf("connect: streams of different pipelines")
+	}
+	if keyA == nil || keyB == nil {
+		p.failf("connect: nil key function")
+		return KeyedStream[K, Either[A, B]]{Stream: Stream[Either[A, B]]{o: newOutlet[Either[A, B]](p, "connect", 1)}}
+	}
+	key := func(e Either[A, B]) K {
+		if e.IsRight {
+			return keyB(e.Right)
+		}
+		return keyA(e.Left)
+	}
+	h := hasherFor[K]()
+	x := newExchange(p, "connect", func(e Either[A, B]) uint64 { return h(key(e)) }, opts)
+	x.attach(Map(a, func(v A) Either[A, B] { return Either[A, B]{Left: v} }))
+	x.attach(Map(b, func(v B) Either[A, B] { return Either[A, B]{Right: v, IsRight: true} }))
+	return KeyedStream[K, Either[A, B]]{Stream: Stream[Either[A, B]]{o: x.down}, Key: key}
+}
