@@ -1,0 +1,157 @@
+package main
+
+import (
+	"cmp"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/brook-streams/brook/sketch"
+)
+
+// TrackStats accumulates one track's plays: counts, completions, platform
+// split, an HLL of listeners and a quantile sketch of listen time. It is the
+// accumulator behind a leaderboard row, incremental and mergeable (Flink's
+// AggregateFunction shape), so an engine can keep one per track per window
+// or per parallel instance and merge them. The zero value is empty. It is
+// not safe for concurrent use.
+type TrackStats struct {
+	Streams     int64
+	Completions int64
+	// Platforms holds the plays per platform, in first-seen order. There
+	// are only a handful of platforms, so a slice beats a map here.
+	Platforms []PlatformCount
+	Listeners sketch.HLL
+	ListenMs  listenTimes
+}
+
+// Add counts one play of a track of the given duration.
+func (s *TrackStats) Add(p Play, durationMs int64) {
+	s.Streams++
+	if p.MsPlayed >= durationMs {
+		s.Completions++
+	}
+	s.addPlatform(p.Platform, 1)
+	s.Listeners.AddString(p.UserID)
+	s.ListenMs.add(p.MsPlayed)
+}
+
+func (s *TrackStats) addPlatform(name string, n int64) {
+	for i := range s.Platforms {
+		if s.Platforms[i].Platform == name {
+			s.Platforms[i].Plays += n
+			return
+		}
+	}
+	s.Platforms = append(s.Platforms, PlatformCount{Platform: name, Plays: n})
+}
+
+// Merge folds o into s; o is not modified.
+func (s *TrackStats) Merge(o *TrackStats) error {
+	s.Streams += o.Streams
+	s.Completions += o.Completions
+	for _, pc := range o.Platforms {
+		s.addPlatform(pc.Platform, pc.Plays)
+	}
+	if err := s.Listeners.Merge(&o.Listeners); err != nil {
+		return err
+	}
+	return s.ListenMs.merge(&o.ListenMs)
+}
+
+// Row returns the leaderboard row for track t (Rank left 0).
+func (s *TrackStats) Row(t Track) LeaderRow {
+	platforms := slices.Clone(s.Platforms)
+	slices.SortFunc(platforms, func(a, b PlatformCount) int {
+		return cmp.Or(cmp.Compare(b.Plays, a.Plays), cmp.Compare(a.Platform, b.Platform))
+	})
+	row := LeaderRow{
+		TrackID:         t.TrackID,
+		Title:           t.Title,
+		Streams:         s.Streams,
+		UniqueListeners: s.Listeners.Estimate(),
+		P50MsPlayed:     s.ListenMs.quantile(0.50),
+		P95MsPlayed:     s.ListenMs.quantile(0.95),
+		Album:           t.Album,
+		DurationMs:      t.DurationMs,
+		Completions:     s.Completions,
+		Platforms:       platforms,
+	}
+	if s.Streams > 0 {
+		row.CompletionRate = float64(s.Completions) / float64(s.Streams)
+	}
+	if len(platforms) > 0 {
+		row.TopPlatform = platforms[0].Platform
+	}
+	return row
+}
+
+// Leaderboard ranks rows by streams descending, then track_id, and numbers
+// them from 1. Rows without streams are dropped.
+func Leaderboard(rows []LeaderRow) []LeaderRow {
+	out := make([]LeaderRow, 0, len(rows))
+	for _, r := range rows {
+		if r.Streams > 0 {
+			out = append(out, r)
+		}
+	}
+	slices.SortFunc(out, func(a, b LeaderRow) int {
+		return cmp.Or(cmp.Compare(b.Streams, a.Streams), cmp.Compare(a.TrackID, b.TrackID))
+	})
+	for i := range out {
+		out[i].Rank = i + 1
+	}
+	return out
+}
+
+// TopTrack returns the track_id with the largest count; a tie goes to the
+// smallest track_id. counts is indexed like the catalog; "" if all are 0.
+func TopTrack(cat *Catalog, counts []int64) string {
+	best, top := int64(0), ""
+	for i, n := range counts {
+		if n == 0 {
+			continue
+		}
+		id := cat.Track(i).TrackID
+		if n > best || (n == best && id < top) {
+			best, top = n, id
+		}
+	}
+	return top
+}
+
+// Finish completes a snapshot whose counters, Windows and Leaderboard are
+// set: it orders the windows, fills Throughput from the latest one, and
+// makes empty lists encode as [] rather than null.
+func (s *Snapshot) Finish(window time.Duration) {
+	s.Window = window
+	s.WindowSeconds = window.Seconds()
+	if s.Windows == nil {
+		s.Windows = []WindowRow{}
+	}
+	if s.Leaderboard == nil {
+		s.Leaderboard = []LeaderRow{}
+	}
+	slices.SortFunc(s.Windows, func(a, b WindowRow) int { return a.Start.Compare(b.Start) })
+	s.UniqueTracks = len(s.Leaderboard)
+	s.Throughput = nil
+	if n := len(s.Windows); n > 0 {
+		last := s.Windows[n-1]
+		s.Throughput = &Throughput{
+			WindowStart:  last.Start,
+			Events:       last.Events,
+			EventsPerSec: float64(last.Events) / window.Seconds(),
+		}
+	}
+}
+
+// nsTime converts nanoseconds since the Unix epoch to a UTC time.
+func nsTime(ns int64) time.Time { return time.Unix(0, ns).UTC() }
+
+// roundMs rounds a sketch's float estimate to whole milliseconds.
+func roundMs(v float64) int64 {
+	if math.IsNaN(v) {
+		return 0
+	}
+	return int64(math.Round(v))
+}

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"iter"
+	"time"
+)
+
+// Config is what an engine needs besides its input and the catalog: the
+// event-time settings from the flags and where rejected plays go.
+type Config struct {
+	Window          time.Duration // tumbling window size, > 0; windows aligned to the Unix epoch
+	MaxDelay        time.Duration // out-of-orderness bound B, >= 0
+	AllowedLateness time.Duration // L, >= 0
+	Parallel        int           // parallel instances of the keyed stage, >= 1
+	// DeadLetters receives the plays enrichment rejects (track_id not in
+	// the catalog), with their line number; nil discards them. Lines that
+	// did not decode were dead-lettered by the source already.
+	DeadLetters *DeadLetterWriter
+}
+
+// Engine computes a run's snapshot from a source of plays and the catalog:
+// enrichment (rejecting unknown tracks, counted in events_invalid together
+// with src.Rejected()), tumbling event-time windows with late detection, and
+// the all-time leaderboard. It leaves Snapshot.Run, Waves, MaxDelay and
+// AllowedLateness to the caller. The snapshot must not depend on
+// cfg.Parallel. It returns ctx.Err() when ctx is cancelled and src.Err()
+// when reading failed.
+type Engine func(ctx context.Context, cfg Config, src PlaySource, cat *Catalog) (*Snapshot, error)
+
+// mainEngine is the engine the program runs. Phase 2 of issue 6 replaces
+// it with the pipeline built from brook's stream, enrich, window and sketch
+// packages; referenceEngine stays as its benchmark baseline and test oracle.
+var mainEngine Engine = referenceEngine
+
+// PlaySource is an engine's input: plays in arrival order.
+type PlaySource interface {
+	// All yields the plays in arrival order. It is single-use.
+	All() iter.Seq[Play]
+	// Err returns the error that ended All early (a read error), or nil
+	// after a clean end of input. It is valid once All has returned.
+	Err() error
+	// Rejected returns how many input lines All skipped because they did
+	// not decode; they have already been dead-lettered. It is valid once
+	// All has returned.
+	Rejected() int64
+}

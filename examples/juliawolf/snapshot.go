@@ -1,0 +1,99 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"time"
+)
+
+// Snapshot is the result of a run, written as JSON by -json. Field names
+// are a contract (see the package documentation); fields tagged `json:"-"`
+// only feed the text and HTML reports.
+type Snapshot struct {
+	EventsProcessed int64   `json:"events_processed"` // valid plays, late ones included
+	EventsInvalid   int64   `json:"events_invalid"`   // lines rejected: undecodable or unknown track
+	EventsLate      int64   `json:"events_late"`      // plays whose window was closed on arrival
+	UniqueTracks    int     `json:"unique_tracks"`    // tracks with at least one play
+	UniqueListeners uint64  `json:"unique_listeners"` // HLL estimate of distinct user_id
+	WindowSeconds   float64 `json:"window_seconds"`
+	// Windows lists every window with at least one on-time play, by start.
+	Windows []WindowRow `json:"windows"`
+	// Throughput is the rate of the latest window in Windows; nil (JSON
+	// null) when there is none.
+	Throughput *Throughput `json:"throughput"`
+	// Leaderboard lists every track with plays, by streams descending then
+	// track_id.
+	Leaderboard []LeaderRow `json:"leaderboard"`
+	// Run is how fast this run went: the only part that differs between
+	// identical runs.
+	Run RunStats `json:"run"`
+
+	// Waves are the generator's waves (none for -input), for the report.
+	Waves []Wave `json:"-"`
+	// Window, MaxDelay and AllowedLateness are the run's window size, B
+	// and L, for the report.
+	Window          time.Duration `json:"-"`
+	MaxDelay        time.Duration `json:"-"`
+	AllowedLateness time.Duration `json:"-"`
+}
+
+// WindowRow is one tumbling window's result.
+type WindowRow struct {
+	Start           time.Time `json:"start"`
+	End             time.Time `json:"end"`
+	Events          int64     `json:"events"`
+	UniqueListeners uint64    `json:"unique_listeners"`
+	// TopTrack is the track_id with the most plays in the window; a tie
+	// goes to the smallest track_id.
+	TopTrack string `json:"top_track"`
+}
+
+// Throughput is the event rate of one window.
+type Throughput struct {
+	WindowStart  time.Time `json:"window_start"`
+	Events       int64     `json:"events"`
+	EventsPerSec float64   `json:"events_per_sec"` // Events / window seconds
+}
+
+// LeaderRow is one track's all-time figures.
+type LeaderRow struct {
+	Rank    int    `json:"rank"` // 1-based
+	TrackID string `json:"track_id"`
+	Title   string `json:"title"`
+	Streams int64  `json:"streams"`
+	// CompletionRate is the share (0 to 1) of plays with
+	// ms_played >= duration_ms.
+	CompletionRate float64 `json:"completion_rate"`
+	// TopPlatform is the platform with the most plays; a tie goes to the
+	// smallest name.
+	TopPlatform     string `json:"top_platform"`
+	UniqueListeners uint64 `json:"unique_listeners"` // HLL estimate
+	P50MsPlayed     int64  `json:"p50_ms_played"`    // quantile sketch estimate
+	P95MsPlayed     int64  `json:"p95_ms_played"`
+
+	Album       string          `json:"-"`
+	DurationMs  int64           `json:"-"`
+	Completions int64           `json:"-"`
+	Platforms   []PlatformCount `json:"-"` // by count descending, then name
+}
+
+// PlatformCount is how many plays came from one platform.
+type PlatformCount struct {
+	Platform string
+	Plays    int64
+}
+
+// RunStats is the run's own speed.
+type RunStats struct {
+	WallSeconds  float64 `json:"wall_seconds"`
+	EventsPerSec float64 `json:"events_per_sec"` // events_processed / wall_seconds
+}
+
+// WriteJSON writes the snapshot to path, indented, replacing the file.
+func (s *Snapshot) WriteJSON(path string) error {
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(data, '\n'), 0o644)
+}
