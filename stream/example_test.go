@@ -1,0 +1,120 @@
+package stream_test
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/brook-streams/brook/stream"
+)
+
+func Example() {
+	p := stream.New()
+	nums := stream.From(p, stream.Slice([]int{1, 2, 3, 4, 5}))
+	odd := stream.Filter(nums, func(n int) bool { return n%2 == 1 })
+	tens := stream.Map(odd, func(n int) int { return n * 10 })
+	out := stream.Collect[int]()
+	stream.To(tens, out)
+	if err := p.Run(context.Background()); err != nil {
+		fmt.Println(err)
+	}
+	fmt.Println(out.Values())
+	// Output: [10 30 50]
+}
+
+func ExampleKeyBy() {
+	plays := []play{{"a", 10}, {"b", 20}, {"a", 30}, {"c", 5}, {"b", 1}}
+	p := stream.New()
+	keyed := stream.KeyBy(stream.From(p, stream.Slice(plays)), func(v play) string { return v.track }, stream.Parallelism(3))
+	// Each instance sums the plays of its own keys.
+	totals := stream.Apply(keyed.Stream, "sum", func() stream.Operator[play, string] { return &summer{sums: map[string]int{}} })
+	out := stream.Collect[string]()
+	stream.To(totals, out)
+	if err := p.Run(context.Background()); err != nil {
+		fmt.Println(err)
+	}
+	res := out.Values()
+	sort.Strings(res)
+	fmt.Println(res)
+	// Output: [a=40 b=21 c=5]
+}
+
+type play struct {
+	track string
+	ms    int
+}
+
+type summer struct{ sums map[string]int }
+
+func (s *summer) ProcessRecord(r stream.Record[play], _ stream.Emitter[string]) error {
+	s.sums[r.Value.track] += r.Value.ms
+	return nil
+}
+
+func (s *summer) ProcessWatermark(w stream.Time, out stream.Emitter[string]) error {
+	if w != stream.MaxTime {
+		return nil
+	}
+	for k, v := range s.sums {
+		if err := out.Emit(stream.At(fmt.Sprintf("%s=%d", k, v), w)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func ExampleProcess() {
+	p := stream.New()
+	lines := stream.From(p, stream.Slice([]string{"12", "x", "7"}))
+	parsed := stream.Process(lines, "parse", func(_ *stream.Context, r stream.Record[string], out stream.Emitter[int]) error {
+		var n int
+		if _, err := fmt.Sscan(r.Value, &n); err != nil {
+			return stream.Rejectf("not a number: %q", r.Value)
+		}
+		return out.Emit(stream.At(n, r.Time))
+	})
+	good, bad := stream.Collect[int](), stream.Collect[stream.DeadLetter[string]]()
+	stream.To(parsed.Stream, good)
+	stream.To(parsed.DeadLetters(), bad)
+	if err := p.Run(context.Background()); err != nil {
+		fmt.Println(err)
+	}
+	fmt.Println(good.Values())
+	for _, d := range bad.Values() {
+		fmt.Println(d.Operator, d.Err)
+	}
+	// Output:
+	// [12 7]
+	// parse not a number: "x"
+}
+
+func ExampleBoundedOutOfOrderness() {
+	base := time.Date(2026, 11, 27, 18, 0, 0, 0, time.UTC)
+	evs := []ev{{base.Add(10 * time.Second)}, {base.Add(7 * time.Second)}, {base.Add(20 * time.Second)}}
+	p := stream.New()
+	s := stream.From(p, stream.Slice(evs),
+		stream.WithTimestamps(func(e ev) time.Time { return e.at }),
+		stream.WithWatermarks(stream.BoundedOutOfOrderness[ev](5*time.Second)))
+	stream.To(s, printWatermarks{})
+	if err := p.Run(context.Background()); err != nil {
+		fmt.Println(err)
+	}
+	// Output:
+	// watermark 2026-11-27T18:00:04.999999999Z
+	// watermark 2026-11-27T18:00:14.999999999Z
+	// watermark +inf
+}
+
+type ev struct{ at time.Time }
+
+type printWatermarks struct{}
+
+func (printWatermarks) Write(context.Context, stream.Record[ev]) error {
+	return nil
+}
+
+func (printWatermarks) WriteWatermark(_ context.Context, w stream.Time) error {
+	fmt.Println("watermark", w)
+	return nil
+}
