@@ -375,6 +375,9 @@ func (r *receiver[T]) handle(b *batch[T]) error {
 		}
 	}
 	for ; mi < len(b.marks); mi++ {
+		if b.end && b.marks[mi].wm == MaxTime {
+			break // an input's end leaves the minimum rather than raising it
+		}
 		if err := r.input(k, b.marks[mi].wm); err != nil {
 			return err
 		}
@@ -384,7 +387,7 @@ func (r *receiver[T]) handle(b *batch[T]) error {
 		r.ended[k] = true
 		r.nEnded++
 		r.wms[k] = MaxTime
-		return nil // finish() advances once every input has ended
+		return r.advance()
 	}
 	if b.idle {
 		return r.setIdle(k)
@@ -417,19 +420,34 @@ func (r *receiver[T]) setIdle(k int) error {
 	return r.chain.ctrl(control{kind: ctrlIdle})
 }
 
-// advance recomputes the output watermark and forwards it if it rose.
+// advance recomputes the output watermark and forwards it if it rose: the
+// minimum over the inputs that are neither idle nor finished. When every
+// unfinished input is idle it releases the largest watermark they reached
+// (as Flink's watermark valve does), so nothing waits on silent inputs; an
+// input that rejoins below it may bring late records. When all inputs have
+// finished it is MaxTime.
 func (r *receiver[T]) advance() error {
-	m, active := MaxTime, false
+	m, active, open := MaxTime, false, false
 	for i, w := range r.wms {
-		if r.idle[i] && !r.ended[i] {
+		if r.ended[i] {
+			continue
+		}
+		open = true
+		if r.idle[i] {
 			continue
 		}
 		active = true
-		if w < m {
-			m = w
+		m = min(m, w)
+	}
+	if open && !active {
+		m = MinTime
+		for i, w := range r.wms {
+			if !r.ended[i] {
+				m = max(m, w)
+			}
 		}
 	}
-	if !active || m <= r.out {
+	if m <= r.out {
 		return nil
 	}
 	r.out = m
