@@ -103,7 +103,7 @@ func (o *timerOp) Open(c *stream.Context) error {
 	return nil
 }
 func (o *timerOp) ProcessRecord(stream.Record[int], stream.Emitter[string]) error { return nil }
-func (o *timerOp) ProcessWatermark(stream.Time, stream.Emitter[string]) error    { return nil }
+func (o *timerOp) ProcessWatermark(stream.Time, stream.Emitter[string]) error     { return nil }
 func (o *timerOp) OnTimer(now time.Time, out stream.Emitter[string]) error {
 	o.c.RegisterTimer(now.Add(o.every))
 	return out.Emit(stream.At("tick "+now.UTC().Format("15:04:05"), 0))

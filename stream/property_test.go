@@ -43,7 +43,9 @@ func randomStep(rng *rand.Rand) step {
 		keep := func(x int64) bool { return ((x%m)+m)%m != r }
 		return step{fmt.Sprintf("filter(x%%%d!=%d)", m, r),
 			func(s stream.Stream[int64]) stream.Stream[int64] { return stream.Filter(s, keep) },
-			func(xs []int64) []int64 { return slices.DeleteFunc(slices.Clone(xs), func(x int64) bool { return !keep(x) }) }}
+			func(xs []int64) []int64 {
+				return slices.DeleteFunc(slices.Clone(xs), func(x int64) bool { return !keep(x) })
+			}}
 	case 2:
 		k := rng.IntN(3)
 		return step{fmt.Sprintf("flatmap(x%d)", k),
