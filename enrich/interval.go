@@ -1,0 +1,327 @@
+package enrich
+
+import (
+	"sort"
+	"time"
+
+	"github.com/brook-streams/brook/stream"
+)
+
+// IntervalJoin joins, in event time, every record a of stream a with every
+// record b of stream b that has the same key and a time in a's interval:
+//
+//	a.t + lower <= b.t <= a.t + upper   (both bounds inclusive)
+//
+// Each pair yields join(a, b) at time max(a.t, b.t), as in Flink. Both
+// inputs are partitioned by key through one exchange ([stream.Connect]), and
+// the join's watermark is the minimum of both inputs' watermarks, leaving
+// out an idle input. A record is held in state only until the watermark
+// passes the last time a partner could have: a until a.t + upper, b until
+// b.t - lower. State is therefore bounded by the records of an interval (plus
+// the inputs' out-of-orderness), not by the stream.
+//
+// A record that is late when it arrives (its time at or below the join's
+// watermark) is not joined: it goes to [Joined.Late]. lower > upper is an
+// empty interval and fails the run with [stream.ErrInvalid].
+func IntervalJoin[A, B any, K comparable, Out any](a stream.Stream[A], b stream.Stream[B], keyA func(A) K, keyB func(B) K, lower, upper time.Duration, join func(A, B) Out, opts ...JoinOption) Joined[A, B, Out] {
+	var fn func(A, B, bool) Out
+	if join != nil {
+		fn = func(x A, y B, _ bool) Out { return join(x, y) }
+	}
+	return intervalJoin(a, b, keyA, keyB, lower, upper, fn, false, opts)
+}
+
+// IntervalLeftJoin is the left-outer [IntervalJoin]: every pair yields
+// join(a, b, true) at time max(a.t, b.t), and a record a that found no
+// partner yields join(a, zero B, false) once the watermark passes a.t + upper
+// (when no partner can arrive any more), at time max(a.t, a.t + upper). That
+// time is after every watermark the join has forwarded before, so the
+// unmatched record is never late downstream.
+func IntervalLeftJoin[A, B any, K comparable, Out any](a stream.Stream[A], b stream.Stream[B], keyA func(A) K, keyB func(B) K, lower, upper time.Duration, join func(a A, b B, matched bool) Out, opts ...JoinOption) Joined[A, B, Out] {
+	return intervalJoin(a, b, keyA, keyB, lower, upper, join, true, opts)
+}
+
+func intervalJoin[A, B any, K comparable, Out any](a stream.Stream[A], b stream.Stream[B], keyA func(A) K, keyB func(B) K, lower, upper time.Duration, join func(A, B, bool) Out, left bool, opts []JoinOption) Joined[A, B, Out] {
+	cfg := newJoinConfig("interval-join", opts)
+	if lower > upper {
+		cfg.invalid("interval join lower bound %v > upper bound %v", lower, upper)
+	}
+	if join == nil {
+		cfg.invalid("nil join function")
+	}
+	if keyA == nil || keyB == nil {
+		cfg.invalid("nil key function")
+		keyA, keyB = func(A) K { var k K; return k }, func(B) K { var k K; return k }
+	}
+	ks := stream.Connect(a, b, keyA, keyB, cfg.exchange...)
+	late := stream.NewOutputTag[stream.Either[A, B]]("late")
+	set := &intervalSettings[A, B, K, Out]{cfg: cfg, keyA: keyA, keyB: keyB, lower: lower, upper: upper, join: join, left: left, late: late}
+	out := stream.Apply(ks.Stream, cfg.name, func() stream.Operator[stream.Either[A, B], Out] {
+		return &intervalOp[A, B, K, Out]{intervalSettings: set}
+	})
+	return Joined[A, B, Out]{Stream: out, late: late}
+}
+
+type intervalSettings[A, B any, K comparable, Out any] struct {
+	cfg          joinConfig
+	keyA         func(A) K
+	keyB         func(B) K
+	lower, upper time.Duration
+	join         func(A, B, bool) Out
+	left         bool
+	late         *stream.OutputTag[stream.Either[A, B]]
+}
+
+// held is a record in join state.
+type held[V any] struct {
+	t       stream.Time
+	v       V
+	matched bool
+}
+
+// keyState holds one key's records of both sides, each sorted by time.
+type keyState[A, B any] struct {
+	as []held[A]
+	bs []held[B]
+}
+
+type intervalOp[A, B any, K comparable, Out any] struct {
+	*intervalSettings[A, B, K, Out]
+	c     *stream.Context
+	lateR lateOut[A, B]
+	keys  map[K]*keyState[A, B]
+	// expA holds (a.t + upper, key) per held a; expB (b.t - lower, key) per
+	// held b: the watermarks at which they can be dropped.
+	expA, expB expiryHeap[K]
+	size, max  int
+}
+
+func (o *intervalOp[A, B, K, Out]) Open(c *stream.Context) error {
+	if err := o.cfg.err(); err != nil {
+		return err
+	}
+	o.c = c
+	o.lateR.open(c, o.late)
+	o.keys = make(map[K]*keyState[A, B])
+	return nil
+}
+
+func (o *intervalOp[A, B, K, Out]) Close() error {
+	if o.cfg.probe != nil {
+		o.cfg.probe(o.max, o.size)
+	}
+	return nil
+}
+
+func maxTime(x, y stream.Time) stream.Time {
+	if x > y {
+		return x
+	}
+	return y
+}
+
+func (o *intervalOp[A, B, K, Out]) ProcessRecord(r stream.Record[stream.Either[A, B]], out stream.Emitter[Out]) error {
+	w := o.c.Watermark()
+	if r.Time <= w {
+		return o.lateR.emit(r)
+	}
+	if r.Value.IsRight {
+		return o.processB(r.Time, r.Value.Right, w, out)
+	}
+	return o.processA(r.Time, r.Value.Left, w, out)
+}
+
+func (o *intervalOp[A, B, K, Out]) processA(t stream.Time, v A, w stream.Time, out stream.Emitter[Out]) error {
+	k := o.keyA(v)
+	ks := o.keys[k]
+	matched := false
+	if ks != nil {
+		// partners: a.t + lower <= b.t <= a.t + upper
+		lo, hi := t.Add(o.lower), t.Add(o.upper)
+		bs := ks.bs
+		i := sort.Search(len(bs), func(i int) bool { return bs[i].t >= lo })
+		for ; i < len(bs) && bs[i].t <= hi; i++ {
+			matched = true
+			if err := out.Emit(stream.Record[Out]{Time: maxTime(t, bs[i].t), Value: o.join(v, bs[i].v, true)}); err != nil {
+				return err
+			}
+		}
+	}
+	exp := t.Add(o.upper)
+	if exp <= w { // no partner can come any more (upper < 0)
+		if o.left && !matched {
+			var zero B
+			return out.Emit(stream.Record[Out]{Time: maxTime(t, exp), Value: o.join(v, zero, false)})
+		}
+		return nil
+	}
+	if ks == nil {
+		ks = &keyState[A, B]{}
+		o.keys[k] = ks
+	}
+	ks.as = insertHeld(ks.as, held[A]{t: t, v: v, matched: matched})
+	o.expA.push(expiry[K]{at: exp, key: k})
+	o.grow()
+	return nil
+}
+
+func (o *intervalOp[A, B, K, Out]) processB(t stream.Time, v B, w stream.Time, out stream.Emitter[Out]) error {
+	k := o.keyB(v)
+	ks := o.keys[k]
+	if ks != nil {
+		// partners: b.t - upper <= a.t <= b.t - lower
+		lo, hi := t.Add(-o.upper), t.Add(-o.lower)
+		as := ks.as
+		i := sort.Search(len(as), func(i int) bool { return as[i].t >= lo })
+		for ; i < len(as) && as[i].t <= hi; i++ {
+			as[i].matched = true
+			if err := out.Emit(stream.Record[Out]{Time: maxTime(t, as[i].t), Value: o.join(as[i].v, v, true)}); err != nil {
+				return err
+			}
+		}
+	}
+	exp := t.Add(-o.lower)
+	if exp <= w { // no partner can come any more (lower > 0)
+		return nil
+	}
+	if ks == nil {
+		ks = &keyState[A, B]{}
+		o.keys[k] = ks
+	}
+	ks.bs = insertHeld(ks.bs, held[B]{t: t, v: v})
+	o.expB.push(expiry[K]{at: exp, key: k})
+	o.grow()
+	return nil
+}
+
+func (o *intervalOp[A, B, K, Out]) grow() {
+	if o.size++; o.size > o.max {
+		o.max = o.size
+	}
+}
+
+// insertHeld adds h to s keeping s sorted by time; inputs are nearly in
+// order, so the walk back is short.
+func insertHeld[V any](s []held[V], h held[V]) []held[V] {
+	s = append(s, h)
+	i := len(s) - 1
+	for i > 0 && s[i-1].t > h.t {
+		s[i] = s[i-1]
+		i--
+	}
+	s[i] = h
+	return s
+}
+
+func (o *intervalOp[A, B, K, Out]) ProcessWatermark(w stream.Time, out stream.Emitter[Out]) error {
+	for o.expA.len() > 0 && o.expA.min().at <= w {
+		k := o.expA.pop().key
+		ks := o.keys[k]
+		if ks == nil {
+			continue
+		}
+		n := 0
+		for n < len(ks.as) && ks.as[n].t.Add(o.upper) <= w {
+			if h := ks.as[n]; o.left && !h.matched {
+				var zero B
+				t := maxTime(h.t, h.t.Add(o.upper))
+				if err := out.Emit(stream.Record[Out]{Time: t, Value: o.join(h.v, zero, false)}); err != nil {
+					return err
+				}
+			}
+			n++
+		}
+		ks.as = dropFront(ks.as, n)
+		o.size -= n
+		o.forget(k, ks)
+	}
+	for o.expB.len() > 0 && o.expB.min().at <= w {
+		k := o.expB.pop().key
+		ks := o.keys[k]
+		if ks == nil {
+			continue
+		}
+		n := 0
+		for n < len(ks.bs) && ks.bs[n].t.Add(-o.lower) <= w {
+			n++
+		}
+		ks.bs = dropFront(ks.bs, n)
+		o.size -= n
+		o.forget(k, ks)
+	}
+	return nil
+}
+
+func (o *intervalOp[A, B, K, Out]) forget(k K, ks *keyState[A, B]) {
+	if len(ks.as) == 0 && len(ks.bs) == 0 {
+		delete(o.keys, k)
+	}
+}
+
+// dropFront removes the first n elements of s, clearing them so their
+// values can be collected.
+func dropFront[V any](s []held[V], n int) []held[V] {
+	if n == 0 {
+		return s
+	}
+	clear(s[:n])
+	if n == len(s) {
+		return s[:0]
+	}
+	return s[n:]
+}
+
+// expiry says that key may hold records to drop once the watermark reaches at.
+type expiry[K any] struct {
+	at  stream.Time
+	key K
+}
+
+// expiryHeap is a binary min-heap on at (container/heap would box every
+// entry into an interface).
+type expiryHeap[K any] struct{ h []expiry[K] }
+
+func (e *expiryHeap[K]) len() int       { return len(e.h) }
+func (e *expiryHeap[K]) min() expiry[K] { return e.h[0] }
+func (e *expiryHeap[K]) push(x expiry[K]) {
+	e.h = append(e.h, x)
+	i := len(e.h) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if e.h[p].at <= x.at {
+			break
+		}
+		e.h[i] = e.h[p]
+		i = p
+	}
+	e.h[i] = x
+}
+
+func (e *expiryHeap[K]) pop() expiry[K] {
+	top := e.h[0]
+	last := len(e.h) - 1
+	x := e.h[last]
+	var zero expiry[K]
+	e.h[last] = zero
+	e.h = e.h[:last]
+	if last == 0 {
+		return top
+	}
+	i := 0
+	for {
+		c := 2*i + 1
+		if c >= last {
+			break
+		}
+		if c+1 < last && e.h[c+1].at < e.h[c].at {
+			c++
+		}
+		if x.at <= e.h[c].at {
+			break
+		}
+		e.h[i] = e.h[c]
+		i = c
+	}
+	e.h[i] = x
+	return top
+}

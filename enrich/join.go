@@ -1,0 +1,99 @@
+package enrich
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/brook-streams/brook/stream"
+)
+
+// JoinOption configures the two-stream joins ([IntervalJoin],
+// [IntervalLeftJoin], [WindowJoin]). Options are values of a sealed
+// interface: only this package defines them.
+type JoinOption interface{ applyJoin(*joinConfig) }
+
+type joinConfig struct {
+	name     string
+	exchange []stream.ExchangeOption
+	probe    func(maxState, finalState int) // tests only: state size of each instance at Close
+	errs     []error
+}
+
+type joinOptionFunc func(*joinConfig)
+
+func (f joinOptionFunc) applyJoin(c *joinConfig) { f(c) }
+
+// JoinName names the join operator (default "interval-join" or
+// "window-join").
+func JoinName(name string) JoinOption {
+	return joinOptionFunc(func(c *joinConfig) { c.name = name })
+}
+
+// JoinExchange passes options to the exchange that brings both inputs
+// together by key ([stream.Connect]), e.g. [stream.Parallelism].
+func JoinExchange(opts ...stream.ExchangeOption) JoinOption {
+	return joinOptionFunc(func(c *joinConfig) { c.exchange = append(c.exchange, opts...) })
+}
+
+// withStateProbe reports, when each join instance closes, the largest number
+// of records it held in state and the number it still held.
+func withStateProbe(f func(maxState, finalState int)) JoinOption {
+	return joinOptionFunc(func(c *joinConfig) { c.probe = f })
+}
+
+func newJoinConfig(name string, opts []JoinOption) joinConfig {
+	cfg := joinConfig{name: name}
+	for _, o := range opts {
+		if o != nil {
+			o.applyJoin(&cfg)
+		}
+	}
+	return cfg
+}
+
+func (c *joinConfig) invalid(format string, args ...any) {
+	c.errs = append(c.errs, fmt.Errorf("%w: "+format, append([]any{stream.ErrInvalid}, args...)...))
+}
+
+func (c *joinConfig) err() error { return errors.Join(c.errs...) }
+
+// Joined is the output of a two-stream join: the joined stream, and the
+// input records that arrived late.
+type Joined[A, B, Out any] struct {
+	stream.Stream[Out]
+	late *stream.OutputTag[stream.Either[A, B]]
+}
+
+// Late returns the input records the join did not take because they were
+// late: their time was at or below the join's watermark (the minimum of both
+// inputs' watermarks) when they arrived, so the results they belong to may
+// already have been emitted and their partners' state dropped. Late records
+// are counted in the operator's Late metric whether or not this output is
+// consumed; unconsumed, they are dropped after being counted, like Flink's
+// joins do.
+func (j Joined[A, B, Out]) Late() stream.Stream[stream.Either[A, B]] {
+	return stream.SideOutput(j.Stream, j.late)
+}
+
+// lateOut routes a late input record: counted, and sent to the late output
+// when something consumes it.
+type lateOut[A, B any] struct {
+	c   *stream.Context
+	tag *stream.OutputTag[stream.Either[A, B]]
+	to  stream.Emitter[stream.Either[A, B]]
+	ok  bool
+}
+
+func (l *lateOut[A, B]) open(c *stream.Context, tag *stream.OutputTag[stream.Either[A, B]]) {
+	l.c, l.tag = c, tag
+	l.ok = stream.Connected(c, tag)
+	l.to = stream.Output(c, tag)
+}
+
+func (l *lateOut[A, B]) emit(r stream.Record[stream.Either[A, B]]) error {
+	l.c.CountLate(1)
+	if !l.ok {
+		return nil
+	}
+	return l.to.Emit(r)
+}

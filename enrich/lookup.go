@@ -1,0 +1,312 @@
+package enrich
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"time"
+
+	"github.com/brook-streams/brook/stream"
+)
+
+// ErrMissingKey is the reason a [Lookup] gives a record whose key is not in
+// the table, wrapped with the key: it is the Err of the record's
+// [stream.DeadLetter], and is wrapped by the run's error when no dead-letter
+// output is connected.
+var ErrMissingKey = errors.New("enrich: key not in table")
+
+// LookupOption configures [Lookup]. Options are values of a sealed
+// interface: only this package defines them.
+type LookupOption interface{ applyLookup(*lookupConfig) }
+
+type missingPolicy uint8
+
+const (
+	missingDeadLetter missingPolicy = iota
+	missingDrop
+	missingDefault
+)
+
+type lookupConfig struct {
+	name       string
+	missing    missingPolicy
+	defaultRow any
+	batch      int
+	maxWait    time.Duration
+	timeout    time.Duration
+	errs       []error
+}
+
+type lookupOptionFunc func(*lookupConfig)
+
+func (f lookupOptionFunc) applyLookup(c *lookupConfig) { f(c) }
+
+// DeadLetterMissing sends a record whose key is not in the table to the
+// dead-letter output ([Enriched.DeadLetters]) with an [ErrMissingKey] reason,
+// and counts it as an error in the operator's metrics. It is the default. If
+// nothing consumes the dead-letter output, a missing key fails the run with
+// [stream.ErrNotConnected] instead: a record is never dropped silently.
+func DeadLetterMissing() LookupOption {
+	return lookupOptionFunc(func(c *lookupConfig) { c.missing, c.defaultRow = missingDeadLetter, nil })
+}
+
+// DropMissing drops a record whose key is not in the table and counts it
+// with [stream.Context.CountError]: it shows in the Errors figure of the
+// operator's [stream.OperatorMetrics] (e.g. the errors counter of
+// stream/prom). Nothing else records it.
+func DropMissing() LookupOption {
+	return lookupOptionFunc(func(c *lookupConfig) { c.missing, c.defaultRow = missingDrop, nil })
+}
+
+// DefaultRow joins a record whose key is not in the table with row instead.
+// row must have the table's row type V; a row of another type makes the run
+// fail with [stream.ErrInvalid] before the first record.
+func DefaultRow[V any](row V) LookupOption {
+	return lookupOptionFunc(func(c *lookupConfig) { c.missing, c.defaultRow = missingDefault, row })
+}
+
+// Batch makes the lookup resolve up to n records with one [Table.GetMany]
+// call (one round trip for a remote table) instead of one Get per record.
+// Buffered records are resolved, in arrival order, when n are waiting, before
+// every watermark the operator forwards (so no result falls behind a
+// watermark), at end of input, and at the latest [MaxWait] after the first of
+// them arrived. The default, 1, calls Get per record.
+func Batch(n int) LookupOption {
+	return lookupOptionFunc(func(c *lookupConfig) {
+		if n < 1 {
+			c.errs = append(c.errs, fmt.Errorf("%w: lookup batch %d < 1", stream.ErrInvalid, n))
+			return
+		}
+		c.batch = n
+	})
+}
+
+// MaxWait bounds how long (processing time, by the pipeline's clock) a
+// record may wait in a [Batch] before it is looked up; default 100ms. It is
+// served by the pipeline's processing-time timers, so it is approximate: a
+// lookup chained directly behind a source sees its timers when the source
+// emits or flushes. Zero disables the bound.
+func MaxWait(d time.Duration) LookupOption {
+	return lookupOptionFunc(func(c *lookupConfig) {
+		if d < 0 {
+			c.errs = append(c.errs, fmt.Errorf("%w: negative lookup max wait", stream.ErrInvalid))
+			return
+		}
+		c.maxWait = d
+	})
+}
+
+// Timeout bounds every Get and GetMany call with a context deadline; a call
+// that times out fails the run. Zero, the default, leaves the deadline to the
+// table (a Redis client's own read and write timeouts, for instance).
+func Timeout(d time.Duration) LookupOption {
+	return lookupOptionFunc(func(c *lookupConfig) {
+		if d < 0 {
+			c.errs = append(c.errs, fmt.Errorf("%w: negative lookup timeout", stream.ErrInvalid))
+			return
+		}
+		c.timeout = d
+	})
+}
+
+// LookupName names the lookup operator (default "lookup").
+func LookupName(name string) LookupOption {
+	return lookupOptionFunc(func(c *lookupConfig) { c.name = name })
+}
+
+// Enriched is the output of [Lookup]: the joined stream, and the records
+// whose key was missing from the table.
+type Enriched[T, Out any] struct {
+	stream.Stream[Out]
+	dead *stream.OutputTag[stream.DeadLetter[T]]
+}
+
+// DeadLetters returns the records whose key was not in the table, each with
+// an [ErrMissingKey] reason (only under [DeadLetterMissing], the default).
+// If nothing consumes it, a missing key fails the run.
+func (e Enriched[T, Out]) DeadLetters() stream.Stream[stream.DeadLetter[T]] {
+	return stream.SideOutput(e.Stream, e.dead)
+}
+
+// Lookup joins every record of s with the row of its key in table: the
+// result is join(value, row), at the record's time. A missing key follows
+// the policy chosen with [DeadLetterMissing] (the default), [DropMissing] or
+// [DefaultRow]. An error from the table fails the run, wrapped with the
+// operator's name and the key: a record is never passed on unjoined.
+//
+// Lookup runs chained to s, one instance per instance of s, each calling the
+// table from its own goroutine. The order of records is kept, also with
+// [Batch].
+func Lookup[T any, K comparable, V, Out any](s stream.Stream[T], table Table[K, V], key func(T) K, join func(T, V) Out, opts ...LookupOption) Enriched[T, Out] {
+	cfg := lookupConfig{name: "lookup", batch: 1, maxWait: 100 * time.Millisecond}
+	for _, o := range opts {
+		if o != nil {
+			o.applyLookup(&cfg)
+		}
+	}
+	if table == nil {
+		cfg.errs = append(cfg.errs, fmt.Errorf("%w: nil lookup table", stream.ErrInvalid))
+	}
+	if key == nil || join == nil {
+		cfg.errs = append(cfg.errs, fmt.Errorf("%w: nil lookup key or join function", stream.ErrInvalid))
+	}
+	var def V
+	if cfg.missing == missingDefault {
+		d, ok := cfg.defaultRow.(V)
+		if !ok {
+			cfg.errs = append(cfg.errs, fmt.Errorf("%w: DefaultRow of type %T for a table of %v rows",
+				stream.ErrInvalid, cfg.defaultRow, reflect.TypeFor[V]()))
+		}
+		def = d
+	}
+	dead := stream.NewOutputTag[stream.DeadLetter[T]]("dead-letters")
+	set := &lookupSettings[T, K, V, Out]{cfg: cfg, table: table, key: key, join: join, def: def, dead: dead}
+	out := stream.Apply(s, cfg.name, func() stream.Operator[T, Out] {
+		return &lookupOp[T, K, V, Out]{lookupSettings: set}
+	})
+	return Enriched[T, Out]{Stream: out, dead: dead}
+}
+
+// lookupSettings is shared, read-only, by every instance of a lookup.
+type lookupSettings[T any, K comparable, V, Out any] struct {
+	cfg   lookupConfig
+	table Table[K, V]
+	key   func(T) K
+	join  func(T, V) Out
+	def   V
+	dead  *stream.OutputTag[stream.DeadLetter[T]]
+}
+
+type lookupOp[T any, K comparable, V, Out any] struct {
+	*lookupSettings[T, K, V, Out]
+	c      *stream.Context
+	deadTo stream.Emitter[stream.DeadLetter[T]]
+	deadOK bool
+
+	// the batch waiting for GetMany
+	recs     []stream.Record[T]
+	keys     []K
+	rows     []V
+	found    []bool
+	deadline time.Time
+	pending  bool // a timer is registered for deadline
+}
+
+func (o *lookupOp[T, K, V, Out]) Open(c *stream.Context) error {
+	if len(o.cfg.errs) > 0 {
+		return errors.Join(o.cfg.errs...)
+	}
+	o.c = c
+	o.deadOK = stream.Connected(c, o.dead)
+	o.deadTo = stream.Output(c, o.dead)
+	if n := o.cfg.batch; n > 1 {
+		o.recs = make([]stream.Record[T], 0, n)
+		o.keys = make([]K, 0, n)
+		o.rows = make([]V, n)
+		o.found = make([]bool, n)
+	}
+	return nil
+}
+
+// callCtx returns the context for one table call. The operator API gives no
+// run context, so cancellation of a blocked call is left to the table's own
+// timeouts and to [Timeout].
+func (o *lookupOp[T, K, V, Out]) callCtx() (context.Context, context.CancelFunc) {
+	if o.cfg.timeout > 0 {
+		return context.WithTimeout(context.Background(), o.cfg.timeout)
+	}
+	return context.Background(), func() {}
+}
+
+func (o *lookupOp[T, K, V, Out]) ProcessRecord(r stream.Record[T], out stream.Emitter[Out]) error {
+	k := o.key(r.Value)
+	if o.cfg.batch <= 1 {
+		ctx, cancel := o.callCtx()
+		v, ok, err := o.table.Get(ctx, k)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("lookup of key %v: %w", k, err)
+		}
+		return o.resolve(r, k, v, ok, out)
+	}
+	o.recs = append(o.recs, r)
+	o.keys = append(o.keys, k)
+	if len(o.recs) >= o.cfg.batch {
+		return o.flush(out)
+	}
+	if len(o.recs) == 1 && o.cfg.maxWait > 0 {
+		o.deadline = o.c.Clock().Now().Add(o.cfg.maxWait)
+		if !o.pending {
+			o.pending = true
+			o.c.RegisterTimer(o.deadline)
+		}
+	}
+	return nil
+}
+
+func (o *lookupOp[T, K, V, Out]) resolve(r stream.Record[T], k K, v V, ok bool, out stream.Emitter[Out]) error {
+	if ok {
+		return out.Emit(stream.Record[Out]{Time: r.Time, Value: o.join(r.Value, v)})
+	}
+	switch o.cfg.missing {
+	case missingDefault:
+		return out.Emit(stream.Record[Out]{Time: r.Time, Value: o.join(r.Value, o.def)})
+	case missingDrop:
+		o.c.CountError(1)
+		return nil
+	}
+	o.c.CountError(1)
+	reason := fmt.Errorf("%w: %v", ErrMissingKey, k)
+	if !o.deadOK {
+		return fmt.Errorf("%w: record at %v has a missing key and no dead-letter output is connected: %w",
+			stream.ErrNotConnected, r.Time, reason)
+	}
+	return o.deadTo.Emit(stream.Record[stream.DeadLetter[T]]{Time: r.Time,
+		Value: stream.DeadLetter[T]{Record: r, Operator: o.c.Name(), Err: reason}})
+}
+
+// flush resolves the buffered records with one GetMany, in arrival order.
+func (o *lookupOp[T, K, V, Out]) flush(out stream.Emitter[Out]) error {
+	n := len(o.recs)
+	if n == 0 {
+		return nil
+	}
+	ctx, cancel := o.callCtx()
+	err := o.table.GetMany(ctx, o.keys, o.rows[:n], o.found[:n])
+	cancel()
+	if err != nil {
+		return fmt.Errorf("lookup of %d keys (first %v): %w", n, o.keys[0], err)
+	}
+	var zero V
+	for i := range n {
+		if err := o.resolve(o.recs[i], o.keys[i], o.rows[i], o.found[i], out); err != nil {
+			return err
+		}
+		o.rows[i] = zero // let the table's rows be collected
+	}
+	clear(o.recs)
+	o.recs = o.recs[:0]
+	o.keys = o.keys[:0]
+	return nil
+}
+
+func (o *lookupOp[T, K, V, Out]) ProcessWatermark(_ stream.Time, out stream.Emitter[Out]) error {
+	return o.flush(out)
+}
+
+// OnTimer resolves the batch once its oldest record has waited MaxWait.
+func (o *lookupOp[T, K, V, Out]) OnTimer(now time.Time, out stream.Emitter[Out]) error {
+	o.pending = false
+	if len(o.recs) == 0 {
+		return nil
+	}
+	if now.Before(o.deadline) {
+		o.pending = true
+		o.c.RegisterTimer(o.deadline)
+		return nil
+	}
+	return o.flush(out)
+}
+
+var _ stream.TimerHandler[int] = (*lookupOp[int, int, int, int])(nil)
