@@ -22,7 +22,7 @@ type TrackStats struct {
 	// are only a handful of platforms, so a slice beats a map here.
 	Platforms []PlatformCount
 	Listeners sketch.HLL
-	ListenMs  listenTimes
+	ListenMs  sketch.Quantiles // ms_played
 }
 
 // Add counts one play of a track of the given duration.
@@ -33,7 +33,9 @@ func (s *TrackStats) Add(p Play, durationMs int64) {
 	}
 	s.addPlatform(p.Platform, 1)
 	s.Listeners.AddString(p.UserID)
-	s.ListenMs.add(p.MsPlayed)
+	// ms_played is a non-negative int64, always inside the sketch's range
+	// (TestListenTimeRange), so Add cannot fail here.
+	_ = s.ListenMs.Add(float64(p.MsPlayed))
 }
 
 func (s *TrackStats) addPlatform(name string, n int64) {
@@ -56,7 +58,7 @@ func (s *TrackStats) Merge(o *TrackStats) error {
 	if err := s.Listeners.Merge(&o.Listeners); err != nil {
 		return err
 	}
-	return s.ListenMs.merge(&o.ListenMs)
+	return s.ListenMs.Merge(&o.ListenMs)
 }
 
 // Row returns the leaderboard row for track t (Rank left 0).
@@ -70,8 +72,8 @@ func (s *TrackStats) Row(t Track) LeaderRow {
 		Title:           t.Title,
 		Streams:         s.Streams,
 		UniqueListeners: s.Listeners.Estimate(),
-		P50MsPlayed:     s.ListenMs.quantile(0.50),
-		P95MsPlayed:     s.ListenMs.quantile(0.95),
+		P50MsPlayed:     quantileMs(&s.ListenMs, 0.50),
+		P95MsPlayed:     quantileMs(&s.ListenMs, 0.95),
 		Album:           t.Album,
 		DurationMs:      t.DurationMs,
 		Completions:     s.Completions,
@@ -148,9 +150,11 @@ func (s *Snapshot) Finish(window time.Duration) {
 // nsTime converts nanoseconds since the Unix epoch to a UTC time.
 func nsTime(ns int64) time.Time { return time.Unix(0, ns).UTC() }
 
-// roundMs rounds a sketch's float estimate to whole milliseconds.
-func roundMs(v float64) int64 {
-	if math.IsNaN(v) {
+// quantileMs returns the q-quantile of a sketch of milliseconds, rounded to
+// a whole millisecond; 0 for an empty sketch.
+func quantileMs(s *sketch.Quantiles, q float64) int64 {
+	v, err := s.Quantile(q)
+	if err != nil || math.IsNaN(v) {
 		return 0
 	}
 	return int64(math.Round(v))

@@ -45,3 +45,30 @@ type PlaySource interface {
 	// All has returned.
 	Rejected() int64
 }
+
+// SliceSource is a PlaySource over plays held in memory, for tests and
+// benchmarks. Rejected reports Invalid.
+type SliceSource struct {
+	Plays   []Play
+	Invalid int64
+}
+
+var _ PlaySource = (*SliceSource)(nil)
+
+// All implements PlaySource; unlike the other sources it can be iterated
+// again.
+func (s *SliceSource) All() iter.Seq[Play] {
+	return func(yield func(Play) bool) {
+		for _, p := range s.Plays {
+			if !yield(p) {
+				return
+			}
+		}
+	}
+}
+
+// Err implements PlaySource.
+func (s *SliceSource) Err() error { return nil }
+
+// Rejected implements PlaySource.
+func (s *SliceSource) Rejected() int64 { return s.Invalid }

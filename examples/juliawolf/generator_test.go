@@ -1,0 +1,144 @@
+package main
+
+import (
+	"bytes"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestGeneratorWaveSizes(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		events int64
+		waves  []int64
+	}{
+		{4500, []int64{1200, 2500, 800}},
+		{9000, []int64{2400, 5000, 1600}},
+		{1000, []int64{266, 555, 179}},
+		{1, []int64{0, 0, 1}},
+		{0, []int64{0, 0, 0}},
+		{100_000_000, []int64{26_666_666, 55_555_555, 17_777_779}},
+	}
+	for _, tc := range tests {
+		g := NewGenerator(DefaultCatalog(), tc.events, 1)
+		var sizes []int64
+		for _, w := range g.Waves() {
+			sizes = append(sizes, w.Events)
+		}
+		assert.Equal(t, tc.waves, sizes, "events %d", tc.events)
+		assert.Equal(t, tc.events, g.Events())
+	}
+	names := []string{}
+	for _, w := range NewGenerator(DefaultCatalog(), 10, 1).Waves() {
+		names = append(names, w.Name)
+	}
+	assert.Equal(t, []string{"New Release Spike", "Weekend Surge", "Steady State Baseline"}, names)
+}
+
+func TestGeneratorPlays(t *testing.T) {
+	t.Parallel()
+	cat := DefaultCatalog()
+	g := NewGenerator(cat, DefaultEvents, DefaultSeed)
+	var waveDone []int
+	g.OnWaveDone = func(w Wave) { waveDone = append(waveDone, w.Number) }
+	var (
+		n, offline, complete, earlySkip int64
+		users                           = map[string]bool{}
+		platformsSeen                   = map[string]bool{}
+		maxSeen                         time.Time
+		outOfOrder                      int64
+	)
+	end := GeneratorBase.Add(47 * time.Minute)
+	for p := range g.All() {
+		n++
+		assert.Equal(t, n, p.Line)
+		assert.Equal(t, formatID("e-", n, 7), p.EventID)
+		tr, ok := cat.Lookup(p.TrackID)
+		require.True(t, ok, p.TrackID)
+		assert.GreaterOrEqual(t, p.MsPlayed, int64(0))
+		assert.Equal(t, time.UTC, p.EventTime.Location())
+		assert.Zero(t, p.EventTime.Nanosecond()%int(time.Millisecond), "whole milliseconds")
+		assert.True(t, p.EventTime.Before(end))
+		if p.MsPlayed >= tr.DurationMs {
+			complete++
+		}
+		if p.MsPlayed < 30000 {
+			earlySkip++
+		}
+		users[p.UserID] = true
+		platformsSeen[p.Platform] = true
+		switch lag := maxSeen.Sub(p.EventTime); {
+		case lag >= 2*time.Minute-4*time.Second:
+			offline++
+		case lag > 0:
+			outOfOrder++
+			assert.Less(t, lag, 4*time.Second+time.Second)
+		}
+		if p.EventTime.After(maxSeen) {
+			maxSeen = p.EventTime
+		}
+	}
+	assert.Equal(t, int64(DefaultEvents), n)
+	assert.Equal(t, []int{1, 2, 3}, waveDone)
+	assert.InDelta(t, 45, offline, 25, "about 1% offline plays")
+	assert.Greater(t, outOfOrder, n/5, "event times are jittered out of order")
+	assert.InDelta(t, 0.53, float64(complete)/float64(n), 0.06, "about half the plays complete")
+	assert.Greater(t, earlySkip, n/10, "many skip early")
+	assert.Len(t, platformsSeen, len(platforms))
+	assert.Greater(t, len(users), 1000)
+	assert.Less(t, len(users), 3000)
+}
+
+func TestGeneratorDeterministic(t *testing.T) {
+	t.Parallel()
+	collect := func(seed uint64) []Play { return slices.Collect(NewGenerator(DefaultCatalog(), 500, seed).All()) }
+	a, b := collect(7), collect(7)
+	assert.Equal(t, a, b)
+	assert.NotEqual(t, a, collect(8))
+	g := NewGenerator(DefaultCatalog(), 500, 7)
+	assert.Equal(t, slices.Collect(g.All()), slices.Collect(g.All()), "All starts over")
+}
+
+func TestGeneratorStopsEarly(t *testing.T) {
+	t.Parallel()
+	var n int
+	for range NewGenerator(DefaultCatalog(), 1_000_000_000, 1).All() {
+		if n++; n == 10 {
+			break
+		}
+	}
+	assert.Equal(t, 10, n)
+}
+
+func TestGeneratorCustomCatalog(t *testing.T) {
+	t.Parallel()
+	cat, err := NewCatalog([]Track{{TrackID: "x", Title: "X", DurationMs: 1}, {TrackID: "y", Title: "Y", DurationMs: 1, Weight: 1}})
+	require.NoError(t, err)
+	for p := range NewGenerator(cat, 200, 1).All() {
+		assert.Equal(t, "y", p.TrackID, "a zero weight is never drawn")
+	}
+}
+
+func TestGeneratorSourceDump(t *testing.T) {
+	t.Parallel()
+	var dump bytes.Buffer
+	src := NewGeneratorSource(NewGenerator(DefaultCatalog(), 50, 3), &dump)
+	plays := slices.Collect(src.All())
+	require.NoError(t, src.Err())
+	assert.Zero(t, src.Rejected())
+	back := slices.Collect(NewLineSource(&dump, nil).All())
+	assert.Equal(t, plays, back, "a dump reads back as the same plays, line numbers included")
+}
+
+func TestPick(t *testing.T) {
+	t.Parallel()
+	cw := []float64{1, 1, 3} // weights 1, 0, 2
+	assert.Equal(t, 0, pick(cw, 0))
+	assert.Equal(t, 0, pick(cw, 0.33))
+	assert.Equal(t, 2, pick(cw, 1.0/3), "a boundary belongs to the next non-empty bucket")
+	assert.Equal(t, 2, pick(cw, 0.99))
+}
