@@ -109,9 +109,10 @@ type WatermarkSink interface {
 	WriteWatermark(ctx context.Context, w Time) error
 }
 
-// Flusher is implemented by sinks that buffer. Flush is called when the
-// input has ended (after the final watermark), before Close, and only on the
-// successful path.
+// Flusher is implemented by sinks that buffer. Flush is called at every
+// checkpoint barrier (before the sink acknowledges it) and when the input has
+// ended (after the final watermark, before Close, only on the successful
+// path).
 type Flusher interface {
 	Flush(ctx context.Context) error
 }
@@ -123,9 +124,14 @@ type SinkFunc[T any] func(ctx context.Context, r Record[T]) error
 func (f SinkFunc[T]) Write(ctx context.Context, r Record[T]) error { return f(ctx, r) }
 
 // Snapshotter is implemented by stateful operators, sources and sinks whose
-// state can be checkpointed. Snapshot returns the state as bytes; Restore
-// replaces the state with one produced by Snapshot. Both are called on the
-// instance's own goroutine.
+// state can be checkpointed (see [WithCheckpoints]). Snapshot returns the
+// state as bytes; Restore replaces the state with one produced by Snapshot,
+// before the instance's first record. Both are called on the instance's own
+// goroutine.
+//
+// A source is snapshotted inside its calls to SourceOutput.Emit and Flush,
+// after the record being emitted: its position must count a record as
+// consumed before the record is passed to Emit.
 type Snapshotter interface {
 	Snapshot() ([]byte, error)
 	Restore(state []byte) error

@@ -19,8 +19,9 @@ type batch[T any] struct {
 	from  int
 	recs  []Record[T]
 	marks []mark
-	idle  bool // the sender went idle after this batch
-	end   bool // the sender finished after this batch
+	idle    bool  // the sender went idle after this batch
+	end     bool  // the sender finished after this batch
+	barrier int64 // a checkpoint barrier follows this batch's contents
 }
 
 // ExchangeOption configures an exchange ([KeyBy], [Rebalance], [Union]).
@@ -156,7 +157,7 @@ func (xr *exchangeRun[T]) get() *batch[T] {
 func (xr *exchangeRun[T]) put(b *batch[T]) {
 	b.recs = b.recs[:0]
 	b.marks = b.marks[:0]
-	b.idle, b.end = false, false
+	b.idle, b.end, b.barrier = false, false, 0
 	select {
 	case xr.free <- b:
 	default:
@@ -214,7 +215,7 @@ func (s *sender[T]) Emit(r Record[T]) error {
 	}
 	b.recs = append(b.recs, r)
 	if len(b.recs) >= s.size {
-		return s.flushAll(false, false)
+		return s.flushAll(false, false, 0)
 	}
 	return nil
 }
@@ -226,23 +227,25 @@ func (s *sender[T]) ctrl(c control) error {
 			s.wm = c.wm
 		}
 	case ctrlIdle:
-		return s.flushAll(true, false)
+		return s.flushAll(true, false, 0)
 	case ctrlFlush:
-		return s.flushAll(false, false)
+		return s.flushAll(false, false, 0)
 	case ctrlEnd:
 		s.wm = MaxTime
-		return s.flushAll(false, true)
+		return s.flushAll(false, true, 0)
+	case ctrlBarrier:
+		return s.flushAll(false, false, c.id)
 	}
 	return nil
 }
 
 // flushAll sends every pending batch or watermark; with idle or end, a
 // message goes to every downstream instance.
-func (s *sender[T]) flushAll(idle, end bool) error {
+func (s *sender[T]) flushAll(idle, end bool, barrier int64) error {
 	for j := range s.bufs {
 		b := s.bufs[j]
 		if b == nil {
-			if s.sent[j] == s.wm && !idle && !end {
+			if s.sent[j] == s.wm && !idle && !end && barrier == 0 {
 				continue
 			}
 			b = s.xr.get()
@@ -251,7 +254,7 @@ func (s *sender[T]) flushAll(idle, end bool) error {
 			b.marks = append(b.marks, mark{at: len(b.recs), wm: s.wm})
 			s.sent[j] = s.wm
 		}
-		b.from, b.idle, b.end = s.id, idle, end
+		b.from, b.idle, b.end, b.barrier = s.id, idle, end, barrier
 		s.bufs[j] = nil
 		ch := s.xr.chans[j]
 		select {
@@ -286,6 +289,13 @@ type receiver[T any] struct {
 	nEnded   int
 	out      Time
 	outIdle  bool
+
+	// checkpoint barrier alignment: inputs whose barrier has arrived are
+	// held back until every input has delivered it (or ended).
+	aligning int64
+	arrived  []bool
+	nArrived int
+	held     []*batch[T]
 }
 
 func (r *receiver[T]) run(ctx context.Context) error {
@@ -322,10 +332,19 @@ func (r *receiver[T]) run(ctx context.Context) error {
 			}
 			continue
 		}
+		if r.aligning != 0 && r.arrived[b.from] {
+			r.held = append(r.held, b)
+			continue
+		}
 		if err := r.handle(b); err != nil {
 			return err
 		}
 		r.x.put(b)
+		if r.aligning != 0 {
+			if err := r.tryRelease(); err != nil {
+				return err
+			}
+		}
 		if r.nEnded == n {
 			return r.finish()
 		}
@@ -342,6 +361,38 @@ func (r *receiver[T]) run(ctx context.Context) error {
 			r.t.report()
 		}
 	}
+}
+
+// tryRelease completes an alignment once every input that has not ended has
+// delivered the barrier: the barrier goes down the chain, then the batches
+// held back are handled in arrival order.
+func (r *receiver[T]) tryRelease() error {
+	for r.aligning != 0 {
+		for k := range r.arrived {
+			if !r.arrived[k] && !r.ended[k] {
+				return nil
+			}
+		}
+		id := r.aligning
+		r.aligning, r.nArrived = 0, 0
+		clear(r.arrived)
+		if err := r.chain.ctrl(control{kind: ctrlBarrier, id: id}); err != nil {
+			return err
+		}
+		held := r.held
+		r.held = nil
+		for _, b := range held {
+			if r.aligning != 0 && r.arrived[b.from] {
+				r.held = append(r.held, b) // blocked again by a newer barrier
+				continue
+			}
+			if err := r.handle(b); err != nil {
+				return err
+			}
+			r.x.put(b)
+		}
+	}
+	return nil
 }
 
 func (r *receiver[T]) finish() error {
@@ -383,6 +434,18 @@ func (r *receiver[T]) handle(b *batch[T]) error {
 		}
 	}
 	r.cnt.out = r.cnt.in
+	if b.barrier != 0 {
+		if r.arrived == nil {
+			r.arrived = make([]bool, len(r.wms))
+		}
+		if r.aligning == 0 {
+			r.aligning = b.barrier
+		}
+		if !r.arrived[k] {
+			r.arrived[k] = true
+			r.nArrived++
+		}
+	}
 	if b.end {
 		r.ended[k] = true
 		r.nEnded++

@@ -11,11 +11,13 @@ const (
 	ctrlIdle                      // the input has gone idle
 	ctrlFlush                     // the input ran dry: hand buffered records on
 	ctrlEnd                       // the input ended (after the MaxTime watermark)
+	ctrlBarrier                   // checkpoint barrier id: snapshot, then forward
 )
 
 type control struct {
 	kind ctrlKind
 	wm   Time
+	id   int64 // checkpoint id of a barrier
 }
 
 // inlet is what a node instance exposes to the node before it in a chain:

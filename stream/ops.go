@@ -182,6 +182,10 @@ func Apply[In, Out any](s Stream[In], name string, newOp func() Operator[In, Out
 				return opErr(name, th.OnTimer(now, n.out))
 			}
 		}
+		if snap, ok := op.(Snapshotter); ok {
+			n.st = b.registerState(name, inst, snap, &n.c.wm)
+			n.co, n.ctx = b.rt.co, b.rt.ctx
+		}
 		if op, ok := op.(Opener); ok {
 			b.t.openers = append(b.t.openers, func() error { return opErr(name, op.Open(n.c)) })
 		}
@@ -213,6 +217,9 @@ type opNode[In, Out any] struct {
 	cnt       *counts
 	t         *task
 	id        int
+	st        *stateful // nil unless checkpointing a Snapshotter
+	co        *coordinator
+	ctx       context.Context
 }
 
 func (n *opNode[In, Out]) Emit(r Record[In]) error {
@@ -231,6 +238,15 @@ func (n *opNode[In, Out]) ctrl(c control) error {
 		n.t.cur = n.id
 		if err := n.op.ProcessWatermark(c.wm, n.out); err != nil {
 			return opErr(n.name, err)
+		}
+	}
+	if c.kind == ctrlBarrier && n.st != nil {
+		state, err := n.st.snapshot()
+		if err != nil {
+			return opErr(n.name, err)
+		}
+		if err := n.co.send(n.ctx, stateMsg{id: c.id, key: n.st.key, state: state, has: true}); err != nil {
+			return err
 		}
 	}
 	if err := n.next.ctrl(c); err != nil {
@@ -331,6 +347,15 @@ func To[T any](s Stream[T], sink Sink[T], opts ...SinkOption) {
 	in.consume(func(b *builder, inst int) (inlet[T], error) {
 		n := &sinkNode[T]{sink: sink, name: name, ctx: b.rt.ctx, t: b.t, id: b.t.node(name)}
 		n.cnt = b.t.newCounts(b.rt, name, 0)
+		if co := b.rt.co; co != nil {
+			snap, _ := sink.(Snapshotter)
+			n.st = b.registerState(name, 0, snap, &n.cnt.wm)
+			n.co = co
+			co.nSinks++
+			if l, ok := sink.(CheckpointListener); ok {
+				co.listeners = append(co.listeners, l)
+			}
+		}
 		n.fn, _ = sink.(SinkFunc[T])
 		n.wms, _ = sink.(WatermarkSink)
 		n.fl, _ = sink.(Flusher)
@@ -367,6 +392,8 @@ type sinkNode[T any] struct {
 	cnt  *counts
 	t    *task
 	id   int
+	st   *stateful
+	co   *coordinator
 }
 
 func (n *sinkNode[T]) Emit(r Record[T]) error {
@@ -396,6 +423,22 @@ func (n *sinkNode[T]) ctrl(c control) error {
 		if n.fl != nil {
 			return opErr(n.name, n.fl.Flush(n.ctx))
 		}
+	case ctrlBarrier:
+		if n.co == nil {
+			return nil
+		}
+		// Everything before the barrier must be durable before the sink
+		// acknowledges it.
+		if n.fl != nil {
+			if err := n.fl.Flush(n.ctx); err != nil {
+				return opErr(n.name, err)
+			}
+		}
+		state, err := n.st.snapshot()
+		if err != nil {
+			return opErr(n.name, err)
+		}
+		return n.co.send(n.ctx, stateMsg{id: c.id, key: n.st.key, state: state, has: true, sink: true})
 	}
 	return nil
 }

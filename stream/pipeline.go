@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -38,6 +39,9 @@ type config struct {
 	logger      *slog.Logger
 	metrics     Metrics
 	idleTimeout time.Duration
+
+	store        CheckpointStore
+	ckptInterval time.Duration
 }
 
 // Option configures a Pipeline. Options are values of a sealed interface:
@@ -201,13 +205,41 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	rt := &runtime_{p: p, ctx: gctx, exchanges: map[any]any{}}
+	if p.cfg.store != nil {
+		latest, err := p.cfg.store.Latest(ctx)
+		if err != nil {
+			return &OperatorError{Op: "checkpoint", Err: err}
+		}
+		rt.co = &coordinator{store: p.cfg.store, interval: p.cfg.ckptInterval, clock: p.cfg.clock,
+			parts: make(chan stateMsg, 64), tick: make(chan struct{}, 1)}
+		if latest != nil {
+			rt.co.restored, rt.co.next = latest.States, latest.ID
+			if rt.co.restored == nil {
+				rt.co.restored = map[string][]byte{}
+			}
+		}
+	}
 	for _, build := range p.sources {
 		if err := build(rt.newBuilder()); err != nil {
 			return err
 		}
 	}
+	var wg sync.WaitGroup
 	for _, t := range rt.tasks {
-		g.Go(func() error { return t.run(gctx) })
+		wg.Add(1)
+		g.Go(func() error {
+			defer wg.Done()
+			return t.run(gctx)
+		})
+	}
+	if rt.co != nil {
+		done := make(chan struct{})
+		g.Go(func() error {
+			wg.Wait()
+			close(done)
+			return nil
+		})
+		g.Go(func() error { return rt.co.run(gctx, done) })
 	}
 	return g.Wait()
 }
@@ -220,6 +252,7 @@ type runtime_ struct {
 	ctx       context.Context
 	tasks     []*task
 	exchanges map[any]any
+	co        *coordinator // nil without checkpoints
 }
 
 type builder struct {

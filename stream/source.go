@@ -2,6 +2,9 @@ package stream
 
 import (
 	"context"
+	"encoding/binary"
+	"fmt"
+	"sync/atomic"
 	"time"
 )
 
@@ -64,6 +67,16 @@ func From[T any](p *Pipeline, src Source[T], opts ...SourceOption[T]) Stream[T] 
 			so.gen = cfg.wms.NewGenerator()
 		}
 		so.slow = so.ts != nil || so.gen != nil
+		if co := b.rt.co; co != nil {
+			so.pending, so.co, so.ctx, so.name = &atomic.Int64{}, co, b.rt.ctx, name
+			co.sources = append(co.sources, so.pending)
+			genSnap, _ := so.gen.(Snapshotter)
+			srcSnap, _ := src.(Snapshotter)
+			so.state = b.registerState(name, 0, pairSnapshotter{genSnap, srcSnap}, &so.wm)
+			if l, ok := src.(CheckpointListener); ok {
+				co.listeners = append(co.listeners, l)
+			}
+		}
 		if op, ok := src.(Opener); ok {
 			ctx := &Context{name: name, parallelism: 1, t: b.t, cnt: so.cnt, logger: loggerOf(b.rt.p), wm: MinTime}
 			b.t.openers = append(b.t.openers, func() error { return opErr(name, op.Open(ctx)) })
@@ -99,6 +112,14 @@ type sourceOut[T any] struct {
 	id    int
 	cnt   *counts
 	since int
+
+	// checkpoints (nil without)
+	co          *coordinator
+	pending     *atomic.Int64
+	lastBarrier int64
+	state       *stateful
+	ctx         context.Context
+	name        string
 }
 
 func (s *sourceOut[T]) Emit(r Record[T]) error {
@@ -146,6 +167,11 @@ func (s *sourceOut[T]) housekeep() error {
 	s.cnt.out += int64(s.since)
 	s.since = 0
 	s.t.report()
+	if s.pending != nil {
+		if err := s.checkBarrier(); err != nil {
+			return err
+		}
+	}
 	if len(s.t.timers) > 0 && len(s.t.wake) > 0 {
 		<-s.t.wake
 		return s.t.fireTimers()
@@ -182,7 +208,29 @@ func (s *sourceOut[T]) Flush() error {
 	return s.housekeep()
 }
 
+// checkBarrier injects a pending checkpoint barrier: the source's position
+// (after the last record it emitted) and watermark state go to the
+// coordinator, and the barrier goes downstream behind that record.
+func (s *sourceOut[T]) checkBarrier() error {
+	id := s.pending.Load()
+	if id <= s.lastBarrier {
+		return nil
+	}
+	s.lastBarrier = id
+	st, err := s.state.snapshot()
+	if err != nil {
+		return opErr(s.name, err)
+	}
+	if err := s.co.send(s.ctx, stateMsg{id: id, key: s.state.key, state: st, has: true}); err != nil {
+		return err
+	}
+	return s.next.ctrl(control{kind: ctrlBarrier, id: id})
+}
+
 func (s *sourceOut[T]) finish() error {
+	if s.co != nil {
+		s.co.ended.Store(true)
+	}
 	if err := s.EmitWatermark(MaxTime); err != nil {
 		return err
 	}
@@ -226,6 +274,21 @@ func BoundedOutOfOrderness[T any](d time.Duration) WatermarkStrategy[T] {
 type boundedGen[T any] struct {
 	bound Time
 	max   Time
+}
+
+// Snapshot saves the largest time seen.
+func (g *boundedGen[T]) Snapshot() ([]byte, error) {
+	return binary.AppendVarint(nil, int64(g.max)), nil
+}
+
+// Restore restores the largest time seen.
+func (g *boundedGen[T]) Restore(b []byte) error {
+	v, n := binary.Varint(b)
+	if n <= 0 || n != len(b) {
+		return fmt.Errorf("%w: watermark generator state", ErrCorruptCheckpoint)
+	}
+	g.max = Time(v)
+	return nil
 }
 
 func (g *boundedGen[T]) OnRecord(r Record[T]) Time {
