@@ -16,9 +16,9 @@ type mark struct {
 }
 
 type batch[T any] struct {
-	from  int
-	recs  []Record[T]
-	marks []mark
+	from    int
+	recs    []Record[T]
+	marks   []mark
 	idle    bool  // the sender went idle after this batch
 	end     bool  // the sender finished after this batch
 	barrier int64 // a checkpoint barrier follows this batch's contents
