@@ -22,9 +22,13 @@ func referenceEngine(ctx context.Context, cfg Config, src PlaySource, cat *Catal
 	lateness := int64(cfg.AllowedLateness)
 
 	tracks := make([]TrackStats, cat.Len())
+	for i := range tracks {
+		h, _ := sketch.NewHLL(sketch.WithSparse(false))
+		tracks[i].Listeners = *h
+	}
+	users, _ := sketch.NewHLL(sketch.WithSparse(false))
 	var (
 		snap    Snapshot
-		users   sketch.HLL // all-time listeners
 		unknown int64
 		open    []*refWindow // open windows, by start
 		free    []*refWindow // closed windows' state, for reuse
@@ -76,6 +80,9 @@ func referenceEngine(ctx context.Context, cfg Config, src PlaySource, cat *Catal
 		} else {
 			win := findWindow(&open, &free, start, end, cat.Len())
 			win.events++
+			if win.events == denseAfter {
+				win.densify()
+			}
 			win.listeners.AddString(p.UserID)
 			win.perTrack[ti]++
 		}
@@ -107,6 +114,19 @@ type refWindow struct {
 	events     int64
 	listeners  sketch.HLL
 	perTrack   []int64 // plays per catalog track
+}
+
+// denseAfter is how many plays a window takes before its HLL goes dense.
+// Sparse HLLs cost little memory but much time per insert once they hold
+// thousands of keys; dense ones cost 16 KiB. Going dense only for busy
+// windows keeps both bounded: at most 16 KiB per denseAfter plays in flight.
+const denseAfter = 1024
+
+// densify moves the window's listeners into a dense HLL.
+func (w *refWindow) densify() {
+	d, _ := sketch.NewHLL(sketch.WithSparse(false))
+	_ = d.Merge(&w.listeners) // same precision: cannot fail
+	w.listeners = *d
 }
 
 // findWindow returns the open window [start,end), opening it (in start
