@@ -1,0 +1,71 @@
+package window
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/brook-streams/brook/stream"
+)
+
+// Option configures [Aggregate] and [Process]. Options are values of a
+// sealed interface: only this package defines them.
+type Option interface{ apply(*config) }
+
+type config struct {
+	name     string
+	lateness stream.Time
+	earlyN   int
+	earlyD   time.Duration
+	err      error
+}
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+// AllowedLateness keeps event-time windows open for d after they fired: a
+// window closes when the watermark reaches End-1+d. A record for a window
+// that fired but is not closed yet is added, and the window fires again at
+// once with the updated result, marked [Late]. The default is 0: a window
+// closes as it fires. Processing-time and global windows take no lateness.
+func AllowedLateness(d time.Duration) Option {
+	return optionFunc(func(c *config) {
+		if d < 0 {
+			c.err = fmt.Errorf("%w: negative allowed lateness %v", ErrInvalid, d)
+			return
+		}
+		c.lateness = stream.Time(d)
+	})
+}
+
+// EarlyEvery fires a window early, marked [Early], every n records it
+// receives (per key) before its on-time firing. Results accumulate: each
+// covers all the window's records so far.
+func EarlyEvery(n int) Option {
+	return optionFunc(func(c *config) {
+		if n < 1 {
+			c.err = fmt.Errorf("%w: EarlyEvery(%d): n must be at least 1", ErrInvalid, n)
+			return
+		}
+		c.earlyN = n
+	})
+}
+
+// EarlyInterval fires, marked [Early], the windows that received records
+// since their last firing, every d of processing time (the pipeline's
+// injected clock) while they wait for their on-time firing. Results
+// accumulate.
+func EarlyInterval(d time.Duration) Option {
+	return optionFunc(func(c *config) {
+		if d <= 0 {
+			c.err = fmt.Errorf("%w: EarlyInterval(%v): interval must be positive", ErrInvalid, d)
+			return
+		}
+		c.earlyD = d
+	})
+}
+
+// Name names the window operator (default "window"), in errors and metrics.
+func Name(name string) Option {
+	return optionFunc(func(c *config) { c.name = name })
+}
