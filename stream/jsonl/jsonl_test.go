@@ -375,3 +375,38 @@ func TestWriterErrors(t *testing.T) {
 		assert.Equal(t, "0\n1\n2\n", buf.String())
 	})
 }
+
+// repeatReader yields n copies of c.
+type repeatReader struct {
+	c byte
+	n int
+}
+
+func (r *repeatReader) Read(p []byte) (int, error) {
+	if r.n == 0 {
+		return 0, io.EOF
+	}
+	k := min(len(p), r.n)
+	for i := range k {
+		p[i] = r.c
+	}
+	r.n -= k
+	return k, nil
+}
+
+func TestHugeLineBecomesDeadLetter(t *testing.T) {
+	t.Parallel()
+	const huge = 40 << 20 // 40 MiB on one line, over the 16 MiB default
+	r := io.MultiReader(strings.NewReader(`{"user":"before"}`+"\n"), &repeatReader{c: 'x', n: huge},
+		strings.NewReader("\n"+`{"user":"after"}`+"\n"))
+	res, err := run(t, jsonl.Reader(r, decodePlay))
+	require.NoError(t, err)
+	require.Len(t, res.good, 2)
+	assert.Equal(t, "after", res.good[1].Value.User)
+	require.Len(t, res.dead, 1)
+	l := res.dead[0].Record.Value
+	assert.ErrorIs(t, l.Err, jsonl.ErrLineTooLong)
+	assert.Equal(t, int64(2), l.Num)
+	assert.Equal(t, int64(len(`{"user":"before"}`)+1), l.Offset)
+	assert.Equal(t, strings.Repeat("x", 1024), string(l.Raw))
+}
