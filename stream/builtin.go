@@ -13,6 +13,9 @@ func Slice[T any](values []T) Source[T] { return &sliceSource[T]{values: values}
 type sliceSource[T any] struct{ values []T }
 
 func (s *sliceSource[T]) Run(ctx context.Context, out SourceOutput[T]) error {
+	if so, ok := out.(*sourceOut[T]); ok {
+		return so.emitValues(ctx, s.values)
+	}
 	done := ctx.Done()
 	for i, v := range s.values {
 		if i&1023 == 0 {
