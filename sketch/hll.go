@@ -1,8 +1,10 @@
 package sketch
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/axiomhq/hyperloglog"
 )
@@ -38,11 +40,13 @@ func WithPrecision(p uint8) HLLOption {
 	return hllOptionFunc(func(c *hllConfig) { c.precision = p })
 }
 
-// WithSparse chooses whether a new HLL starts in the sparse representation
-// (the default, true): small cardinalities then cost a few bytes per key
-// instead of 2^p bytes and are counted almost exactly; the sketch turns dense
-// by itself when that is smaller. WithSparse(false) allocates the dense
-// registers at once, which suits sketches that will see many keys.
+// WithSparse chooses whether a new HLL starts sparse (the default, true) or
+// dense. A sparse HLL keeps the exact set of its keys' 64-bit hashes, about
+// 12 bytes per key, and counts exactly until it holds 2^p/16 keys (1024 at
+// p = 14), where it turns into the 2^p dense registers it would have had
+// from the start. Per-key, per-window sketches are mostly small, so sparse
+// saves both memory and time there. WithSparse(false) allocates the dense
+// registers at once, for sketches that will see many keys.
 func WithSparse(sparse bool) HLLOption {
 	return hllOptionFunc(func(c *hllConfig) { c.sparse = sparse })
 }
@@ -61,27 +65,36 @@ func newHLLConfig(opts []HLLOption) (hllConfig, error) {
 // HLL is a HyperLogLog distinct-count sketch on github.com/axiomhq/hyperloglog.
 //
 // Keys are hashed here with a fixed 64-bit hash (MetroHash64 seed 1337 for
-// strings and bytes, splitmix64 for integers), so equal keys land in the same
-// register in every process and sketches built anywhere merge. A key added
-// as a string and the same digits added as an integer are different keys.
+// strings and bytes, the same as the library's Insert; splitmix64 for
+// integers), so equal keys land in the same register in every process and
+// sketches built anywhere merge. A key added as a string and the same digits
+// added as an integer are different keys.
 //
-// The estimate is cached: Estimate computes it (≈0.4 ms for a dense sketch at
+// A new HLL is sparse (see WithSparse): it counts exactly up to 2^p/16 keys,
+// then holds the library's dense registers. Sketches decoded from the
+// library's own sparse encoding stay in the library's sparse representation.
+// Merging, or adding the keys in another order, gives exactly the registers
+// (and estimate) of one sketch fed the union.
+//
+// The estimate is cached: Estimate computes it (≈0.5 ms for a dense sketch at
 // precision 14) only after an Add or Merge has changed the sketch. An HLL is
 // not safe for concurrent use, not even for concurrent Estimate calls; keep
 // one per goroutine (per parallel instance) and Merge them.
 //
-// The zero value is an empty sketch of DefaultPrecision in sparse mode.
-// Use Clone, not assignment, to copy one.
+// The zero value is an empty sparse sketch of DefaultPrecision. Use Clone,
+// not assignment, to copy one.
 type HLL struct {
-	sk       *hyperloglog.Sketch
-	p        uint8 // precision of sk; the library does not expose it
-	est      uint64
-	estValid bool
+	p          uint8               // precision; 0 in an unused zero value
+	startDense bool                // from WithSparse(false); Reset returns to it
+	small      *hashSet            // the exact sparse set, or nil
+	sk         *hyperloglog.Sketch // the library sketch when small is nil
+	est        uint64
+	estValid   bool
 }
 
 // NewHLL returns an empty HLL. The options default to DefaultPrecision and
-// the sparse representation; an out-of-range precision returns an error
-// wrapping ErrInvalidOption.
+// sparse; an out-of-range precision returns an error wrapping
+// ErrInvalidOption.
 func NewHLL(opts ...HLLOption) (*HLL, error) {
 	c, err := newHLLConfig(opts)
 	if err != nil {
@@ -91,17 +104,19 @@ func NewHLL(opts ...HLLOption) (*HLL, error) {
 }
 
 func newHLL(c hllConfig) *HLL {
-	sk, err := hyperloglog.NewSketch(c.precision, c.sparse)
-	if err != nil { // unreachable: the precision was validated
-		panic(fmt.Sprintf("sketch: %v", err))
-	}
-	return &HLL{sk: sk, p: c.precision, estValid: true}
+	h := &HLL{p: c.precision, startDense: !c.sparse}
+	h.Reset()
+	return h
 }
 
+// smallMax is the number of keys a sparse HLL holds before turning dense: at
+// 2^p/16 keys its hash table (≤ 3/4 full) is as large as the registers.
+func smallMax(p uint8) int { return max(4, 1<<p/16) }
+
 func (h *HLL) lazyInit() {
-	if h.sk == nil {
-		h.sk = hyperloglog.New14()
+	if h.p == 0 {
 		h.p = DefaultPrecision
+		h.small = newHashSet()
 	}
 }
 
@@ -123,21 +138,42 @@ func (h *HLL) AddInt64(x int64) { h.AddHash(hashUint64(uint64(x))) }
 // passing raw integers or a 32-bit hash gives meaningless estimates. For
 // sketches to merge, every producer must use the same hash function.
 func (h *HLL) AddHash(hash uint64) {
+	if h.small != nil {
+		if h.small.add(hash) && h.small.n > smallMax(h.p) {
+			h.toDense()
+		}
+		return
+	}
 	if h.sk == nil {
 		h.lazyInit()
+		h.AddHash(hash)
+		return
 	}
 	h.sk.InsertHash(hash)
 	h.estValid = false
 }
 
-// Estimate returns the estimated number of distinct keys added (and merged)
-// so far. It is cached: repeated calls without Add or Merge in between cost
-// nothing. It is not safe to call concurrently.
-func (h *HLL) Estimate() uint64 {
-	if h.sk == nil {
-		return 0
+// toDense moves the exact set into dense library registers.
+func (h *HLL) toDense() {
+	sk, err := hyperloglog.NewSketch(h.p, false)
+	if err != nil { // unreachable: p is always validated
+		panic(fmt.Sprintf("sketch: %v", err))
 	}
-	if !h.estValid {
+	h.small.each(sk.InsertHash)
+	h.sk, h.small, h.estValid = sk, nil, false
+}
+
+// Estimate returns the estimated number of distinct keys added (and merged)
+// so far; a sparse HLL returns the exact count. It is cached: repeated calls
+// without Add or Merge in between cost nothing. It is not safe to call
+// concurrently.
+func (h *HLL) Estimate() uint64 {
+	switch {
+	case h.small != nil:
+		return uint64(h.small.n)
+	case h.sk == nil:
+		return 0
+	case !h.estValid:
 		h.est = h.sk.Estimate()
 		h.estValid = true
 	}
@@ -147,21 +183,33 @@ func (h *HLL) Estimate() uint64 {
 // Merge folds other into h, so that h estimates the union of both streams.
 // other is not modified. A nil other, or h itself, is a no-op. Sketches of
 // different precisions return an error wrapping ErrIncompatible and leave h
-// unchanged. A zero-value h adopts other's precision.
+// unchanged. An unused zero-value h adopts other's precision.
 func (h *HLL) Merge(other *HLL) error {
-	if other == nil || other == h || other.sk == nil {
+	if other == nil || other == h || other.p == 0 {
 		return nil
 	}
-	if h.sk == nil {
-		h.sk, h.p = other.sk.Clone(), other.p
-		h.est, h.estValid = other.est, other.estValid
+	if h.p == 0 {
+		*h = *other.Clone()
 		return nil
 	}
-	if err := h.sk.Merge(other.sk); err != nil {
-		if errors.Is(err, hyperloglog.ErrorPrecisionMismatch) {
-			return fmt.Errorf("%w: HLL precision %d vs %d", ErrIncompatible, h.Precision(), other.Precision())
+	if h.p != other.p {
+		return fmt.Errorf("%w: HLL precision %d vs %d", ErrIncompatible, h.p, other.p)
+	}
+	switch {
+	case other.small != nil:
+		other.small.each(h.AddHash)
+	case h.small != nil:
+		// Adopt other's library representation and add our hashes to it.
+		small := h.small
+		h.sk, h.small = other.sk.Clone(), nil
+		small.each(h.sk.InsertHash)
+	default:
+		if err := h.sk.Merge(other.sk); err != nil {
+			if errors.Is(err, hyperloglog.ErrorPrecisionMismatch) { // unreachable: p was compared
+				return fmt.Errorf("%w: %w", ErrIncompatible, err)
+			}
+			return fmt.Errorf("sketch: HLL merge: %w", err)
 		}
-		return fmt.Errorf("sketch: HLL merge: %w", err)
 	}
 	h.estValid = false
 	return nil
@@ -169,37 +217,73 @@ func (h *HLL) Merge(other *HLL) error {
 
 // Clone returns an independent copy of h.
 func (h *HLL) Clone() *HLL {
-	if h.sk == nil {
-		return &HLL{}
+	c := *h
+	if h.small != nil {
+		c.small = h.small.clone()
 	}
-	return &HLL{sk: h.sk.Clone(), p: h.p, est: h.est, estValid: h.estValid}
+	if h.sk != nil {
+		c.sk = h.sk.Clone()
+	}
+	return &c
 }
 
-// Reset empties h, keeping its precision.
+// Reset empties h, keeping its precision and returning to the
+// representation it was created with.
 func (h *HLL) Reset() {
-	if h.sk != nil {
-		h.sk.Reset()
+	if h.p == 0 {
+		return
 	}
 	h.est, h.estValid = 0, true
+	if h.startDense {
+		if h.sk != nil && h.small == nil {
+			h.sk.Reset()
+			return
+		}
+		h.small = nil
+		h.sk, _ = hyperloglog.NewSketch(h.p, false)
+		return
+	}
+	h.sk = nil
+	if h.small != nil {
+		h.small.reset()
+		return
+	}
+	h.small = newHashSet()
 }
 
 // Precision returns p, the base-2 logarithm of the number of registers.
 func (h *HLL) Precision() uint8 {
-	if h.sk == nil {
+	if h.p == 0 {
 		return DefaultPrecision
 	}
 	return h.p
 }
 
-// MarshalBinary encodes h in github.com/axiomhq/hyperloglog's binary format
-// (version 2), so it can be read back by UnmarshalBinary here or by that
-// library directly. The encoding is not canonical: equal sketches may encode
-// to different bytes.
+// smallMarker starts the encoding of a sparse HLL; the library's own
+// encodings start with version byte 1 or 2.
+const smallMarker = 'b'
+
+// MarshalBinary encodes h. A dense HLL (or one decoded from the library's
+// sparse form) is written in github.com/axiomhq/hyperloglog's binary format
+// (version 2), readable by that library directly. A sparse HLL is written
+// exactly, so that a decoded sketch behaves exactly like the original:
+// 'b', p, a big-endian uint32 count n ≤ 2^p/16, then the n key hashes as
+// big-endian uint64s in increasing order.
 func (h *HLL) MarshalBinary() ([]byte, error) { return h.AppendBinary(nil) }
 
 // AppendBinary appends the encoding of MarshalBinary to b.
 func (h *HLL) AppendBinary(b []byte) ([]byte, error) {
 	h.lazyInit()
+	if h.small != nil {
+		hashes := h.small.sorted()
+		b = slices.Grow(b, 6+8*len(hashes))
+		b = append(b, smallMarker, h.p)
+		b = binary.BigEndian.AppendUint32(b, uint32(len(hashes)))
+		for _, x := range hashes {
+			b = binary.BigEndian.AppendUint64(b, x)
+		}
+		return b, nil
+	}
 	out, err := h.sk.AppendBinary(b)
 	if err != nil {
 		return b, fmt.Errorf("sketch: HLL marshal: %w", err)
@@ -207,14 +291,129 @@ func (h *HLL) AppendBinary(b []byte) ([]byte, error) {
 	return out, nil
 }
 
-// UnmarshalBinary replaces h with the sketch encoded in data. Malformed data
-// returns an error wrapping ErrCorrupt and leaves h unchanged.
+// UnmarshalBinary replaces h with the sketch encoded in data: either format
+// MarshalBinary writes, or any encoding of github.com/axiomhq/hyperloglog.
+// Malformed data returns an error wrapping ErrCorrupt and leaves h
+// unchanged.
 func (h *HLL) UnmarshalBinary(data []byte) error {
+	if len(data) > 0 && data[0] == smallMarker {
+		return h.unmarshalSmall(data)
+	}
 	sk := new(hyperloglog.Sketch)
 	if err := sk.UnmarshalBinary(data); err != nil {
 		return fmt.Errorf("%w: HLL: %w", ErrCorrupt, err)
 	}
-	h.sk, h.p = sk, data[1] // the library validated the header: byte 1 is p
-	h.est, h.estValid = 0, false
+	// The library validated the header: byte 1 is p, byte 3 is 0 if dense.
+	*h = HLL{p: data[1], startDense: data[3] == 0, sk: sk}
 	return nil
+}
+
+func (h *HLL) unmarshalSmall(data []byte) error {
+	if len(data) < 6 {
+		return fmt.Errorf("%w: HLL: sparse header needs 6 bytes, have %d", ErrCorrupt, len(data))
+	}
+	p := data[1]
+	if p < MinPrecision || p > MaxPrecision {
+		return fmt.Errorf("%w: HLL: precision %d", ErrCorrupt, p)
+	}
+	n := binary.BigEndian.Uint32(data[2:6])
+	if n > uint32(smallMax(p)) {
+		return fmt.Errorf("%w: HLL: %d sparse keys, more than %d at precision %d", ErrCorrupt, n, smallMax(p), p)
+	}
+	if len(data) != 6+8*int(n) {
+		return fmt.Errorf("%w: HLL: %d sparse keys need %d bytes, have %d", ErrCorrupt, n, 6+8*int(n), len(data))
+	}
+	s := newHashSet()
+	for i := range int(n) {
+		x := binary.BigEndian.Uint64(data[6+8*i:])
+		if i > 0 && x <= binary.BigEndian.Uint64(data[6+8*(i-1):]) {
+			return fmt.Errorf("%w: HLL: sparse keys not strictly increasing at %d", ErrCorrupt, i)
+		}
+		s.add(x)
+	}
+	*h = HLL{p: p, small: s, estValid: true}
+	return nil
+}
+
+// hashSet is an open-addressing set of 64-bit hashes with linear probing;
+// slot value 0 means empty, and the hash 0 is kept aside.
+type hashSet struct {
+	slots []uint64 // len is a power of two, at most 3/4 full
+	n     int      // elements, the zero hash included
+	zero  bool
+}
+
+func newHashSet() *hashSet { return &hashSet{slots: make([]uint64, 8)} }
+
+// add inserts x and reports whether it was new.
+func (s *hashSet) add(x uint64) bool {
+	if x == 0 {
+		if s.zero {
+			return false
+		}
+		s.zero = true
+		s.n++
+		return true
+	}
+	if 4*(s.n+1) > 3*len(s.slots) {
+		s.grow()
+	}
+	mask := uint64(len(s.slots) - 1)
+	for i := x & mask; ; i = (i + 1) & mask {
+		switch s.slots[i] {
+		case x:
+			return false
+		case 0:
+			s.slots[i] = x
+			s.n++
+			return true
+		}
+	}
+}
+
+func (s *hashSet) grow() {
+	old := s.slots
+	s.slots = make([]uint64, 2*len(old))
+	mask := uint64(len(s.slots) - 1)
+	for _, x := range old {
+		if x == 0 {
+			continue
+		}
+		i := x & mask
+		for s.slots[i] != 0 {
+			i = (i + 1) & mask
+		}
+		s.slots[i] = x
+	}
+}
+
+func (s *hashSet) each(f func(uint64)) {
+	if s.zero {
+		f(0)
+	}
+	for _, x := range s.slots {
+		if x != 0 {
+			f(x)
+		}
+	}
+}
+
+func (s *hashSet) sorted() []uint64 {
+	out := make([]uint64, 0, s.n)
+	s.each(func(x uint64) { out = append(out, x) })
+	slices.Sort(out)
+	return out
+}
+
+func (s *hashSet) clone() *hashSet {
+	return &hashSet{slots: slices.Clone(s.slots), n: s.n, zero: s.zero}
+}
+
+func (s *hashSet) reset() {
+	if len(s.slots) > 64 {
+		s.slots = make([]uint64, 8)
+	} else {
+		clear(s.slots)
+	}
+	s.n, s.zero = 0, false
 }

@@ -92,18 +92,33 @@ func TestHLLSequentialIntegers(t *testing.T) {
 	}
 }
 
-// TestHLLSmallSetsNearlyExact checks that the sparse representation counts
-// small sets (almost) exactly, which the examples rely on.
-func TestHLLSmallSetsNearlyExact(t *testing.T) {
+// TestHLLSmallSetsExact checks that the sparse representation counts small
+// sets exactly, which the examples rely on.
+func TestHLLSmallSetsExact(t *testing.T) {
 	t.Parallel()
-	for _, n := range []int{0, 1, 2, 10, 100, 1000} {
+	for _, n := range []int{0, 1, 2, 10, 100, 1000, 1024} {
 		var h HLL // zero value: precision 14, sparse
 		for i := range n {
 			h.AddString("k" + strconv.Itoa(i))
 			h.AddString("k" + strconv.Itoa(i)) // duplicates do not count
 		}
-		assert.InDelta(t, n, h.Estimate(), math.Max(1, 0.002*float64(n)), "n=%d", n)
+		assert.Equal(t, uint64(n), h.Estimate(), "n=%d", n)
+		if n > 0 {
+			assert.NotNil(t, h.small, "still sparse at n=%d", n)
+		}
 	}
+	var h HLL
+	for i := range 1025 {
+		h.AddUint64(uint64(i))
+	}
+	assert.Nil(t, h.small, "dense past 2^p/16 keys")
+	assert.InEpsilon(t, 1025, h.Estimate(), 3*hllStdErr(14))
+	h.AddHash(0) // the zero hash is a key like any other
+	var z HLL
+	z.AddHash(0)
+	z.AddHash(0)
+	z.AddHash(1)
+	assert.Equal(t, uint64(2), z.Estimate())
 }
 
 func TestHLLKeyKinds(t *testing.T) {
@@ -152,8 +167,9 @@ func TestHLLMergeEqualsUnion(t *testing.T) {
 		n      int
 		sparse bool
 	}{
-		{"sparse/small", 3_000, true},
-		{"sparse/turns-dense", 200_000, true},
+		{"sparse/exact", 900, true},
+		{"sparse/turns-dense", 3_000, true},
+		{"sparse/large", 200_000, true},
 		{"dense", 200_000, false},
 	}
 	for _, tc := range cases {
@@ -182,11 +198,10 @@ func TestHLLMergeEqualsUnion(t *testing.T) {
 			require.NoError(t, cb.Merge(a))
 			assert.Equal(t, whole.Estimate(), ab.Estimate(), "a∪b∪c")
 			assert.Equal(t, whole.Estimate(), cb.Estimate(), "c∪b∪a")
-			if !tc.sparse {
-				// Dense encodings are the registers: compare them exactly.
-				assert.Equal(t, mustMarshal(t, whole), mustMarshal(t, ab))
-				assert.Equal(t, mustMarshal(t, whole), mustMarshal(t, cb))
-			}
+			// Both encodings are canonical (the sorted hashes or the
+			// registers): compare them exactly.
+			assert.Equal(t, mustMarshal(t, whole), mustMarshal(t, ab))
+			assert.Equal(t, mustMarshal(t, whole), mustMarshal(t, cb))
 			// Merging through the wire gives the same.
 			var wa, wb, wc HLL
 			require.NoError(t, wa.UnmarshalBinary(mustMarshal(t, a)))
@@ -251,7 +266,7 @@ func TestHLLEstimateCache(t *testing.T) {
 
 func TestHLLRoundTrip(t *testing.T) {
 	t.Parallel()
-	for _, n := range []int{0, 10, 1_000, 100_000} {
+	for _, n := range []int{0, 10, 256, 257, 1_000, 100_000} {
 		for _, sparse := range []bool{true, false} {
 			t.Run(fmt.Sprintf("n=%d/sparse=%v", n, sparse), func(t *testing.T) {
 				t.Parallel()
@@ -279,14 +294,34 @@ func TestHLLUnmarshalRejects(t *testing.T) {
 	t.Parallel()
 	h := mustHLL(t)
 	h.AddString("a")
+	h.AddString("b")
 	valid := mustMarshal(t, h)
+	require.Equal(t, byte(smallMarker), valid[0])
+	d := mustHLL(t, WithSparse(false))
+	d.AddString("a")
+	dense := mustMarshal(t, d)
 	est := h.Estimate()
+	swapped := append([]byte(nil), valid...)
+	copy(swapped[6:], valid[14:22])
+	copy(swapped[14:], valid[6:14])
+	tooMany := append([]byte{smallMarker, 4, 0, 0, 0, 5}, make([]byte, 40)...)
+	for i := range 5 {
+		tooMany[6+8*i+7] = byte(i + 1)
+	}
 	cases := map[string][]byte{
-		"empty":       nil,
-		"truncated":   valid[:len(valid)-1],
-		"bad version": append([]byte{9}, valid[1:]...),
-		"bad p":       append([]byte{valid[0], 30}, valid[2:]...),
-		"trailing":    append(append([]byte(nil), valid...), 0),
+		"empty":             nil,
+		"truncated":         valid[:len(valid)-1],
+		"short header":      valid[:5],
+		"bad p":             append([]byte{valid[0], 30}, valid[2:]...),
+		"trailing":          append(append([]byte(nil), valid...), 0),
+		"unsorted":          swapped,
+		"duplicate":         append(append([]byte{smallMarker, 14, 0, 0, 0, 2}, valid[6:14]...), valid[6:14]...),
+		"too many keys":     tooMany,
+		"huge count":        []byte{smallMarker, 14, 0xff, 0xff, 0xff, 0xff},
+		"dense truncated":   dense[:len(dense)-1],
+		"dense bad version": append([]byte{9}, dense[1:]...),
+		"dense bad p":       append([]byte{dense[0], 30}, dense[2:]...),
+		"dense trailing":    append(append([]byte(nil), dense...), 0),
 	}
 	for name, data := range cases {
 		t.Run(name, func(t *testing.T) {
