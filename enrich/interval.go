@@ -59,7 +59,7 @@ func intervalJoin[A, B any, K comparable, Out any](a stream.Stream[A], b stream.
 	out := stream.Apply(ks.Stream, cfg.name, func() stream.Operator[stream.Either[A, B], Out] {
 		return &intervalOp[A, B, K, Out]{intervalSettings: set}
 	})
-	return Joined[A, B, Out]{Stream: out, late: late}
+	return Joined[A, B, Out]{Stream: out, late: func() stream.Stream[stream.Either[A, B]] { return stream.SideOutput(out, late) }}
 }
 
 type intervalSettings[A, B any, K comparable, Out any] struct {

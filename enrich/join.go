@@ -61,18 +61,19 @@ func (c *joinConfig) err() error { return errors.Join(c.errs...) }
 // input records that arrived late.
 type Joined[A, B, Out any] struct {
 	stream.Stream[Out]
-	late *stream.OutputTag[stream.Either[A, B]]
+	late func() stream.Stream[stream.Either[A, B]]
 }
 
 // Late returns the input records the join did not take because they were
 // late: their time was at or below the join's watermark (the minimum of both
 // inputs' watermarks) when they arrived, so the results they belong to may
-// already have been emitted and their partners' state dropped. Late records
-// are counted in the operator's Late metric whether or not this output is
-// consumed; unconsumed, they are dropped after being counted, like Flink's
-// joins do.
+// already have been emitted and their partners' state dropped (for a
+// [WindowJoin]: records whose windows had all fired). Late records are
+// counted in the join operator's Late metric whether or not this output is
+// consumed; unconsumed, they are dropped after being counted, as Flink's
+// joins do. Late records keep their own event time.
 func (j Joined[A, B, Out]) Late() stream.Stream[stream.Either[A, B]] {
-	return stream.SideOutput(j.Stream, j.late)
+	return j.late()
 }
 
 // lateOut routes a late input record: counted, and sent to the late output
