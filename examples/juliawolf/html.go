@@ -56,6 +56,16 @@ func leaderboardChart(rows []LeaderRow) (template.HTML, error) {
 	if len(rows) == 0 {
 		return "", nil
 	}
+	p, err := leaderboardPlot(rows)
+	if err != nil {
+		return "", err
+	}
+	return svgOf(p, 7*vg.Inch, leaderboardHeight(len(rows)))
+}
+
+func leaderboardHeight(rows int) vg.Length { return vg.Length(1.2+0.28*float64(rows)) * vg.Inch }
+
+func leaderboardPlot(rows []LeaderRow) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = "Streams per track (all time)"
 	p.X.Label.Text = "streams"
@@ -68,14 +78,15 @@ func leaderboardChart(rows []LeaderRow) (template.HTML, error) {
 	}
 	bars, err := plotter.NewBarChart(values, vg.Points(14))
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	bars.Horizontal = true
 	bars.Color = accent
 	bars.LineStyle.Width = 0
 	p.Add(bars)
 	p.NominalY(names...)
-	return svgOf(p, 7*vg.Inch, vg.Length(1.2+0.28*float64(len(rows)))*vg.Inch)
+	p.X.Max = 1.05 * float64(rows[0].Streams)
+	return p, nil
 }
 
 // windowsChart draws on-time events per window over event time.
@@ -83,6 +94,14 @@ func windowsChart(windows []WindowRow, size time.Duration) (template.HTML, error
 	if len(windows) == 0 {
 		return "", nil
 	}
+	p, err := windowsPlot(windows, size)
+	if err != nil {
+		return "", err
+	}
+	return svgOf(p, 7*vg.Inch, 3*vg.Inch)
+}
+
+func windowsPlot(windows []WindowRow, size time.Duration) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = fmt.Sprintf("On-time events per %s window (event time, UTC)", shortDuration(size))
 	p.Y.Label.Text = "events"
@@ -93,7 +112,7 @@ func windowsChart(windows []WindowRow, size time.Duration) (template.HTML, error
 	} else if size < time.Minute {
 		format = "15:04:05"
 	}
-	p.X.Tick.Marker = plot.TimeTicks{Format: format}
+	p.X.Tick.Marker = plot.TimeTicks{Format: format, Ticker: timeTicker{}}
 	pts := make(plotter.XYs, len(windows))
 	for i, w := range windows {
 		pts[i].X = float64(w.Start.UnixNano()) / 1e9
@@ -101,7 +120,7 @@ func windowsChart(windows []WindowRow, size time.Duration) (template.HTML, error
 	}
 	line, points, err := plotter.NewLinePoints(pts)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	line.Color = accent
 	points.Color = accent
@@ -109,7 +128,29 @@ func windowsChart(windows []WindowRow, size time.Duration) (template.HTML, error
 	grid := plotter.NewGrid()
 	grid.Vertical.Color, grid.Horizontal.Color = muted, muted
 	p.Add(grid, line, points)
-	return svgOf(p, 7*vg.Inch, 3*vg.Inch)
+	return p, nil
+}
+
+// timeTicker puts ticks on round times (epoch seconds): the smallest step of
+// a 1-2-5-ish clock series that gives at most eight labels.
+type timeTicker struct{}
+
+var tickSteps = []float64{1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400, 7 * 86400, 30 * 86400, 365 * 86400}
+
+// Ticks implements plot.Ticker.
+func (timeTicker) Ticks(lo, hi float64) []plot.Tick {
+	step := tickSteps[len(tickSteps)-1]
+	for _, s := range tickSteps {
+		if (hi-lo)/s <= 8 {
+			step = s
+			break
+		}
+	}
+	var ticks []plot.Tick
+	for v := math.Ceil(lo/step) * step; v <= hi && len(ticks) < 100; v += step {
+		ticks = append(ticks, plot.Tick{Value: v, Label: "x"}) // TimeTicks formats the label
+	}
+	return ticks
 }
 
 // svgOf renders p as an inline <svg> element (the XML prelude dropped).
