@@ -209,22 +209,31 @@ func (o *lookupOp[T, K, V, Out]) Open(c *stream.Context) error {
 	return nil
 }
 
-// callCtx returns the context for one table call. The operator API gives no
-// run context, so cancellation of a blocked call is left to the table's own
-// timeouts and to [Timeout].
-func (o *lookupOp[T, K, V, Out]) callCtx() (context.Context, context.CancelFunc) {
-	if o.cfg.timeout > 0 {
-		return context.WithTimeout(context.Background(), o.cfg.timeout)
+// get and getMany call the table. The operator API gives no run context, so
+// cancelling a blocked call is left to the table's own timeouts and to
+// [Timeout].
+func (o *lookupOp[T, K, V, Out]) get(k K) (V, bool, error) {
+	if o.cfg.timeout <= 0 {
+		return o.table.Get(context.Background(), k)
 	}
-	return context.Background(), func() {}
+	ctx, cancel := context.WithTimeout(context.Background(), o.cfg.timeout)
+	defer cancel()
+	return o.table.Get(ctx, k)
+}
+
+func (o *lookupOp[T, K, V, Out]) getMany(n int) error {
+	if o.cfg.timeout <= 0 {
+		return o.table.GetMany(context.Background(), o.keys, o.rows[:n], o.found[:n])
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), o.cfg.timeout)
+	defer cancel()
+	return o.table.GetMany(ctx, o.keys, o.rows[:n], o.found[:n])
 }
 
 func (o *lookupOp[T, K, V, Out]) ProcessRecord(r stream.Record[T], out stream.Emitter[Out]) error {
 	k := o.key(r.Value)
 	if o.cfg.batch <= 1 {
-		ctx, cancel := o.callCtx()
-		v, ok, err := o.table.Get(ctx, k)
-		cancel()
+		v, ok, err := o.get(k)
 		if err != nil {
 			return fmt.Errorf("lookup of key %v: %w", k, err)
 		}
@@ -272,10 +281,7 @@ func (o *lookupOp[T, K, V, Out]) flush(out stream.Emitter[Out]) error {
 	if n == 0 {
 		return nil
 	}
-	ctx, cancel := o.callCtx()
-	err := o.table.GetMany(ctx, o.keys, o.rows[:n], o.found[:n])
-	cancel()
-	if err != nil {
+	if err := o.getMany(n); err != nil {
 		return fmt.Errorf("lookup of %d keys (first %v): %w", n, o.keys[0], err)
 	}
 	var zero V
