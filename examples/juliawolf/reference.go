@@ -22,16 +22,11 @@ func referenceEngine(ctx context.Context, cfg Config, src PlaySource, cat *Catal
 	lateness := int64(cfg.AllowedLateness)
 
 	tracks := make([]TrackStats, cat.Len())
-	for i := range tracks {
-		h, _ := sketch.NewHLL(sketch.WithSparse(false))
-		tracks[i].Listeners = *h
-	}
-	users, _ := sketch.NewHLL(sketch.WithSparse(false))
 	var (
 		snap    Snapshot
+		users   sketch.HLL // all-time listeners
 		unknown int64
 		open    []*refWindow // open windows, by start
-		free    []*refWindow // closed windows' state, for reuse
 		maxSeen int64
 		wm      int64 = math.MinInt64 // no watermark before the first play
 	)
@@ -49,7 +44,6 @@ func referenceEngine(ctx context.Context, cfg Config, src PlaySource, cat *Catal
 				UniqueListeners: win.listeners.Estimate(),
 				TopTrack:        TopTrack(cat, win.perTrack),
 			})
-			free = append(free, win)
 			n++
 		}
 		open = slices.Delete(open, 0, n)
@@ -78,11 +72,8 @@ func referenceEngine(ctx context.Context, cfg Config, src PlaySource, cat *Catal
 		if wm >= satAdd(end-1, lateness) {
 			snap.EventsLate++
 		} else {
-			win := findWindow(&open, &free, start, end, cat.Len())
+			win := findWindow(&open, start, end, cat.Len())
 			win.events++
-			if win.events == denseAfter {
-				win.densify()
-			}
 			win.listeners.AddString(p.UserID)
 			win.perTrack[ti]++
 		}
@@ -116,23 +107,10 @@ type refWindow struct {
 	perTrack   []int64 // plays per catalog track
 }
 
-// denseAfter is how many plays a window takes before its HLL goes dense.
-// Sparse HLLs cost little memory but much time per insert once they hold
-// thousands of keys; dense ones cost 16 KiB. Going dense only for busy
-// windows keeps both bounded: at most 16 KiB per denseAfter plays in flight.
-const denseAfter = 1024
-
-// densify moves the window's listeners into a dense HLL.
-func (w *refWindow) densify() {
-	d, _ := sketch.NewHLL(sketch.WithSparse(false))
-	_ = d.Merge(&w.listeners) // same precision: cannot fail
-	w.listeners = *d
-}
-
 // findWindow returns the open window [start,end), opening it (in start
 // order) if needed. New windows are almost always the latest, so the search
 // runs from the back.
-func findWindow(open, free *[]*refWindow, start, end int64, tracks int) *refWindow {
+func findWindow(open *[]*refWindow, start, end int64, tracks int) *refWindow {
 	o := *open
 	i := len(o)
 	for i > 0 && o[i-1].start >= start {
@@ -141,17 +119,7 @@ func findWindow(open, free *[]*refWindow, start, end int64, tracks int) *refWind
 		}
 		i--
 	}
-	var w *refWindow
-	if n := len(*free); n > 0 {
-		w = (*free)[n-1]
-		*free = (*free)[:n-1]
-		w.events = 0
-		w.listeners.Reset()
-		clear(w.perTrack)
-	} else {
-		w = &refWindow{perTrack: make([]int64, tracks)}
-	}
-	w.start, w.end = start, end
+	w := &refWindow{start: start, end: end, perTrack: make([]int64, tracks)}
 	*open = slices.Insert(o, i, w)
 	return w
 }
