@@ -47,6 +47,8 @@ type outcome[Out any] struct {
 }
 
 type runOpts struct {
+	// input builds the source stream; by default it is From(p, src).
+	input   func(p *stream.Pipeline) stream.Stream[ev]
 	par     int
 	batch   int
 	clock   stream.Clock
@@ -70,7 +72,13 @@ func runWindow[Out any](t testing.TB, src stream.Source[ev], o runOpts, build fu
 		popts = append(popts, stream.WithClock(o.clock))
 	}
 	p := stream.New(popts...)
-	keyed := stream.KeyBy(stream.From(p, src), evKey, stream.Parallelism(o.par))
+	var in stream.Stream[ev]
+	if o.input != nil {
+		in = o.input(p)
+	} else {
+		in = stream.From(p, src)
+	}
+	keyed := stream.KeyBy(in, evKey, stream.Parallelism(o.par))
 	if o.between != nil {
 		keyed = o.between(keyed)
 	}
@@ -87,3 +95,5 @@ func runWindow[Out any](t testing.TB, src stream.Source[ev], o runOpts, build fu
 	res.lateN = m.late.Load()
 	return res
 }
+
+func dur(n int64) time.Duration { return time.Duration(n) }
