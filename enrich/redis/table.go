@@ -238,7 +238,7 @@ func (t *Table[K, V]) GetMany(ctx context.Context, keys []K, rows []V, found []b
 		pd := todo[k]
 		v, f, err := pd.res()
 		if err != nil {
-			return fmt.Errorf("redis table: get %d keys (%q failed): %w", len(order), t.key(k), err)
+			return fmt.Errorf("redis table: pipelined read of %d keys, %q failed: %w", len(order), t.key(k), err)
 		}
 		for _, i := range pd.at {
 			rows[i], found[i] = v, f
