@@ -43,35 +43,37 @@ var ErrUnknownTrack = errors.New("unknown track_id")
 // integer that fits in int64. Unknown fields are ignored. Whether track_id
 // is in the catalog is not checked here (see CheckTrack). Line is left 0.
 func DecodePlay(line []byte) (Play, error) {
-	if len(bytes.TrimSpace(line)) == 0 {
+	obj := trimJSONSpace(line)
+	if len(obj) == 0 {
 		return Play{}, errors.New("not a JSON object: empty line")
 	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(line, &obj); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return Play{}, fmt.Errorf("not a JSON object: found %s", te.Value)
-		}
+	if !json.Valid(obj) {
+		var v json.RawMessage
+		err := json.Unmarshal(line, &v) // only to describe the syntax error
 		return Play{}, fmt.Errorf("invalid JSON: %s", trimJSONErr(err))
 	}
-	if obj == nil {
-		return Play{}, errors.New("not a JSON object: found null")
+	if obj[0] != '{' {
+		return Play{}, fmt.Errorf("not a JSON object: found %s", jsonKind(obj[0]))
+	}
+	var f [numFields]json.RawMessage
+	if err := scanFields(obj, &f); err != nil {
+		return Play{}, err
 	}
 	var p Play
 	var err error
-	if p.EventID, err = stringField(obj, "event_id"); err != nil {
+	if p.EventID, err = stringField(f[fEventID], "event_id"); err != nil {
 		return Play{}, err
 	}
-	if p.UserID, err = stringField(obj, "user_id"); err != nil {
+	if p.UserID, err = stringField(f[fUserID], "user_id"); err != nil {
 		return Play{}, err
 	}
-	if p.TrackID, err = stringField(obj, "track_id"); err != nil {
+	if p.TrackID, err = stringField(f[fTrackID], "track_id"); err != nil {
 		return Play{}, err
 	}
-	if p.Platform, err = stringField(obj, "platform"); err != nil {
+	if p.Platform, err = stringField(f[fPlatform], "platform"); err != nil {
 		return Play{}, err
 	}
-	ts, err := stringField(obj, "event_time")
+	ts, err := stringField(f[fEventTime], "event_time")
 	if err != nil {
 		return Play{}, err
 	}
@@ -83,10 +85,138 @@ func DecodePlay(line []byte) (Play, error) {
 		return Play{}, fmt.Errorf("event_time %q is out of range (years 1678 to 2262)", ts)
 	}
 	p.EventTime = t.UTC()
-	if p.MsPlayed, err = msPlayedField(obj["ms_played"]); err != nil {
+	if p.MsPlayed, err = msPlayedField(f[fMsPlayed]); err != nil {
 		return Play{}, err
 	}
 	return p, nil
+}
+
+// The fields of an event line, as indexes into scanFields' result.
+const (
+	fEventID = iota
+	fUserID
+	fTrackID
+	fPlatform
+	fEventTime
+	fMsPlayed
+	numFields
+)
+
+// fieldIndex maps an event line's keys to their index; other keys are
+// ignored. Keys match exactly (case-sensitive), as in JSON.
+var fieldIndex = map[string]int{
+	"event_id": fEventID, "user_id": fUserID, "track_id": fTrackID,
+	"platform": fPlatform, "event_time": fEventTime, "ms_played": fMsPlayed,
+}
+
+// scanFields walks the top level of obj, a syntactically valid JSON object,
+// and stores the raw value of each known key in f (the last one wins when a
+// key repeats, as encoding/json does). It allocates only for keys written
+// with escapes.
+func scanFields(obj []byte, f *[numFields]json.RawMessage) error {
+	i := 1 // past '{'
+	for {
+		i = skipJSONSpace(obj, i)
+		switch obj[i] {
+		case '}':
+			return nil
+		case ',':
+			i++
+			continue
+		}
+		quoted := obj[i:endOfString(obj, i)]
+		key := quoted[1 : len(quoted)-1]
+		if bytes.IndexByte(key, '\\') >= 0 {
+			var k string
+			if err := json.Unmarshal(quoted, &k); err != nil {
+				return fmt.Errorf("invalid JSON: %s", trimJSONErr(err))
+			}
+			key = []byte(k)
+		}
+		i = skipJSONSpace(obj, i+len(quoted)) + 1 // past ':'
+		i = skipJSONSpace(obj, i)
+		end := endOfValue(obj, i)
+		if idx, ok := fieldIndex[string(key)]; ok {
+			f[idx] = obj[i:end]
+		}
+		i = end
+	}
+}
+
+// endOfString returns the index just past the string starting at b[i] == '"'.
+func endOfString(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return len(b)
+}
+
+// endOfValue returns the index just past the JSON value starting at b[i].
+func endOfValue(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return endOfString(b, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				j = endOfString(b, j) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return len(b)
+	default: // number, true, false, null
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case ',', '}', ']', ' ', '\t', '\r', '\n':
+				return j
+			}
+		}
+		return len(b)
+	}
+}
+
+func skipJSONSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
+		i++
+	}
+	return i
+}
+
+// trimJSONSpace trims JSON's whitespace (space, tab, CR, LF) from both ends.
+func trimJSONSpace(b []byte) []byte {
+	b = b[skipJSONSpace(b, 0):]
+	for n := len(b); n > 0 && (b[n-1] == ' ' || b[n-1] == '\t' || b[n-1] == '\r' || b[n-1] == '\n'); n-- {
+		b = b[:n-1]
+	}
+	return b
+}
+
+// jsonKind names the kind of JSON value that starts with c.
+func jsonKind(c byte) string {
+	switch c {
+	case '[':
+		return "array"
+	case '"':
+		return "string"
+	case 't', 'f':
+		return "bool"
+	case 'n':
+		return "null"
+	default:
+		return "number"
+	}
 }
 
 // CheckTrack reports whether p's track is in the catalog: nil, or an error
@@ -99,9 +229,8 @@ func CheckTrack(cat *Catalog, p Play) error {
 	return nil
 }
 
-func stringField(obj map[string]json.RawMessage, name string) (string, error) {
-	raw, ok := obj[name]
-	if !ok || string(raw) == "null" {
+func stringField(raw json.RawMessage, name string) (string, error) {
+	if raw == nil || string(raw) == "null" {
 		return "", fmt.Errorf("missing %s", name)
 	}
 	if raw[0] != '"' {

@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -119,6 +121,52 @@ func TestAppendJSONRoundTrip(t *testing.T) {
 	assert.Contains(t, string(line), `"event_time":"1970-01-01T00:00:01.000000005Z"`)
 }
 
+// decodePlayMap is DecodePlay written the obvious way, through
+// encoding/json into a map: the oracle FuzzDecodeEvent compares the
+// hand-written field scanner with.
+func decodePlayMap(line []byte) (Play, error) {
+	if strings.Trim(string(line), " \t\r\n") == "" {
+		return Play{}, errors.New("not a JSON object: empty line")
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(line, &obj); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return Play{}, fmt.Errorf("not a JSON object: found %s", te.Value)
+		}
+		return Play{}, fmt.Errorf("invalid JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if obj == nil {
+		return Play{}, errors.New("not a JSON object: found null")
+	}
+	var p Play
+	var err error
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{{"event_id", &p.EventID}, {"user_id", &p.UserID}, {"track_id", &p.TrackID}, {"platform", &p.Platform}} {
+		if *f.dst, err = stringField(obj[f.name], f.name); err != nil {
+			return Play{}, err
+		}
+	}
+	ts, err := stringField(obj["event_time"], "event_time")
+	if err != nil {
+		return Play{}, err
+	}
+	t, err := time.Parse(time.RFC3339Nano, ts)
+	if err != nil {
+		return Play{}, fmt.Errorf("event_time %q is not RFC 3339", clip(ts))
+	}
+	if t.Before(minEventTime) || t.After(maxEventTime) {
+		return Play{}, fmt.Errorf("event_time %q is out of range (years 1678 to 2262)", ts)
+	}
+	p.EventTime = t.UTC()
+	if p.MsPlayed, err = msPlayedField(obj["ms_played"]); err != nil {
+		return Play{}, err
+	}
+	return p, nil
+}
+
 func FuzzDecodeEvent(f *testing.F) {
 	f.Add([]byte(goodLine))
 	f.Add([]byte(`{"event_id":"a","user_id":"b","track_id":"c","platform":"d","event_time":"2026-11-27T19:30:00+01:30","ms_played":0}`))
@@ -126,8 +174,16 @@ func FuzzDecodeEvent(f *testing.F) {
 	f.Add([]byte(`[]`))
 	f.Add([]byte(`null`))
 	f.Add([]byte(`{"event_id":"\ud800"}`))
+	f.Add([]byte(`{"event_id":"a","event\u005fid":"b","Event_ID":"c","user_id":"u","track_id":"t","platform":"p","event_time":"2026-11-27T18:00:00Z","ms_played":1,"x":{"y":["}",{"z":"]"}]}}`))
 	f.Fuzz(func(t *testing.T, line []byte) {
 		p, err := DecodePlay(line)
+		want, wantErr := decodePlayMap(line)
+		if (err == nil) != (wantErr == nil) || (err != nil && err.Error() != wantErr.Error()) {
+			t.Fatalf("DecodePlay and the map decoder disagree on %q:\n%v\n%v", line, err, wantErr)
+		}
+		if p != want {
+			t.Fatalf("DecodePlay and the map decoder disagree on %q:\n%+v\n%+v", line, p, want)
+		}
 		if err != nil {
 			if err.Error() == "" {
 				t.Fatal("empty reason")
