@@ -41,6 +41,9 @@ func Aggregate[K comparable, T, Acc, Out any](in stream.KeyedStream[K, T], a Ass
 		cfg.err = fmt.Errorf("%w: nil aggregator", ErrInvalid)
 	}
 	return build(in, a, cfg, func() *op[K, T, Acc, Out] {
+		if agg == nil {
+			return &op[K, T, Acc, Out]{} // Open reports cfg.err
+		}
 		return &op[K, T, Acc, Out]{
 			agg:    agg,
 			newAcc: agg.New,

@@ -64,6 +64,32 @@ type step struct {
 	wm   int64
 }
 
+// flushing is a source that performs steps and flushes its output after
+// every watermark, so that each watermark reaches every parallel instance
+// (an exchange otherwise tells an instance the watermark lazily, before its
+// next record).
+func flushing(steps []step) stream.Source[ev] {
+	return stream.SourceFunc[ev](func(ctx context.Context, out stream.SourceOutput[ev]) error {
+		for _, s := range steps {
+			var err error
+			switch s.kind {
+			case 0:
+				err = out.Emit(stream.Record[ev]{Time: stream.Time(s.t), Value: s.rec})
+			case 1:
+				if err = out.EmitWatermark(stream.Time(s.wm)); err == nil {
+					err = out.Flush()
+				}
+			default:
+				err = out.MarkIdle()
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 func script(steps []step) []streamtest.Step[ev] {
 	out := make([]streamtest.Step[ev], 0, len(steps))
 	for _, s := range steps {
@@ -388,7 +414,7 @@ func idsOf(_ int, _ window.Span, recs []stream.Record[ev]) string {
 // idleSidekick returns an input of two unioned sources: the script, and a
 // source that goes idle at once and stays silent. Without idleness the
 // silent source would hold the watermark back to the end.
-func idleSidekick(steps []streamtest.Step[ev]) func(p *stream.Pipeline) stream.Stream[ev] {
+func idleSidekick(src stream.Source[ev]) func(p *stream.Pipeline) stream.Stream[ev] {
 	return func(p *stream.Pipeline) stream.Stream[ev] {
 		idle, done := make(chan struct{}), make(chan struct{})
 		main := stream.SourceFunc[ev](func(ctx context.Context, out stream.SourceOutput[ev]) error {
@@ -398,7 +424,7 @@ func idleSidekick(steps []streamtest.Step[ev]) func(p *stream.Pipeline) stream.S
 			case <-ctx.Done():
 				return ctx.Err()
 			}
-			return streamtest.NewScript(steps...).Run(ctx, out)
+			return src.Run(ctx, out)
 		})
 		silent := stream.SourceFunc[ev](func(ctx context.Context, out stream.SourceOutput[ev]) error {
 			// The idle mark enters the union's queue before any of main's
@@ -448,11 +474,15 @@ func TestAgainstReference(t *testing.T) {
 		}
 		for par := 1; par <= 4; par++ {
 			o := runOpts{par: par, batch: 1 + rng.IntN(64)}
+			var src stream.Source[ev] = streamtest.NewScript(sc...)
+			if rng.IntN(2) == 0 {
+				src = flushing(steps)
+			}
 			if rng.IntN(3) == 0 {
-				o.input = idleSidekick(sc)
+				o.input = idleSidekick(src)
 			}
 			desc := fmt.Sprintf("%s par=%d batch=%d idle-sidekick=%v params=%+v", name, par, o.batch, o.input != nil, p)
-			out := runWindow(t, streamtest.NewScript(sc...), o, func(k stream.KeyedStream[int, ev]) window.Windowed[int, ev, string] {
+			out := runWindow(t, src, o, func(k stream.KeyedStream[int, ev]) window.Windowed[int, ev, string] {
 				return window.Process(k, p.assigner(), idsOf, p.options()...)
 			})
 			got := collect(t, out.results, par == 1 || !hasIdle, func(s string) string { return s })
