@@ -22,7 +22,13 @@
 // closed when it arrives is late: it counts in the all-time figures but in no
 // window. Lines that do not decode, or name a track the catalog lacks, are
 // counted as invalid and written to -dead-letter with their 1-based line
-// number; the run goes on.
+// number; the run goes on. A dead letter is {"line":N,"reason":"...","raw":"..."}:
+// raw is the line as read (its first 4 KiB), or, for a track the catalog
+// lacks, the decoded play written back in the event-line format.
+//
+// The computation sits behind one function type, Engine: referenceEngine is
+// a hand-written single loop (the benchmark baseline and test oracle), and
+// mainEngine selects the one the program runs.
 //
 // Exit status: 0 on success (also with invalid lines), 2 for bad flags or an
 // unreadable input or catalog, 1 for a failure during the run.
