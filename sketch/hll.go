@@ -73,8 +73,9 @@ func newHLLConfig(opts []HLLOption) (hllConfig, error) {
 // A new HLL is sparse (see WithSparse): it counts exactly up to 2^p/16 keys,
 // then holds the library's dense registers. Sketches decoded from the
 // library's own sparse encoding stay in the library's sparse representation.
-// Merging, or adding the keys in another order, gives exactly the registers
-// (and estimate) of one sketch fed the union.
+// For sketches built by this package, merging, or adding the keys in another
+// order, gives exactly the registers (and estimate) of one sketch fed the
+// union.
 //
 // The estimate is cached: Estimate computes it (≈0.5 ms for a dense sketch at
 // precision 14) only after an Add or Merge has changed the sketch. An HLL is
