@@ -336,3 +336,73 @@ func (g *boundedGen[T]) OnRecord(r Record[T]) Time {
 	}
 	return g.max - g.bound - 1
 }
+
+// AssignWatermarks replaces the watermarks of s with ones generated from its
+// records by strategy, at this point of the pipeline: records filtered out or
+// rejected upstream (invalid input, say) then never move event time. Watermarks
+// arriving from upstream are dropped, except the end of input (MaxTime).
+// The generator's state is checkpointed with the pipeline.
+func AssignWatermarks[T any](s Stream[T], strategy WatermarkStrategy[T]) Stream[T] {
+	if strategy == nil {
+		s.must().p.failf("watermarks: nil strategy")
+	}
+	return chained(s, "watermarks", func(b *builder, name string, inst int, next inlet[T], id int, cnt *counts) (inlet[T], error) {
+		n := &assignNode[T]{next: next, wm: MinTime, cnt: cnt, t: b.t, id: id, name: name}
+		n.cnt.oneToOne = true
+		n.gen = strategy.NewGenerator()
+		if b.rt.co != nil {
+			snap, _ := n.gen.(Snapshotter)
+			n.st, n.co, n.ctx = b.registerState(name, inst, snap, &n.wm), b.rt.co, b.rt.ctx
+		}
+		return n, nil
+	})
+}
+
+type assignNode[T any] struct {
+	next inlet[T]
+	gen  WatermarkGenerator[T]
+	wm   Time
+	cnt  *counts
+	t    *task
+	id   int
+	name string
+	st   *stateful
+	co   *coordinator
+	ctx  context.Context
+}
+
+func (n *assignNode[T]) Emit(r Record[T]) error {
+	n.cnt.in++
+	if err := n.next.Emit(r); err != nil {
+		return err
+	}
+	n.t.cur = n.id
+	if w := n.gen.OnRecord(r); w > n.wm {
+		n.wm = w
+		n.cnt.wm = w
+		return n.next.ctrl(control{kind: ctrlWatermark, wm: w})
+	}
+	return nil
+}
+
+func (n *assignNode[T]) ctrl(c control) error {
+	switch c.kind {
+	case ctrlWatermark:
+		if c.wm != MaxTime || n.wm == MaxTime {
+			return nil
+		}
+		n.wm = MaxTime
+		n.cnt.wm = MaxTime
+	case ctrlBarrier:
+		if n.st != nil {
+			st, err := n.st.snapshot()
+			if err != nil {
+				return opErr(n.name, err)
+			}
+			if err := n.co.send(n.ctx, stateMsg{id: c.id, key: n.st.key, state: st, has: true}); err != nil {
+				return err
+			}
+		}
+	}
+	return n.next.ctrl(c)
+}

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/brook-streams/brook/stream"
+	"github.com/brook-streams/brook/stream/streamtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -220,4 +221,19 @@ func TestUnionAndIdle(t *testing.T) {
 	require.NotEmpty(t, wms)
 	assert.True(t, slices.IsSorted(wms))
 	assert.Equal(t, stream.MaxTime, wms[len(wms)-1])
+}
+
+func TestAssignWatermarksAfterFilter(t *testing.T) {
+	t.Parallel()
+	// The record at 1000 is invalid (negative): filtered out, it must not
+	// move the watermark.
+	recs := []stream.Record[int]{{Time: 10, Value: 1}, {Time: 1000, Value: -1}, {Time: 20, Value: 2}}
+	p := stream.New()
+	s := stream.From(p, stream.Records(recs), stream.WithWatermarks(stream.BoundedOutOfOrderness[int](0)))
+	s = stream.Filter(s, func(v int) bool { return v > 0 })
+	s = stream.AssignWatermarks(s, stream.BoundedOutOfOrderness[int](5))
+	sink := streamtest.NewSink[int]()
+	stream.To(s, sink)
+	require.NoError(t, p.Run(context.Background()))
+	assert.Equal(t, []stream.Time{4, 14, stream.MaxTime}, sink.Watermarks())
 }
