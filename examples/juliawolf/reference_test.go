@@ -171,6 +171,20 @@ func TestReferenceFields(t *testing.T) {
 	assert.InEpsilon(t, float64(jw01.DurationMs), float64(snap.Leaderboard[0].P95MsPlayed), 0.01)
 }
 
+// TestReferenceInvalidPlaysHoldNoWatermark: a play enrichment rejects is
+// invalid, so, like an undecodable line, it moves no watermark: "largest
+// event time seen" ranges over valid plays only.
+func TestReferenceInvalidPlaysHoldNoWatermark(t *testing.T) {
+	t.Parallel()
+	unknown := at(100 * time.Second)
+	unknown.TrackID = "jw-99"
+	snap := runReference(t, Config{Window: 10 * time.Second, MaxDelay: 2 * time.Second},
+		at(1*time.Second), unknown, at(2*time.Second))
+	assert.Equal(t, int64(0), snap.EventsLate)
+	assert.Equal(t, int64(1), snap.EventsInvalid)
+	assert.Equal(t, []winCount{{0, 2}}, windowCounts(snap))
+}
+
 func TestReferenceCancelled(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -208,10 +222,14 @@ func TestReferenceAgainstBruteForce(t *testing.T) {
 				ts -= r.Int64N(int64(time.Minute))
 			}
 			ts = ts / int64(time.Millisecond) * int64(time.Millisecond) // hit boundaries often
+			track := cat.Track(r.IntN(cat.Len())).TrackID
+			if r.IntN(30) == 0 {
+				track = "jw-404" // invalid: rejected by enrichment
+			}
 			plays[i] = Play{
 				EventID:   "e",
 				UserID:    formatID("u-", r.Int64N(30), 3),
-				TrackID:   cat.Track(r.IntN(cat.Len())).TrackID,
+				TrackID:   track,
 				Platform:  platforms[r.IntN(3)].name,
 				EventTime: time.Unix(0, ts).UTC(),
 				MsPlayed:  r.Int64N(200000),
@@ -219,6 +237,7 @@ func TestReferenceAgainstBruteForce(t *testing.T) {
 		}
 		got := runReference(t, cfg, plays...)
 		want := bruteForce(cat, cfg, plays)
+		assert.Equal(t, want.invalid, got.EventsInvalid, "round %d", round)
 		if !assert.Equal(t, want.late, got.EventsLate, "round %d cfg %+v", round, cfg) {
 			continue
 		}
@@ -265,6 +284,7 @@ type bruteTrack struct {
 }
 
 type bruteResult struct {
+	invalid int64
 	late    int64
 	windows []*bruteWindow
 	tracks  map[string]*bruteTrack
@@ -274,7 +294,15 @@ func bruteForce(cat *Catalog, cfg Config, plays []Play) bruteResult {
 	size, b, l := int64(cfg.Window), int64(cfg.MaxDelay), int64(cfg.AllowedLateness)
 	res := bruteResult{tracks: map[string]*bruteTrack{}}
 	byStart := map[int64]*bruteWindow{}
-	for i, p := range plays {
+	var valid []Play
+	for _, p := range plays {
+		if _, ok := cat.Lookup(p.TrackID); ok {
+			valid = append(valid, p)
+		} else {
+			res.invalid++
+		}
+	}
+	for i, p := range valid {
 		tr, _ := cat.Lookup(p.TrackID)
 		bt := res.tracks[p.TrackID]
 		if bt == nil {
@@ -298,8 +326,8 @@ func bruteForce(cat *Catalog, cfg Config, plays []Play) bruteResult {
 		}
 		late := false
 		if i > 0 {
-			maxSeen := plays[0].EventTime.UnixNano()
-			for _, q := range plays[:i] {
+			maxSeen := valid[0].EventTime.UnixNano()
+			for _, q := range valid[:i] {
 				maxSeen = max(maxSeen, q.EventTime.UnixNano())
 			}
 			late = maxSeen-b-1 >= start+size-1+l
