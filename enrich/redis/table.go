@@ -203,12 +203,8 @@ func (t *Table[K, V]) GetMany(ctx context.Context, keys []K, rows []V, found []b
 		now = t.clock.Now()
 	}
 	var p goredis.Pipeliner
-	type pending struct {
-		res func() (V, bool, error)
-		at  []int // positions in keys
-	}
-	var todo map[K]*pending
-	var order []K
+	var todo map[K]int // key -> index in res
+	var res []func() (V, bool, error)
 	for i, k := range keys {
 		if t.cache != nil {
 			if v, f, ok := t.cache.get(k, now); ok {
@@ -218,33 +214,41 @@ func (t *Table[K, V]) GetMany(ctx context.Context, keys []K, rows []V, found []b
 			}
 		}
 		if todo == nil {
-			todo = make(map[K]*pending)
+			todo = make(map[K]int, len(keys)-i)
 			p = t.client.Pipeline()
 		}
-		if pd := todo[k]; pd != nil {
-			pd.at = append(pd.at, i)
+		if _, ok := todo[k]; ok {
 			continue
 		}
-		todo[k] = &pending{res: t.fetch(ctx, p, t.key(k)), at: []int{i}}
-		order = append(order, k)
+		todo[k] = len(res)
+		res = append(res, t.fetch(ctx, p, t.key(k)))
 	}
 	if todo == nil {
 		return nil
 	}
-	t.misses.Add(int64(len(order)))
+	t.misses.Add(int64(len(res)))
 	t.trips.Add(1)
 	_, _ = p.Exec(ctx) // errors are read per command
-	for _, k := range order {
-		pd := todo[k]
-		v, f, err := pd.res()
+	type row struct {
+		v     V
+		found bool
+	}
+	got := make([]row, len(res))
+	for k, j := range todo {
+		v, f, err := res[j]()
 		if err != nil {
-			return fmt.Errorf("redis table: pipelined read of %d keys, %q failed: %w", len(order), t.key(k), err)
+			return fmt.Errorf("redis table: pipelined read of %d keys, %q failed: %w", len(res), t.key(k), err)
 		}
-		for _, i := range pd.at {
-			rows[i], found[i] = v, f
-		}
+		got[j] = row{v, f}
 		if t.cache != nil {
 			t.cache.put(k, v, f, now)
+		}
+	}
+	// The cache is only written after the first pass, so a key is either
+	// answered from the cache at every position or read at every position.
+	for i, k := range keys {
+		if j, ok := todo[k]; ok {
+			rows[i], found[i] = got[j].v, got[j].found
 		}
 	}
 	return nil
