@@ -87,8 +87,8 @@ func newHLLConfig(opts []HLLOption) (hllConfig, error) {
 type HLL struct {
 	p          uint8               // precision; 0 in an unused zero value
 	startDense bool                // from WithSparse(false); Reset returns to it
-	small      *hashSet            // the exact sparse set, or nil
-	sk         *hyperloglog.Sketch // the library sketch when small is nil
+	small      hashSet             // the exact sparse set when small.slots != nil
+	sk         *hyperloglog.Sketch // the library sketch otherwise
 	est        uint64
 	estValid   bool
 }
@@ -139,7 +139,7 @@ func (h *HLL) AddInt64(x int64) { h.AddHash(hashUint64(uint64(x))) }
 // passing raw integers or a 32-bit hash gives meaningless estimates. For
 // sketches to merge, every producer must use the same hash function.
 func (h *HLL) AddHash(hash uint64) {
-	if h.small != nil {
+	if h.small.slots != nil {
 		if h.small.add(hash) && h.small.n > smallMax(h.p) {
 			h.toDense()
 		}
@@ -161,7 +161,7 @@ func (h *HLL) toDense() {
 		panic(fmt.Sprintf("sketch: %v", err))
 	}
 	h.small.each(sk.InsertHash)
-	h.sk, h.small, h.estValid = sk, nil, false
+	h.sk, h.small, h.estValid = sk, hashSet{}, false
 }
 
 // Estimate returns the estimated number of distinct keys added (and merged)
@@ -170,7 +170,7 @@ func (h *HLL) toDense() {
 // concurrently.
 func (h *HLL) Estimate() uint64 {
 	switch {
-	case h.small != nil:
+	case h.small.slots != nil:
 		return uint64(h.small.n)
 	case h.sk == nil:
 		return 0
@@ -197,12 +197,12 @@ func (h *HLL) Merge(other *HLL) error {
 		return fmt.Errorf("%w: HLL precision %d vs %d", ErrIncompatible, h.p, other.p)
 	}
 	switch {
-	case other.small != nil:
+	case other.small.slots != nil:
 		other.small.each(h.AddHash)
-	case h.small != nil:
+	case h.small.slots != nil:
 		// Adopt other's library representation and add our hashes to it.
 		small := h.small
-		h.sk, h.small = other.sk.Clone(), nil
+		h.sk, h.small = other.sk.Clone(), hashSet{}
 		small.each(h.sk.InsertHash)
 	default:
 		if err := h.sk.Merge(other.sk); err != nil {
@@ -219,7 +219,7 @@ func (h *HLL) Merge(other *HLL) error {
 // Clone returns an independent copy of h.
 func (h *HLL) Clone() *HLL {
 	c := *h
-	if h.small != nil {
+	if h.small.slots != nil {
 		c.small = h.small.clone()
 	}
 	if h.sk != nil {
@@ -236,16 +236,16 @@ func (h *HLL) Reset() {
 	}
 	h.est, h.estValid = 0, true
 	if h.startDense {
-		if h.sk != nil && h.small == nil {
+		if h.sk != nil && h.small.slots == nil {
 			h.sk.Reset()
 			return
 		}
-		h.small = nil
+		h.small = hashSet{}
 		h.sk, _ = hyperloglog.NewSketch(h.p, false)
 		return
 	}
 	h.sk = nil
-	if h.small != nil {
+	if h.small.slots != nil {
 		h.small.reset()
 		return
 	}
@@ -275,7 +275,7 @@ func (h *HLL) MarshalBinary() ([]byte, error) { return h.AppendBinary(nil) }
 // AppendBinary appends the encoding of MarshalBinary to b.
 func (h *HLL) AppendBinary(b []byte) ([]byte, error) {
 	h.lazyInit()
-	if h.small != nil {
+	if h.small.slots != nil {
 		hashes := h.small.sorted()
 		b = slices.Grow(b, 6+8*len(hashes))
 		b = append(b, smallMarker, h.p)
@@ -344,7 +344,7 @@ type hashSet struct {
 	zero  bool
 }
 
-func newHashSet() *hashSet { return &hashSet{slots: make([]uint64, 8)} }
+func newHashSet() hashSet { return hashSet{slots: make([]uint64, 8)} }
 
 // add inserts x and reports whether it was new.
 func (s *hashSet) add(x uint64) bool {
@@ -406,8 +406,8 @@ func (s *hashSet) sorted() []uint64 {
 	return out
 }
 
-func (s *hashSet) clone() *hashSet {
-	return &hashSet{slots: slices.Clone(s.slots), n: s.n, zero: s.zero}
+func (s *hashSet) clone() hashSet {
+	return hashSet{slots: slices.Clone(s.slots), n: s.n, zero: s.zero}
 }
 
 func (s *hashSet) reset() {

@@ -104,14 +104,14 @@ func TestHLLSmallSetsExact(t *testing.T) {
 		}
 		assert.Equal(t, uint64(n), h.Estimate(), "n=%d", n)
 		if n > 0 {
-			assert.NotNil(t, h.small, "still sparse at n=%d", n)
+			assert.NotNil(t, h.small.slots, "still sparse at n=%d", n)
 		}
 	}
 	var h HLL
 	for i := range 1025 {
 		h.AddUint64(uint64(i))
 	}
-	assert.Nil(t, h.small, "dense past 2^p/16 keys")
+	assert.Nil(t, h.small.slots, "dense past 2^p/16 keys")
 	assert.InEpsilon(t, 1025, h.Estimate(), 3*hllStdErr(14))
 	h.AddHash(0) // the zero hash is a key like any other
 	var z HLL
