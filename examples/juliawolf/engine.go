@@ -28,10 +28,10 @@ type Config struct {
 // when reading failed.
 type Engine func(ctx context.Context, cfg Config, src PlaySource, cat *Catalog) (*Snapshot, error)
 
-// mainEngine is the engine the program runs. Phase 2 of issue 6 replaces
-// it with the pipeline built from brook's stream, enrich, window and sketch
-// packages; referenceEngine stays as its benchmark baseline and test oracle.
-var mainEngine Engine = referenceEngine
+// mainEngine is the engine the program runs: the pipeline built from brook's
+// stream, enrich, window and sketch packages. referenceEngine is its
+// benchmark baseline and test oracle.
+var mainEngine Engine = pipelineEngine
 
 // PlaySource is an engine's input: plays in arrival order.
 type PlaySource interface {
