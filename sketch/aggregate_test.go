@@ -1,6 +1,8 @@
 package sketch
 
 import (
+	"bytes"
+	"encoding/gob"
 	"math"
 	"math/rand/v2"
 	"strconv"
@@ -150,4 +152,32 @@ func TestAggregatorConstructorsPanic(t *testing.T) {
 	assert.Panics(t, func() { QuantilesOf[play](nil, nil) })
 	assert.Panics(t, func() { QuantilesOf(func(p play) float64 { return 0 }, []float64{1.5}) })
 	assert.Panics(t, func() { QuantilesOf(func(p play) float64 { return 0 }, nil, WithRelativeAccuracy(2)) })
+}
+
+// TestGobRoundTrip: the window operator checkpoints accumulators with
+// encoding/gob, which uses their BinaryMarshaler.
+func TestGobRoundTrip(t *testing.T) {
+	t.Parallel()
+	in := plays(20_000, 4)
+	type state struct {
+		Listeners *HLL
+		Top       *TopK
+		Listen    *Quantiles
+	}
+	listeners := DistinctCount(func(p play) string { return p.user })
+	top := TopKOf(func(p play) string { return p.track }, 3, 50)
+	listen := QuantilesOf(func(p play) float64 { return p.seconds }, []float64{0.5, 0.95})
+	s := state{listeners.New(), top.New(), listen.New()}
+	for _, p := range in {
+		s.Listeners = listeners.Add(s.Listeners, p)
+		s.Top = top.Add(s.Top, p)
+		s.Listen = listen.Add(s.Listen, p)
+	}
+	var buf bytes.Buffer
+	require.NoError(t, gob.NewEncoder(&buf).Encode(s))
+	var got state
+	require.NoError(t, gob.NewDecoder(&buf).Decode(&got))
+	assert.Equal(t, listeners.Result(s.Listeners), listeners.Result(got.Listeners))
+	assert.Equal(t, top.Result(s.Top), top.Result(got.Top))
+	assert.Equal(t, listen.Result(s.Listen), listen.Result(got.Listen))
 }

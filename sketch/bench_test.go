@@ -184,6 +184,8 @@ func BenchmarkDistinctCount(b *testing.B) {
 	for _, n := range sizes {
 		name := "distinct=" + strconv.Itoa(n)
 		b.Run(name+"/sketch", func(b *testing.B) {
+			// The shared buffer is fine in one goroutine only; a pipeline's
+			// key function must not share mutable state across instances.
 			var buf []byte
 			agg := DistinctCountBytes(func(id uint64) []byte { buf = render(buf, id); return buf })
 			var bytes float64
