@@ -55,6 +55,12 @@
 // time a partner could still arrive (a.t + upper for a, b.t - lower for b):
 // its memory is bounded by the records of one interval plus the inputs'
 // out-of-orderness, not by the stream. The window join keeps the records of
-// each open window. Neither snapshots its state yet: after a restart the
-// joins start empty.
+// each open window (in package window's operator).
+//
+// With checkpoints on ([stream.WithCheckpoints]) the interval join saves the
+// records it holds, and a batched lookup the records waiting in its batch,
+// so a restored run gives the same output as an uninterrupted one. Both
+// encode records with encoding/gob: their value and key types must then be
+// gob-encodable (exported fields); a type that is not fails the run at the
+// first checkpoint. An unbatched lookup has no state.
 package enrich

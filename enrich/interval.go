@@ -1,6 +1,9 @@
 package enrich
 
 import (
+	"bytes"
+	"encoding/gob"
+	"fmt"
 	"sort"
 	"time"
 
@@ -102,7 +105,9 @@ func (o *intervalOp[A, B, K, Out]) Open(c *stream.Context) error {
 	}
 	o.c = c
 	o.lateR.open(c, o.late)
-	o.keys = make(map[K]*keyState[A, B])
+	if o.keys == nil { // else restored
+		o.keys = make(map[K]*keyState[A, B])
+	}
 	return nil
 }
 
@@ -325,3 +330,77 @@ func (e *expiryHeap[K]) pop() expiry[K] {
 	e.h[i] = x
 	return top
 }
+
+// intervalState is the checkpointed state of an interval join instance.
+type intervalState[A, B any, K comparable] struct {
+	Keys []K
+	As   [][]heldState[A]
+	Bs   [][]heldState[B]
+}
+
+type heldState[V any] struct {
+	T       stream.Time
+	V       V
+	Matched bool
+}
+
+// Snapshot encodes the records the instance holds with encoding/gob, so the
+// key and value types must be gob-encodable when checkpoints are on.
+func (o *intervalOp[A, B, K, Out]) Snapshot() ([]byte, error) {
+	st := intervalState[A, B, K]{
+		Keys: make([]K, 0, len(o.keys)),
+		As:   make([][]heldState[A], 0, len(o.keys)),
+		Bs:   make([][]heldState[B], 0, len(o.keys)),
+	}
+	for k, ks := range o.keys {
+		st.Keys = append(st.Keys, k)
+		st.As = append(st.As, heldStates(ks.as))
+		st.Bs = append(st.Bs, heldStates(ks.bs))
+	}
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(st); err != nil {
+		return nil, fmt.Errorf("snapshot of interval join state: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+func heldStates[V any](hs []held[V]) []heldState[V] {
+	out := make([]heldState[V], len(hs))
+	for i, h := range hs {
+		out[i] = heldState[V]{T: h.t, V: h.v, Matched: h.matched}
+	}
+	return out
+}
+
+// Restore replaces the instance's state with a snapshot's.
+func (o *intervalOp[A, B, K, Out]) Restore(b []byte) error {
+	var st intervalState[A, B, K]
+	if err := gob.NewDecoder(bytes.NewReader(b)).Decode(&st); err != nil {
+		return fmt.Errorf("%w: interval join state: %v", stream.ErrCorruptCheckpoint, err)
+	}
+	if len(st.As) != len(st.Keys) || len(st.Bs) != len(st.Keys) {
+		return fmt.Errorf("%w: interval join state: %d keys, %d and %d lists", stream.ErrCorruptCheckpoint, len(st.Keys), len(st.As), len(st.Bs))
+	}
+	o.keys = make(map[K]*keyState[A, B], len(st.Keys))
+	o.expA, o.expB = expiryHeap[K]{}, expiryHeap[K]{}
+	o.size = 0
+	for i, k := range st.Keys {
+		ks := &keyState[A, B]{}
+		for _, h := range st.As[i] {
+			ks.as = insertHeld(ks.as, held[A]{t: h.T, v: h.V, matched: h.Matched})
+			o.expA.push(expiry[K]{at: h.T.Add(o.upper), key: k})
+		}
+		for _, h := range st.Bs[i] {
+			ks.bs = insertHeld(ks.bs, held[B]{t: h.T, v: h.V, matched: h.Matched})
+			o.expB.push(expiry[K]{at: h.T.Add(-o.lower), key: k})
+		}
+		o.size += len(ks.as) + len(ks.bs)
+		if o.size > 0 {
+			o.keys[k] = ks
+		}
+	}
+	o.max = max(o.max, o.size)
+	return nil
+}
+
+var _ stream.Snapshotter = (*intervalOp[int, int, int, int])(nil)

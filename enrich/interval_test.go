@@ -84,6 +84,7 @@ func TestIntervalJoinMatchesReference(t *testing.T) {
 			for _, par := range []int{1, 3} {
 				for _, left := range []bool{false, true} {
 					seed++
+					seed := seed
 					name := fmt.Sprintf("lower=%d/upper=%d/disorder=%d/par=%d/left=%v", bd.lower, bd.upper, disorder, par, left)
 					t.Run(name, func(t *testing.T) {
 						t.Parallel()

@@ -1,7 +1,9 @@
 package enrich
 
 import (
+	"bytes"
 	"context"
+	"encoding/gob"
 	"errors"
 	"fmt"
 	"reflect"
@@ -200,11 +202,49 @@ func (o *lookupOp[T, K, V, Out]) Open(c *stream.Context) error {
 	o.c = c
 	o.deadOK = stream.Connected(c, o.dead)
 	o.deadTo = stream.Output(c, o.dead)
-	if n := o.cfg.batch; n > 1 {
-		o.recs = make([]stream.Record[T], 0, n)
-		o.keys = make([]K, 0, n)
+	if n := max(o.cfg.batch, len(o.recs)); n > 1 || len(o.recs) > 0 {
+		if o.recs == nil { // else restored
+			o.recs = make([]stream.Record[T], 0, n)
+			o.keys = make([]K, 0, n)
+		}
 		o.rows = make([]V, n)
 		o.found = make([]bool, n)
+	}
+	if len(o.recs) > 0 && o.cfg.maxWait > 0 {
+		o.deadline = c.Clock().Now().Add(o.cfg.maxWait)
+		o.pending = true
+		c.RegisterTimer(o.deadline)
+	}
+	return nil
+}
+
+// Snapshot saves the records waiting in a [Batch] (encoded with
+// encoding/gob: with checkpoints on, a batched lookup's record type must be
+// gob-encodable). Without batching there is nothing to save.
+func (o *lookupOp[T, K, V, Out]) Snapshot() ([]byte, error) {
+	if len(o.recs) == 0 {
+		return nil, nil
+	}
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(o.recs); err != nil {
+		return nil, fmt.Errorf("snapshot of %d buffered records: %w", len(o.recs), err)
+	}
+	return buf.Bytes(), nil
+}
+
+// Restore puts back the records that were waiting in the batch.
+func (o *lookupOp[T, K, V, Out]) Restore(b []byte) error {
+	o.recs, o.keys = nil, nil
+	if len(b) == 0 {
+		return nil
+	}
+	var recs []stream.Record[T]
+	if err := gob.NewDecoder(bytes.NewReader(b)).Decode(&recs); err != nil {
+		return fmt.Errorf("%w: lookup buffer: %v", stream.ErrCorruptCheckpoint, err)
+	}
+	o.recs = recs
+	for _, r := range recs {
+		o.keys = append(o.keys, o.key(r.Value))
 	}
 	return nil
 }
@@ -315,4 +355,7 @@ func (o *lookupOp[T, K, V, Out]) OnTimer(now time.Time, out stream.Emitter[Out])
 	return o.flush(out)
 }
 
-var _ stream.TimerHandler[int] = (*lookupOp[int, int, int, int])(nil)
+var (
+	_ stream.TimerHandler[int] = (*lookupOp[int, int, int, int])(nil)
+	_ stream.Snapshotter       = (*lookupOp[int, int, int, int])(nil)
+)

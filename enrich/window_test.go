@@ -124,6 +124,7 @@ func TestWindowJoinMatchesReference(t *testing.T) {
 		for _, disorder := range []int64{0, 30} {
 			for _, par := range []int{1, 3} {
 				seed++
+				seed := seed
 				t.Run(fmt.Sprintf("%s/disorder=%d/par=%d", tc.name, disorder, par), func(t *testing.T) {
 					t.Parallel()
 					rng := rand.New(rand.NewPCG(seed, 9))
