@@ -21,7 +21,9 @@ func newTally() *tally {
 	return &tally{in: map[string]int64{}, out: map[string]int64{}, errs: map[string]int64{}, fill: map[string]int64{}, wm: map[string]stream.Time{}}
 }
 
-func (t *tally) Operator(name string, _ int) stream.OperatorMetrics { return &opTally{t: t, name: name} }
+func (t *tally) Operator(name string, _ int) stream.OperatorMetrics {
+	return &opTally{t: t, name: name}
+}
 
 type opTally struct {
 	t    *tally
