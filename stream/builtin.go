@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"fmt"
 	"iter"
 	"sync"
 )
@@ -62,7 +63,7 @@ type seqSource[T any] struct{ seq iter.Seq[T] }
 
 func (s *seqSource[T]) Run(ctx context.Context, out SourceOutput[T]) error {
 	if s.seq == nil {
-		return errorf("%w: nil iter.Seq", ErrInvalid)
+		return fmt.Errorf("%w: nil iter.Seq", ErrInvalid)
 	}
 	var err error
 	i := 0
@@ -95,7 +96,7 @@ type genSource[T any] struct {
 
 func (s *genSource[T]) Run(ctx context.Context, out SourceOutput[T]) error {
 	if s.fn == nil {
-		return errorf("%w: nil generator function", ErrInvalid)
+		return fmt.Errorf("%w: nil generator function", ErrInvalid)
 	}
 	done := ctx.Done()
 	for i := int64(0); s.n < 0 || i < s.n; i++ {

@@ -28,7 +28,7 @@ func Connect[A, B any, K comparable](a Stream[A], b Stream[B], keyA func(A) K, k
 		}
 		return keyA(e.Left)
 	}
-	h := hasherFor[K]()
+	h := hasherFor[K](p.seed)
 	x := newExchange(p, "connect", func(e Either[A, B]) uint64 { return h(key(e)) }, opts)
 	x.attach(Map(a, func(v A) Either[A, B] { return Either[A, B]{Left: v} }))
 	x.attach(Map(b, func(v B) Either[A, B] { return Either[A, B]{Right: v, IsRight: true} }))

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"container/heap"
+	"fmt"
 	"log/slog"
 	"time"
 )
@@ -85,7 +86,7 @@ func Connected[T any](c *Context, tag *OutputTag[T]) bool {
 type notConnected[T any] struct{ op, tag string }
 
 func (n notConnected[T]) Emit(Record[T]) error {
-	return &OperatorError{Op: n.op, Err: errorf("%w: side output %q", ErrNotConnected, n.tag)}
+	return &OperatorError{Op: n.op, Err: fmt.Errorf("%w: side output %q", ErrNotConnected, n.tag)}
 }
 
 // timers

@@ -1,9 +1,5 @@
 package stream
 
-import "fmt"
-
-func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
-
 type ctrlKind uint8
 
 const (

@@ -25,7 +25,7 @@ func KeyBy[T any, K comparable](s Stream[T], key func(T) K, opts ...ExchangeOpti
 		in.p.failf("keyby: nil key function")
 		key = func(T) K { var k K; return k }
 	}
-	h := hasherFor[K]()
+	h := hasherFor[K](in.p.seed)
 	hash := func(v T) uint64 { return h(key(v)) }
 	out := exchange(s, "keyby", in.p.cfg.parallelism, hash, opts...)
 	return KeyedStream[K, T]{Stream: out, Key: key}
@@ -54,14 +54,9 @@ func Union[T any](first Stream[T], rest ...Stream[T]) Stream[T] {
 	return Stream[T]{o: x.down}
 }
 
-// HashKey returns the 64-bit hash brook partitions the key k with.
-func HashKey[K comparable](k K) uint64 { return hasherFor[K]()(k) }
-
-var seed = maphash.MakeSeed()
-
 // hasherFor picks a fast, process-independent hash for string and integer
-// keys, and maphash.Comparable (seeded per process) for other key types.
-func hasherFor[K comparable]() func(K) uint64 {
+// keys, and maphash.Comparable (with the pipeline's seed) for other key types.
+func hasherFor[K comparable](seed maphash.Seed) func(K) uint64 {
 	var zero K
 	switch reflect.TypeOf(zero).Kind() {
 	case reflect.String:

@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 )
@@ -169,7 +170,7 @@ func Apply[In, Out any](s Stream[In], name string, newOp func() Operator[In, Out
 		}
 		op := newOp()
 		if op == nil {
-			return nil, &OperatorError{Op: name, Err: errorf("%w: constructor returned nil", ErrInvalid)}
+			return nil, &OperatorError{Op: name, Err: fmt.Errorf("%w: constructor returned nil", ErrInvalid)}
 		}
 		n := &opNode[In, Out]{op: op, name: name, t: b.t, id: b.t.node(name), sideCtrls: sideCtrls}
 		n.cnt = b.t.newCounts(b.rt, name, inst)
@@ -317,7 +318,7 @@ func (p *processOp[In, Out]) ProcessRecord(r Record[In], out Emitter[Out]) error
 	}
 	p.c.CountError(1)
 	if !Connected(p.c, p.dead) {
-		return errorf("%w: rejected record at %v and no dead-letter output: %w", ErrNotConnected, r.Time, rej.Reason)
+		return fmt.Errorf("%w: rejected record at %v and no dead-letter output: %w", ErrNotConnected, r.Time, rej.Reason)
 	}
 	return p.deadTo.Emit(Record[DeadLetter[In]]{Time: r.Time, Value: DeadLetter[In]{Record: r, Operator: p.c.name, Err: rej.Reason}})
 }

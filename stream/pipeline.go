@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"reflect"
 	"runtime"
@@ -29,6 +30,7 @@ type Pipeline struct {
 	used    map[any]string
 	names   map[string]int
 	ran     atomic.Bool
+	seed    maphash.Seed // for keys without a stable hash
 }
 
 type config struct {
@@ -142,6 +144,7 @@ func New(opts ...Option) *Pipeline {
 		},
 		used:  map[any]string{},
 		names: map[string]int{},
+		seed:  maphash.MakeSeed(),
 	}
 	for _, o := range opts {
 		if o == nil {
