@@ -149,13 +149,14 @@ type session[K comparable, Acc any] struct {
 	cell[Acc]
 	key   K
 	span  Span
-	due   stream.Time
+	due   stream.Time // End-1 until it fires, then End-1+lateness
+	hdue  stream.Time // its place in the heap: <= due, moved up lazily as the session grows
 	seq   uint64
 	idx   int // index in the heap, -1 once closed or merged away
 	fired bool
 }
 
-func (s *session[K, Acc]) dueKey() (stream.Time, uint64) { return s.due, s.seq }
+func (s *session[K, Acc]) dueKey() (stream.Time, uint64) { return s.hdue, s.seq }
 func (s *session[K, Acc]) setIndex(i int)                { s.idx = i }
 
 // global is the global window of one key.
@@ -189,6 +190,8 @@ type op[K comparable, T, Acc, Out any] struct {
 
 	ctx       *stream.Context
 	clock     stream.Clock
+	triggers  bool        // EarlyEvery or EarlyInterval is set
+	nextDue   stream.Time // the earliest due time in the heap: watermarks below it do nothing
 	lateOut   stream.Emitter[LateRecord[T]]
 	needClock bool
 	now       time.Time   // clock reading for the current record (needClock)
@@ -196,7 +199,11 @@ type op[K comparable, T, Acc, Out any] struct {
 	seq       uint64
 
 	panes   map[Span]*pane[K, Acc]
-	last    *pane[K, Acc]
+	last    *pane[K, Acc]   // tumbling: the pane of the previous record
+	slot    []*pane[K, Acc] // sliding: the panes of every time in [slotLo, slotHi), while slotOK
+	slotLo  stream.Time
+	slotHi  stream.Time
+	slotOK  bool
 	ph      dueHeap[*pane[K, Acc]]
 	keyHint int
 
@@ -219,6 +226,8 @@ var _ stream.TimerHandler[Result[int, int64]] = (*op[int, int, int64, int64])(ni
 
 func (o *op[K, T, Acc, Out]) init() {
 	o.wm = stream.MinTime
+	o.nextDue = stream.MinTime
+	o.triggers = o.cfg.earlyN > 0 || o.cfg.earlyD > 0
 	o.panes = map[Span]*pane[K, Acc]{}
 	o.sessions = map[K][]*session[K, Acc]{}
 	o.globals = map[K]*global[K, Acc]{}
@@ -273,6 +282,10 @@ func (o *op[K, T, Acc, Out]) ProcessWatermark(w stream.Time, out stream.Emitter[
 	if o.a.proc && w != stream.MaxTime {
 		return nil
 	}
+	if w < o.nextDue {
+		o.wm = w // nothing is due: the common case, one comparison
+		return nil
+	}
 	return o.advance(w, out)
 }
 
@@ -315,6 +328,23 @@ func (o *op[K, T, Acc, Out]) add(acc Acc, r stream.Record[T]) Acc {
 		return o.agg.Add(acc, r.Value)
 	}
 	return o.addRec(acc, r)
+}
+
+// refreshDue recomputes nextDue after the heap changed.
+func (o *op[K, T, Acc, Out]) refreshDue() {
+	o.nextDue = stream.MaxTime
+	switch o.a.kind {
+	case kindTumbling, kindSliding:
+		if len(o.ph.items) > 0 {
+			o.nextDue = o.ph.items[0].due
+		}
+	case kindSession:
+		if len(o.sh.items) > 0 {
+			o.nextDue = o.sh.items[0].hdue
+		}
+	default:
+		o.nextDue = globalSpan.End - 1
+	}
 }
 
 func (o *op[K, T, Acc, Out]) nextSeq() uint64 {
@@ -409,14 +439,17 @@ func (o *op[K, T, Acc, Out]) advance(w stream.Time, out stream.Emitter[Result[K,
 		return nil
 	}
 	o.wm = w
+	var err error
 	switch o.a.kind {
 	case kindTumbling, kindSliding:
-		return o.advancePanes(w, out)
+		err = o.advancePanes(w, out)
 	case kindSession:
-		return o.advanceSessions(w, out)
+		err = o.advanceSessions(w, out)
 	default:
-		return o.advanceGlobal(w, out)
+		err = o.advanceGlobal(w, out)
 	}
+	o.refreshDue()
+	return err
 }
 
 // rearm registers the timers a restored or freshly opened operator needs.
@@ -453,7 +486,7 @@ func (o *op[K, T, Acc, Out]) armProc() {
 		if !ok {
 			return
 		}
-		due = s.due
+		due = s.hdue
 	default:
 		return
 	}
@@ -484,8 +517,17 @@ func (o *op[K, T, Acc, Out]) addFixed(r stream.Record[T], t stream.Time, out str
 		}
 		return o.addToPane(p, k, r, out)
 	}
-	open := false
-	for i := o.a.count(t) - 1; i >= 0; i-- {
+	if o.slotOK && t >= o.slotLo && t < o.slotHi {
+		for _, p := range o.slot {
+			if err := o.addToPane(p, k, r, out); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	n := o.a.count(t)
+	o.slot, o.slotOK = o.slot[:0], false
+	for i := n - 1; i >= 0; i-- {
 		sp := o.a.nth(t, i)
 		p := o.panes[sp]
 		if p == nil {
@@ -494,13 +536,27 @@ func (o *op[K, T, Acc, Out]) addFixed(r stream.Record[T], t stream.Time, out str
 			}
 			p = o.newPane(sp)
 		}
-		open = true
+		o.slot = append(o.slot, p)
+	}
+	if len(o.slot) == 0 {
+		return o.late(r, o.a.Windows(t))
+	}
+	// Every time in [lo, hi) belongs to the same windows: from the newest
+	// start to the next one, and from the end of the window before the
+	// oldest to the oldest's end. Cache them while all are open.
+	if len(o.slot) == n {
+		oldest, newest := o.slot[0].span, o.slot[n-1].span
+		lo, hi := newest.Start, oldest.End
+		if oldest.Start > stream.MinTime+o.a.slide && newest.Start < stream.MaxTime-o.a.slide && hi < stream.MaxTime {
+			lo = max(lo, oldest.Start-o.a.slide+o.a.size)
+			hi = min(hi, newest.Start+o.a.slide)
+			o.slotLo, o.slotHi, o.slotOK = lo, hi, true
+		}
+	}
+	for _, p := range o.slot {
 		if err := o.addToPane(p, k, r, out); err != nil {
 			return err
 		}
-	}
-	if !open {
-		return o.late(r, o.a.Windows(t))
 	}
 	return nil
 }
@@ -517,6 +573,7 @@ func (o *op[K, T, Acc, Out]) newPane(sp Span) *pane[K, Acc] {
 	}
 	o.panes[sp] = p
 	o.ph.push(p)
+	o.nextDue = min(o.nextDue, p.due)
 	o.armProc()
 	return p
 }
@@ -529,7 +586,14 @@ func (o *op[K, T, Acc, Out]) addToPane(p *pane[K, Acc], k K, r stream.Record[T],
 		p.index[k] = i
 	}
 	s := &p.slots[i]
-	s.acc = o.add(s.acc, r)
+	if o.agg != nil {
+		s.acc = o.agg.Add(s.acc, r.Value)
+	} else {
+		s.acc = o.addRec(s.acc, r)
+	}
+	if !p.fired && !o.triggers {
+		return nil
+	}
 	return o.after(&s.cell, k, p.span, dirtyRef[K, Acc]{p: p, i: i}, out)
 }
 
@@ -558,6 +622,7 @@ func (o *op[K, T, Acc, Out]) advancePanes(w stream.Time, out stream.Emitter[Resu
 		if o.last == p {
 			o.last = nil
 		}
+		o.slotOK = false
 		o.keyHint = len(p.slots)
 		p.slots, p.index = nil, nil
 	}
@@ -592,8 +657,10 @@ func (o *op[K, T, Acc, Out]) addSession(r stream.Record[T], t stream.Time, out s
 		}
 		s = &session[K, Acc]{key: k, span: sp, seq: o.nextSeq(), cell: cell[Acc]{acc: o.newAcc()}}
 		o.setStage(s)
+		s.hdue = s.due
 		o.sessions[k] = slices.Insert(ws, lo, s)
 		o.sh.push(s)
+		o.nextDue = min(o.nextDue, s.due)
 		o.armProc()
 	} else {
 		// ws[lo:hi] overlap or touch the record's window: merge them into the
@@ -609,6 +676,7 @@ func (o *op[K, T, Acc, Out]) addSession(r stream.Record[T], t stream.Time, out s
 			for i := lo; i < hi-1; i++ {
 				o.sh.remove(ws[i].idx)
 			}
+			o.refreshDue()
 			s.acc, s.n = acc, n
 			o.sessions[k] = slices.Delete(ws, lo, hi-1)
 		}
@@ -616,7 +684,14 @@ func (o *op[K, T, Acc, Out]) addSession(r stream.Record[T], t stream.Time, out s
 		if sp.End > s.span.End {
 			s.span.End = sp.End
 			o.setStage(s)
-			o.sh.fix(s.idx)
+			if s.due < s.hdue {
+				s.hdue = s.due
+				o.sh.fix(s.idx)
+				o.refreshDue()
+			}
+			// Otherwise the heap entry stays at the earlier time and moves
+			// when it comes up: one heap operation per watermark passing,
+			// not per record extending the session.
 		}
 	}
 	s.acc = o.add(s.acc, r)
@@ -626,8 +701,13 @@ func (o *op[K, T, Acc, Out]) addSession(r stream.Record[T], t stream.Time, out s
 func (o *op[K, T, Acc, Out]) advanceSessions(w stream.Time, out stream.Emitter[Result[K, Out]]) error {
 	for {
 		s, ok := o.sh.peek()
-		if !ok || s.due > w {
+		if !ok || s.hdue > w {
 			return nil
+		}
+		if s.due > s.hdue {
+			s.hdue = s.due
+			o.sh.fix(s.idx)
+			continue
 		}
 		if !s.fired {
 			s.fired = true
@@ -635,7 +715,7 @@ func (o *op[K, T, Acc, Out]) advanceSessions(w stream.Time, out stream.Emitter[R
 				return err
 			}
 			if ca := closeAt(s.span.End, o.cfg.lateness); ca > w {
-				s.due = ca
+				s.due, s.hdue = ca, ca
 				o.sh.fix(s.idx)
 				continue
 			}

@@ -1,0 +1,275 @@
+package window_test
+
+import (
+	"context"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/brook-streams/brook/stream"
+	"github.com/brook-streams/brook/window"
+)
+
+// play is the benchmark record: a listen of a track by a user.
+type play struct {
+	Track int
+	User  int64
+}
+
+const benchEvents = 1_000_000
+
+// plays returns n plays of tracks 0-9 in time order, one every step.
+func plays(n int, step time.Duration) []stream.Record[play] {
+	recs := make([]stream.Record[play], n)
+	for i := range recs {
+		recs[i] = stream.Record[play]{Time: stream.Time(int64(i) * int64(step)), Value: play{Track: i * 7 % 10, User: int64(i * 31 % 5000)}}
+	}
+	return recs
+}
+
+func reportRate(b *testing.B, events int) {
+	b.ReportMetric(float64(events)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(b.Elapsed().Seconds()*1e9/(float64(events)*float64(b.N)), "ns/event")
+}
+
+// runBrook runs recs -> KeyBy(key) -> window -> discard, watermarks by
+// bounded out-of-orderness 0.
+func runBrook[K comparable, Out any](b *testing.B, recs []stream.Record[play], key func(play) K, par int, win func(stream.KeyedStream[K, play]) window.Windowed[K, play, Out]) {
+	b.Helper()
+	p := stream.New()
+	src := stream.From(p, stream.Records(recs), stream.WithWatermarks(stream.BoundedOutOfOrderness[play](0)))
+	w := win(stream.KeyBy(src, key, stream.Parallelism(par)))
+	stream.To(w.Stream, stream.Discard[window.Result[K, Out]]())
+	if err := p.Run(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func floorTo(t, size stream.Time) stream.Time {
+	r := t % size
+	if r < 0 {
+		r += size
+	}
+	return t - r
+}
+
+type trackWindow struct {
+	start stream.Time
+	track int
+}
+
+// BenchmarkTumblingCount counts plays per track per minute: a hand-written
+// loop (a map keyed by window and track, emitting each window once the
+// watermark passes it) against brook on one core (Parallelism(1)) and in
+// parallel (one instance per core).
+func BenchmarkTumblingCount(b *testing.B) {
+	recs := plays(benchEvents, 6*time.Millisecond) // 100 minutes
+	size := stream.Time(time.Minute)
+	b.Run("handwritten", func(b *testing.B) {
+		b.ReportAllocs()
+		var emitted int64
+		for b.Loop() {
+			counts := map[trackWindow]int64{}
+			openEnd := stream.MinTime
+			flush := func(w stream.Time) {
+				for k, n := range counts {
+					if k.start+size-1 <= w {
+						emitted += n
+						delete(counts, k)
+					}
+				}
+			}
+			for _, r := range recs {
+				if w := r.Time - 1; w >= openEnd-1 && openEnd != stream.MinTime {
+					flush(w)
+				}
+				start := floorTo(r.Time, size)
+				counts[trackWindow{start, r.Value.Track}]++
+				openEnd = start + size
+			}
+			flush(stream.MaxTime)
+		}
+		if emitted != int64(b.N)*benchEvents {
+			b.Fatalf("counted %d", emitted)
+		}
+		reportRate(b, benchEvents)
+	})
+	for _, bc := range []struct {
+		name string
+		par  int
+	}{{"brook", 1}, {"brook-parallel", runtime.GOMAXPROCS(0)}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				runBrook(b, recs, func(p play) int { return p.Track }, bc.par, func(k stream.KeyedStream[int, play]) window.Windowed[int, play, int64] {
+					return window.Aggregate(k, window.Tumbling(time.Minute), window.Count[play]())
+				})
+			}
+			reportRate(b, benchEvents)
+		})
+	}
+}
+
+// BenchmarkSliding counts plays per track in 10 s windows every 2 s: every
+// play lands in five windows.
+func BenchmarkSliding(b *testing.B) {
+	recs := plays(benchEvents, time.Millisecond)
+	size, slide := stream.Time(10*time.Second), stream.Time(2*time.Second)
+	b.Run("handwritten", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			counts := map[trackWindow]int64{}
+			var emitted int64
+			next := stream.MinTime // the earliest open window end
+			for _, r := range recs {
+				if w := r.Time - 1; next != stream.MinTime && w >= next-1 {
+					for k, n := range counts {
+						if k.start+size-1 <= w {
+							emitted += n
+							delete(counts, k)
+						}
+					}
+					next = floorTo(r.Time, slide) - size + slide + slide
+				}
+				last := floorTo(r.Time, slide)
+				for s := last; s > r.Time-size; s -= slide {
+					counts[trackWindow{s, r.Value.Track}]++
+				}
+				if next == stream.MinTime {
+					next = last - size + slide + slide
+				}
+			}
+			for _, n := range counts {
+				emitted += n
+			}
+			if emitted != 5*benchEvents {
+				b.Fatalf("counted %d", emitted)
+			}
+		}
+		reportRate(b, benchEvents)
+	})
+	b.Run("brook", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			runBrook(b, recs, func(p play) int { return p.Track }, 1, func(k stream.KeyedStream[int, play]) window.Windowed[int, play, int64] {
+				return window.Aggregate(k, window.Sliding(10*time.Second, 2*time.Second), window.Count[play]())
+			})
+		}
+		reportRate(b, benchEvents)
+	})
+}
+
+// BenchmarkSession counts plays per user session (gap 1 min) over 5,000
+// users, each active about every 30 s, with pauses that end sessions.
+func BenchmarkSession(b *testing.B) {
+	recs := make([]stream.Record[play], benchEvents)
+	for i := range recs {
+		u := int64(i * 7919 % 5000)
+		// 10 s phases: users with an even phase index are paused during
+		// odd phases, so their sessions close and reopen.
+		recs[i] = stream.Record[play]{Time: stream.Time(int64(i) * int64(6*time.Millisecond)), Value: play{User: u}}
+	}
+	gap := stream.Time(time.Minute)
+	b.Run("handwritten", func(b *testing.B) {
+		b.ReportAllocs()
+		type sess struct{ start, end, n int64 }
+		for b.Loop() {
+			open := map[int64]*sess{}
+			var emitted int64
+			for _, r := range recs {
+				t := int64(r.Time)
+				s := open[r.Value.User]
+				if s != nil && t > s.end {
+					emitted += s.n
+					s = nil
+				}
+				if s == nil {
+					s = &sess{start: t}
+					open[r.Value.User] = s
+				}
+				s.end = max(s.end, t+int64(gap))
+				s.n++
+			}
+			for _, s := range open {
+				emitted += s.n
+			}
+			if emitted != benchEvents {
+				b.Fatalf("counted %d", emitted)
+			}
+		}
+		reportRate(b, benchEvents)
+	})
+	b.Run("brook", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			runBrook(b, recs, func(p play) int64 { return p.User }, 1, func(k stream.KeyedStream[int64, play]) window.Windowed[int64, play, int64] {
+				return window.Aggregate(k, window.Session(time.Minute), window.Count[play]())
+			})
+		}
+		reportRate(b, benchEvents)
+	})
+}
+
+// BenchmarkMemoryFlat shows that a window's memory is bounded by the open
+// windows, not by the stream's length: the same keyed tumbling count over a
+// stream 10x longer peaks at the same live heap. A probe record, seen on the
+// window operator's goroutine just before the window fires (so the operator
+// has absorbed every earlier record), measures the live heap after a GC.
+// B/open-window is the live heap above a probe taken before the first
+// record, divided by the open (key, window) pairs at the probe.
+func BenchmarkMemoryFlat(b *testing.B) {
+	const keys = 1000
+	const perWindow = 10_000 // records per 1 s window
+	for _, n := range []int64{100_000, 1_000_000} {
+		b.Run("events="+itoa(n), func(b *testing.B) {
+			b.ReportAllocs()
+			var peak, base uint64
+			for b.Loop() {
+				peak, base = 0, 0
+				probe := func() uint64 {
+					var ms runtime.MemStats
+					runtime.GC()
+					runtime.ReadMemStats(&ms)
+					return ms.HeapAlloc
+				}
+				p := stream.New()
+				src := stream.Generate(n+1, func(i int64) stream.Record[play] {
+					if i == 0 {
+						return stream.Record[play]{Time: 0, Value: play{Track: -1}} // baseline probe
+					}
+					i--
+					return stream.Record[play]{Time: stream.Time(i * int64(time.Second) / perWindow), Value: play{Track: int(i % keys), User: i}}
+				})
+				in := stream.From(p, src, stream.WithWatermarks(stream.BoundedOutOfOrderness[play](0)))
+				k := stream.KeyBy(in, func(p play) int { return p.Track }, stream.Parallelism(1))
+				probed := stream.Filter(stream.Map(k.Stream, func(p play) play {
+					switch {
+					case p.Track < 0:
+						base = probe()
+					case p.User%perWindow == perWindow-1 && p.User%(perWindow*10) == perWindow*10-1:
+						peak = max(peak, probe())
+					}
+					return p
+				}), func(p play) bool { return p.Track >= 0 })
+				w := window.Aggregate(stream.KeyedStream[int, play]{Stream: probed, Key: k.Key}, window.Tumbling(time.Second), window.Count[play]())
+				stream.To(w.Stream, stream.Discard[window.Result[int, int64]]())
+				if err := p.Run(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(peak), "peak-live-heap-B")
+			b.ReportMetric(float64(peak-base)/keys, "B/open-window")
+			reportRate(b, int(n))
+		})
+	}
+}
+
+func itoa(n int64) string {
+	switch n {
+	case 100_000:
+		return "100k"
+	case 1_000_000:
+		return "1M"
+	}
+	return "n"
+}
