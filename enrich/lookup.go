@@ -73,7 +73,9 @@ func DefaultRow[V any](row V) LookupOption {
 // Buffered records are resolved, in arrival order, when n are waiting, before
 // every watermark the operator forwards (so no result falls behind a
 // watermark), at end of input, and at the latest [MaxWait] after the first of
-// them arrived. The default, 1, calls Get per record.
+// them arrived. The default, 1, calls Get per record. A [MapTable] is always
+// read record by record, directly: it never blocks, so batching gains
+// nothing.
 func Batch(n int) LookupOption {
 	return lookupOptionFunc(func(c *lookupConfig) {
 		if n < 1 {
@@ -185,6 +187,7 @@ type lookupOp[T any, K comparable, V, Out any] struct {
 	c      *stream.Context
 	deadTo stream.Emitter[stream.DeadLetter[T]]
 	deadOK bool
+	mem    *MapTable[K, V] // the table, when it is a MapTable and nothing is buffered
 
 	// the batch waiting for GetMany
 	recs     []stream.Record[T]
@@ -200,6 +203,10 @@ func (o *lookupOp[T, K, V, Out]) Open(c *stream.Context) error {
 		return errors.Join(o.cfg.errs...)
 	}
 	o.c = c
+	if mt, ok := o.table.(*MapTable[K, V]); ok && len(o.recs) == 0 {
+		// A MapTable never blocks or fails: batching it gains nothing.
+		o.mem = mt
+	}
 	o.deadOK = stream.Connected(c, o.dead)
 	o.deadTo = stream.Output(c, o.dead)
 	if n := max(o.cfg.batch, len(o.recs)); n > 1 || len(o.recs) > 0 {
@@ -272,6 +279,10 @@ func (o *lookupOp[T, K, V, Out]) getMany(n int) error {
 
 func (o *lookupOp[T, K, V, Out]) ProcessRecord(r stream.Record[T], out stream.Emitter[Out]) error {
 	k := o.key(r.Value)
+	if o.mem != nil { // in-memory table: no call through the interface
+		v, ok := o.mem.lookup(k)
+		return o.resolve(r, k, v, ok, out)
+	}
 	if o.cfg.batch <= 1 {
 		v, ok, err := o.get(k)
 		if err != nil {

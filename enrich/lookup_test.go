@@ -139,14 +139,18 @@ func TestLookupMissingKeyPolicies(t *testing.T) {
 		{"default row", []enrich.LookupOption{enrich.DefaultRow(unknown)}, false, ref(&unknown, false)},
 	}
 	for _, tc := range cases {
-		for _, batch := range []int{1, 7, 1000} {
+		for _, batch := range []int{0, 1, 7, 1000} { // 0: a bare MapTable
 			t.Run(fmt.Sprintf("%s/batch=%d", tc.name, batch), func(t *testing.T) {
 				t.Parallel()
 				m := newMetrics()
 				p := stream.New(stream.WithMetrics(m))
 				s := stream.From(p, stream.Records(in))
-				opts := append([]enrich.LookupOption{enrich.Batch(batch), enrich.LookupName("catalog")}, tc.opts...)
-				e := enrich.Lookup(s, enrich.NewMapTable(catalog), playTrack, joinPlay, opts...)
+				opts := append([]enrich.LookupOption{enrich.LookupName("catalog")}, tc.opts...)
+				tbl := tableFor(batch)
+				if batch > 0 {
+					opts = append(opts, enrich.Batch(batch))
+				}
+				e := enrich.Lookup(s, tbl, playTrack, joinPlay, opts...)
 				out := stream.Collect[enriched]()
 				stream.To(e.Stream, out)
 				dead := stream.Collect[stream.DeadLetter[play]]()
@@ -172,10 +176,10 @@ func TestLookupMissingKeyPolicies(t *testing.T) {
 
 func TestLookupDeadLetterUnconsumedFailsRun(t *testing.T) {
 	t.Parallel()
-	for _, batch := range []int{1, 16} {
+	for _, batch := range []int{0, 1, 16} {
 		p := stream.New()
 		s := stream.From(p, stream.Records(plays(100)))
-		e := enrich.Lookup(s, enrich.NewMapTable(catalog), playTrack, joinPlay, enrich.Batch(batch))
+		e := enrich.Lookup(s, tableFor(batch), playTrack, joinPlay, enrich.Batch(max(batch, 1)))
 		stream.To(e.Stream, stream.Discard[enriched]())
 		err := p.Run(context.Background())
 		require.Error(t, err)
@@ -238,6 +242,16 @@ func TestLookupTableErrorFailsRun(t *testing.T) {
 			assert.Equal(t, enriched{ID: i, Title: plays(100)[i].Value.Track}, v, "every record that passed was joined")
 		}
 	}
+}
+
+// tableFor returns the catalog as a bare MapTable for batch 0 (looked up
+// directly), and wrapped, so that the lookup goes through the Table
+// interface and batches, otherwise.
+func tableFor(batch int) enrich.Table[string, track] {
+	if batch == 0 {
+		return enrich.NewMapTable(catalog)
+	}
+	return &countingTable{MapTable: enrich.NewMapTable(catalog)}
 }
 
 // countingTable records the size of every GetMany batch.
@@ -314,8 +328,9 @@ func TestLookupBatchMaxWait(t *testing.T) {
 	p := stream.New(stream.WithClock(clk))
 	in := make(chan play)
 	s := stream.From(p, stream.Chan(in))
-	s = stream.Rebalance(s, stream.Parallelism(1)) // timers are served by exchange-fed tasks
-	e := enrich.Lookup(s, enrich.NewMapTable(catalog), playTrack, joinPlay, enrich.Batch(100), enrich.MaxWait(time.Second))
+	s = stream.Rebalance(s, stream.Parallelism(1))               // timers are served by exchange-fed tasks
+	tbl := &countingTable{MapTable: enrich.NewMapTable(catalog)} // not a bare MapTable, which is never batched
+	e := enrich.Lookup(s, tbl, playTrack, joinPlay, enrich.Batch(100), enrich.MaxWait(time.Second))
 	out := make(chan enriched, 10)
 	stream.To(e.Stream, stream.ChanSink(out))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

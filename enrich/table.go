@@ -90,12 +90,17 @@ func (t *MapTable[K, V]) Swap(rows map[K]V) map[K]V {
 
 // Get returns the row of key. It never fails.
 func (t *MapTable[K, V]) Get(_ context.Context, key K) (V, bool, error) {
+	v, ok := t.lookup(key)
+	return v, ok, nil
+}
+
+func (t *MapTable[K, V]) lookup(key K) (V, bool) {
 	if p := t.rows.Load(); p != nil {
 		v, ok := (*p)[key]
-		return v, ok, nil
+		return v, ok
 	}
 	var zero V
-	return zero, false, nil
+	return zero, false
 }
 
 // GetMany looks every key up in one version of the table.
