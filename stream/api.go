@@ -93,6 +93,15 @@ type TimerHandler[Out any] interface {
 	OnTimer(now time.Time, out Emitter[Out]) error
 }
 
+// Drainer is implemented by Operators that buffer records (a batched
+// lookup, say). Drain is called when the operator's input has run dry for the
+// moment (before its task waits for more), before a checkpoint barrier passes
+// it, and before idleness is forwarded: it should emit what it holds, so
+// nothing waits behind a quiet input and buffers need not be checkpointed.
+type Drainer[Out any] interface {
+	Drain(out Emitter[Out]) error
+}
+
 // Sink consumes the records of a stream at the end of a pipeline. A sink runs
 // as a single instance: if its input is parallel, the runtime merges the
 // parallel instances into it through an exchange. Write is called from one

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"container/heap"
+	"context"
 	"fmt"
 	"log/slog"
 	"time"
@@ -21,6 +22,7 @@ type Context struct {
 	logger      *slog.Logger
 	sides       map[any]any // *OutputTag[X] -> inlet[X]
 	onTimer     func(now time.Time) error
+	ctx         context.Context
 }
 
 // Name returns the operator's unique name in the pipeline.
@@ -34,6 +36,11 @@ func (c *Context) Parallelism() int { return c.parallelism }
 
 // Watermark returns the operator's current input watermark.
 func (c *Context) Watermark() Time { return c.wm }
+
+// RunContext returns the context of the running pipeline: it is cancelled
+// when the run stops (on error or cancellation). Operators that block on I/O
+// (a table lookup, say) pass it to their calls.
+func (c *Context) RunContext() context.Context { return c.ctx }
 
 // Clock returns the pipeline's processing-time clock.
 func (c *Context) Clock() Clock { return c.t.clock }

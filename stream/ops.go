@@ -176,7 +176,8 @@ func Apply[In, Out any](s Stream[In], name string, newOp func() Operator[In, Out
 		n.cnt = b.t.newCounts(b.rt, name, inst)
 		n.out = &countingEmitter[Out]{next: next, cnt: n.cnt}
 		n.next = next
-		n.c = &Context{name: name, instance: inst, parallelism: in.parallelism, wm: MinTime, t: b.t, cnt: n.cnt, logger: loggerOf(in.p), sides: sides}
+		n.c = &Context{name: name, instance: inst, parallelism: in.parallelism, wm: MinTime, t: b.t, cnt: n.cnt, logger: loggerOf(in.p), sides: sides, ctx: b.rt.ctx}
+		n.drain, _ = op.(Drainer[Out])
 		if th, ok := op.(TimerHandler[Out]); ok {
 			n.c.onTimer = func(now time.Time) error {
 				b.t.cur = n.id
@@ -218,6 +219,7 @@ type opNode[In, Out any] struct {
 	cnt       *counts
 	t         *task
 	id        int
+	drain     Drainer[Out]
 	st        *stateful // nil unless checkpointing a Snapshotter
 	co        *coordinator
 	ctx       context.Context
@@ -238,6 +240,12 @@ func (n *opNode[In, Out]) ctrl(c control) error {
 		n.cnt.wm = c.wm
 		n.t.cur = n.id
 		if err := n.op.ProcessWatermark(c.wm, n.out); err != nil {
+			return opErr(n.name, err)
+		}
+	}
+	if n.drain != nil && (c.kind == ctrlFlush || c.kind == ctrlBarrier || c.kind == ctrlIdle) {
+		n.t.cur = n.id
+		if err := n.drain.Drain(n.out); err != nil {
 			return opErr(n.name, err)
 		}
 	}
@@ -361,7 +369,7 @@ func To[T any](s Stream[T], sink Sink[T], opts ...SinkOption) {
 		n.wms, _ = sink.(WatermarkSink)
 		n.fl, _ = sink.(Flusher)
 		if op, ok := sink.(Opener); ok {
-			c := &Context{name: name, parallelism: 1, wm: MinTime, t: b.t, cnt: n.cnt, logger: loggerOf(in.p)}
+			c := &Context{name: name, parallelism: 1, wm: MinTime, t: b.t, cnt: n.cnt, logger: loggerOf(in.p), ctx: b.rt.ctx}
 			b.t.openers = append(b.t.openers, func() error { return opErr(name, op.Open(c)) })
 		}
 		if c, ok := sink.(Closer); ok {

@@ -78,7 +78,7 @@ func From[T any](p *Pipeline, src Source[T], opts ...SourceOption[T]) Stream[T] 
 			}
 		}
 		if op, ok := src.(Opener); ok {
-			ctx := &Context{name: name, parallelism: 1, t: b.t, cnt: so.cnt, logger: loggerOf(b.rt.p), wm: MinTime}
+			ctx := &Context{name: name, parallelism: 1, t: b.t, cnt: so.cnt, logger: loggerOf(b.rt.p), wm: MinTime, ctx: b.rt.ctx}
 			b.t.openers = append(b.t.openers, func() error { return opErr(name, op.Open(ctx)) })
 		}
 		if c, ok := src.(Closer); ok {

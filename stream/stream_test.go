@@ -237,3 +237,40 @@ func TestAssignWatermarksAfterFilter(t *testing.T) {
 	require.NoError(t, p.Run(context.Background()))
 	assert.Equal(t, []stream.Time{4, 14, stream.MaxTime}, sink.Watermarks())
 }
+
+// batcher holds records and emits them only when drained.
+type batcher struct{ held []stream.Record[int64] }
+
+func (b *batcher) ProcessRecord(r stream.Record[int64], _ stream.Emitter[int64]) error {
+	b.held = append(b.held, r)
+	return nil
+}
+func (b *batcher) ProcessWatermark(stream.Time, stream.Emitter[int64]) error { return nil }
+func (b *batcher) Drain(out stream.Emitter[int64]) error {
+	for _, r := range b.held {
+		if err := out.Emit(r); err != nil {
+			return err
+		}
+	}
+	b.held = b.held[:0]
+	return nil
+}
+
+func TestDrainerEmitsWhenInputRunsDry(t *testing.T) {
+	t.Parallel()
+	in := make(chan int64)
+	out := make(chan int64)
+	p := stream.New()
+	s := stream.Rebalance(stream.From(p, stream.Chan(in)), stream.Parallelism(1))
+	stream.To(stream.Apply(s, "batch", func() stream.Operator[int64, int64] { return &batcher{} }), stream.ChanSink(out))
+	done := make(chan error, 1)
+	go func() { done <- p.Run(context.Background()) }()
+	// Each record is held by the operator until the input runs dry, which
+	// happens right after it, since nothing else is sent.
+	for i := range int64(3) {
+		in <- i
+		assert.Equal(t, i, <-out)
+	}
+	close(in)
+	require.NoError(t, <-done)
+}
