@@ -223,6 +223,7 @@ type op[K comparable, T, Acc, Out any] struct {
 var _ stream.Operator[int, Result[int, int64]] = (*op[int, int, int64, int64])(nil)
 var _ stream.Opener = (*op[int, int, int64, int64])(nil)
 var _ stream.TimerHandler[Result[int, int64]] = (*op[int, int, int64, int64])(nil)
+var _ stream.Snapshotter = (*op[int, int, int64, int64])(nil)
 
 func (o *op[K, T, Acc, Out]) init() {
 	o.wm = stream.MinTime
@@ -422,7 +423,9 @@ func (o *op[K, T, Acc, Out]) fireDirty(out stream.Emitter[Result[K, Out]]) error
 }
 
 func (o *op[K, T, Acc, Out]) late(r stream.Record[T], missed []Span) error {
-	o.ctx.CountLate(1)
+	if o.ctx != nil {
+		o.ctx.CountLate(1)
+	}
 	if o.lateOut == nil {
 		return nil
 	}

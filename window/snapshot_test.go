@@ -1,0 +1,138 @@
+package window
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/brook-streams/brook/stream"
+)
+
+type snapRec struct {
+	Key, V int
+}
+
+type collectEmitter[T any] struct{ got []string }
+
+func (e *collectEmitter[T]) Emit(r stream.Record[T]) error {
+	e.got = append(e.got, fmt.Sprintf("%d %+v", int64(r.Time), r.Value))
+	return nil
+}
+
+type snapStep struct {
+	wm  bool
+	w   stream.Time
+	rec stream.Record[snapRec]
+}
+
+func feed[Acc, Out any](t *testing.T, o *op[int, snapRec, Acc, Out], steps []snapStep, out *collectEmitter[Result[int, Out]]) {
+	t.Helper()
+	for _, s := range steps {
+		if s.wm {
+			if s.w > o.wm {
+				require.NoError(t, o.ProcessWatermark(s.w, out))
+			}
+			continue
+		}
+		require.NoError(t, o.ProcessRecord(s.rec, out))
+	}
+}
+
+func aggOp(a Assigner, cfg config) func() *op[int, snapRec, Pair[int64, int], Pair[int64, int]] {
+	agg := Both(Count[snapRec](), Sum(func(r snapRec) int { return r.V }))
+	return func() *op[int, snapRec, Pair[int64, int], Pair[int64, int]] {
+		o := &op[int, snapRec, Pair[int64, int], Pair[int64, int]]{a: a, cfg: cfg, key: func(r snapRec) int { return r.Key },
+			agg: agg, newAcc: agg.New, merge: agg.Merge, result: func(_ int, _ Span, acc Pair[int64, int]) Pair[int64, int] { return agg.Result(acc) }}
+		o.init()
+		return o
+	}
+}
+
+func procOp(a Assigner, cfg config) func() *op[int, snapRec, []stream.Record[snapRec], string] {
+	return func() *op[int, snapRec, []stream.Record[snapRec], string] {
+		o := &op[int, snapRec, []stream.Record[snapRec], string]{a: a, cfg: cfg, key: func(r snapRec) int { return r.Key },
+			newAcc: func() []stream.Record[snapRec] { return nil },
+			addRec: func(acc []stream.Record[snapRec], r stream.Record[snapRec]) []stream.Record[snapRec] {
+				return append(acc, r)
+			},
+			merge:  func(a, b []stream.Record[snapRec]) []stream.Record[snapRec] { return append(a, b...) },
+			result: func(_ int, _ Span, recs []stream.Record[snapRec]) string { return fmt.Sprint(recs) }}
+		o.init()
+		return o
+	}
+}
+
+// checkRestore runs steps through one operator, and through a second one
+// that is snapshotted at split and replaced by a third restored from the
+// snapshot: both must emit the same.
+func checkRestore[Acc, Out any](t *testing.T, mk func() *op[int, snapRec, Acc, Out], steps []snapStep, split int) {
+	t.Helper()
+	whole := &collectEmitter[Result[int, Out]]{}
+	feed(t, mk(), steps, whole)
+
+	parts := &collectEmitter[Result[int, Out]]{}
+	first := mk()
+	feed(t, first, steps[:split], parts)
+	state, err := first.Snapshot()
+	require.NoError(t, err)
+	second := mk()
+	require.NoError(t, second.Restore(state))
+	feed(t, second, steps[split:], parts)
+	require.Equal(t, whole.got, parts.got)
+}
+
+func TestSnapshotRestore(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(1, 2))
+	assigners := []Assigner{Tumbling(10), Tumbling(10, Offset(-3)), Sliding(12, 4), Session(7), Global(3), Global(0)}
+	for c := range 200 {
+		a := assigners[c%len(assigners)]
+		var cfg config
+		if a.kind != kindGlobal && rng.IntN(2) == 0 {
+			cfg.lateness = stream.Time(rng.IntN(15))
+		}
+		if rng.IntN(3) == 0 {
+			cfg.earlyN = 1 + rng.IntN(3)
+		}
+		var steps []snapStep
+		maxT := stream.Time(rng.IntN(100) - 50)
+		for range rng.IntN(120) {
+			maxT += stream.Time(rng.IntN(4))
+			tm := maxT - stream.Time(rng.IntN(12))
+			steps = append(steps, snapStep{rec: stream.Record[snapRec]{Time: tm, Value: snapRec{Key: rng.IntN(4), V: rng.IntN(100)}}})
+			steps = append(steps, snapStep{wm: true, w: maxT - 5})
+		}
+		steps = append(steps, snapStep{wm: true, w: stream.MaxTime})
+		split := rng.IntN(len(steps))
+		t.Run(fmt.Sprintf("%d/%v", c, a), func(t *testing.T) {
+			checkRestore(t, aggOp(a, cfg), steps, split)
+			checkRestore(t, procOp(a, cfg), steps, split)
+		})
+	}
+}
+
+func TestRestoreRejectsOtherWindows(t *testing.T) {
+	t.Parallel()
+	o := aggOp(Tumbling(10), config{})()
+	require.NoError(t, o.ProcessRecord(stream.Record[snapRec]{Time: 3, Value: snapRec{Key: 1}}, &collectEmitter[Result[int, Pair[int64, int]]]{}))
+	state, err := o.Snapshot()
+	require.NoError(t, err)
+	err = aggOp(Tumbling(20), config{})().Restore(state)
+	assert.ErrorIs(t, err, stream.ErrInvalid)
+	err = aggOp(Tumbling(10), config{})().Restore(state[:len(state)/2])
+	assert.ErrorIs(t, err, stream.ErrCorruptCheckpoint)
+}
+
+type opaque struct{ n int }
+
+func TestSnapshotOfUnencodableStateFails(t *testing.T) {
+	t.Parallel()
+	o := &op[opaque, opaque, int64, int64]{a: Tumbling(10), key: func(v opaque) opaque { return v }, agg: Count[opaque](), newAcc: func() int64 { return 0 }}
+	o.init()
+	require.NoError(t, o.ProcessRecord(stream.Record[opaque]{Time: 1, Value: opaque{1}}, &collectEmitter[Result[opaque, int64]]{}))
+	_, err := o.Snapshot()
+	assert.ErrorContains(t, err, "gob")
+}
