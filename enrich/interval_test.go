@@ -243,7 +243,7 @@ func TestIntervalLeftJoinIdleInput(t *testing.T) {
 		out <- r
 		return nil
 	}))
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()

@@ -333,7 +333,7 @@ func TestLookupBatchMaxWait(t *testing.T) {
 	e := enrich.Lookup(s, tbl, playTrack, joinPlay, enrich.Batch(100), enrich.MaxWait(time.Second))
 	out := make(chan enriched, 10)
 	stream.To(e.Stream, stream.ChanSink(out))
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()

@@ -183,7 +183,7 @@ func TestWindowJoinFiresOnWatermark(t *testing.T) {
 		func(a, b ev) pair { return pair{a.ID, b.ID, 0} })
 	out := make(chan pair, 10)
 	stream.To(j.Stream, stream.ChanSink(out))
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()

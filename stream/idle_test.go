@@ -27,7 +27,7 @@ func (w wmChan) WriteWatermark(ctx context.Context, t stream.Time) error {
 
 func waitWatermark(t *testing.T, ch <-chan stream.Time, want stream.Time) {
 	t.Helper()
-	timeout := time.After(10 * time.Second)
+	timeout := time.After(time.Minute)
 	for {
 		select {
 		case w := <-ch:
