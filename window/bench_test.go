@@ -120,23 +120,22 @@ func BenchmarkSliding(b *testing.B) {
 		for b.Loop() {
 			counts := map[trackWindow]int64{}
 			var emitted int64
-			next := stream.MinTime // the earliest open window end
+			minEnd := stream.MaxTime // the earliest end of an open window
 			for _, r := range recs {
-				if w := r.Time - 1; next != stream.MinTime && w >= next-1 {
+				if w := r.Time - 1; w >= minEnd-1 {
+					minEnd = stream.MaxTime
 					for k, n := range counts {
 						if k.start+size-1 <= w {
 							emitted += n
 							delete(counts, k)
+						} else {
+							minEnd = min(minEnd, k.start+size)
 						}
 					}
-					next = floorTo(r.Time, slide) - size + slide + slide
 				}
-				last := floorTo(r.Time, slide)
-				for s := last; s > r.Time-size; s -= slide {
+				for s := floorTo(r.Time, slide); s > r.Time-size; s -= slide {
 					counts[trackWindow{s, r.Value.Track}]++
-				}
-				if next == stream.MinTime {
-					next = last - size + slide + slide
+					minEnd = min(minEnd, s+size)
 				}
 			}
 			for _, n := range counts {
@@ -159,32 +158,45 @@ func BenchmarkSliding(b *testing.B) {
 	})
 }
 
-// BenchmarkSession counts plays per user session (gap 1 min) over 5,000
-// users, each active about every 30 s, with pauses that end sessions.
+// BenchmarkSession counts plays per user session (gap 1 min): 5,000 users,
+// each playing about every 30 s while active, active in alternate 5-minute
+// phases (by user parity), so sessions end and start all the time.
 func BenchmarkSession(b *testing.B) {
-	recs := make([]stream.Record[play], benchEvents)
-	for i := range recs {
-		u := int64(i * 7919 % 5000)
-		// 10 s phases: users with an even phase index are paused during
-		// odd phases, so their sessions close and reopen.
-		recs[i] = stream.Record[play]{Time: stream.Time(int64(i) * int64(6*time.Millisecond)), Value: play{User: u}}
+	recs := make([]stream.Record[play], 0, benchEvents)
+	step := int64(3 * time.Millisecond)
+	for i := int64(0); len(recs) < benchEvents; i++ {
+		t := i * step
+		u := i * 7919 % 5000
+		if (t/int64(5*time.Minute))%2 != u%2 {
+			continue // this user pauses during this phase
+		}
+		recs = append(recs, stream.Record[play]{Time: stream.Time(t), Value: play{User: u}})
 	}
 	gap := stream.Time(time.Minute)
 	b.Run("handwritten", func(b *testing.B) {
+		// A map of open sessions, closing those the watermark has passed
+		// every 10 s of event time.
 		b.ReportAllocs()
-		type sess struct{ start, end, n int64 }
+		type sess struct{ end, n int64 }
 		for b.Loop() {
 			open := map[int64]*sess{}
-			var emitted int64
+			var emitted, sessions int64
+			scan := stream.MinTime
 			for _, r := range recs {
 				t := int64(r.Time)
-				s := open[r.Value.User]
-				if s != nil && t > s.end {
-					emitted += s.n
-					s = nil
+				if w := r.Time - 1; w >= scan {
+					for u, s := range open {
+						if s.end-1 <= int64(w) {
+							emitted += s.n
+							sessions++
+							delete(open, u)
+						}
+					}
+					scan = w + stream.Time(10*time.Second)
 				}
+				s := open[r.Value.User]
 				if s == nil {
-					s = &sess{start: t}
+					s = &sess{}
 					open[r.Value.User] = s
 				}
 				s.end = max(s.end, t+int64(gap))
@@ -192,10 +204,12 @@ func BenchmarkSession(b *testing.B) {
 			}
 			for _, s := range open {
 				emitted += s.n
+				sessions++
 			}
 			if emitted != benchEvents {
 				b.Fatalf("counted %d", emitted)
 			}
+			b.ReportMetric(float64(sessions), "sessions")
 		}
 		reportRate(b, benchEvents)
 	})

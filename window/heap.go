@@ -2,65 +2,79 @@ package window
 
 import "github.com/brook-streams/brook/stream"
 
-// scheduled is an item of a dueHeap: it is due at a watermark, ties broken
-// by a sequence number so firing order is deterministic, and it knows its
+// sched is a window's place in a dueHeap: the watermark it is due at, a
+// sequence number breaking ties so firing order is deterministic, and its
 // index in the heap so it can be moved or removed in O(log n).
-type scheduled interface {
-	dueKey() (stream.Time, uint64)
-	setIndex(i int)
+type sched struct {
+	at  stream.Time
+	seq uint64
+	idx int // -1 when not in the heap
+}
+
+// heapItem keeps a copy of its window's due time and sequence number, so
+// sifting compares without chasing pointers.
+type heapItem[E any] struct {
+	at  stream.Time
+	seq uint64
+	s   *sched
+	e   E
 }
 
 // dueHeap is a min-heap of windows by due watermark: a watermark costs
 // O(fired × log n) and a look at the top, never a scan of the open windows.
-type dueHeap[E scheduled] struct{ items []E }
-
-func (h *dueHeap[E]) len() int { return len(h.items) }
+type dueHeap[E any] struct{ items []heapItem[E] }
 
 func (h *dueHeap[E]) peek() (E, bool) {
 	if len(h.items) == 0 {
 		var zero E
 		return zero, false
 	}
-	return h.items[0], true
+	return h.items[0].e, true
+}
+
+// top returns the due time of the first item, or MaxTime if none.
+func (h *dueHeap[E]) top() stream.Time {
+	if len(h.items) == 0 {
+		return stream.MaxTime
+	}
+	return h.items[0].at
 }
 
 func (h *dueHeap[E]) less(i, j int) bool {
-	ti, si := h.items[i].dueKey()
-	tj, sj := h.items[j].dueKey()
-	return ti < tj || ti == tj && si < sj
+	a, b := &h.items[i], &h.items[j]
+	return a.at < b.at || a.at == b.at && a.seq < b.seq
 }
 
 func (h *dueHeap[E]) swap(i, j int) {
 	h.items[i], h.items[j] = h.items[j], h.items[i]
-	h.items[i].setIndex(i)
-	h.items[j].setIndex(j)
+	h.items[i].s.idx = i
+	h.items[j].s.idx = j
 }
 
-func (h *dueHeap[E]) push(e E) {
-	h.items = append(h.items, e)
-	e.setIndex(len(h.items) - 1)
-	h.up(len(h.items) - 1)
+func (h *dueHeap[E]) push(e E, s *sched) {
+	s.idx = len(h.items)
+	h.items = append(h.items, heapItem[E]{at: s.at, seq: s.seq, s: s, e: e})
+	h.up(s.idx)
 }
 
-// remove takes the item at index i out of the heap and returns it.
-func (h *dueHeap[E]) remove(i int) E {
+// remove takes the item at index i out of the heap.
+func (h *dueHeap[E]) remove(i int) {
 	n := len(h.items) - 1
 	if i != n {
 		h.swap(i, n)
 	}
-	e := h.items[n]
-	var zero E
-	h.items[n] = zero
+	h.items[n].s.idx = -1
+	h.items[n] = heapItem[E]{}
 	h.items = h.items[:n]
 	if i != n {
 		h.fix(i)
 	}
-	e.setIndex(-1)
-	return e
 }
 
-// fix restores the heap order after the item at i changed its due time.
+// fix restores the heap order after the item at i changed its due time
+// (its sched.at).
 func (h *dueHeap[E]) fix(i int) {
+	h.items[i].at = h.items[i].s.at
 	if !h.down(i) {
 		h.up(i)
 	}

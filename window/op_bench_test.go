@@ -25,8 +25,27 @@ func BenchmarkOperator(b *testing.B) {
 	for i := range recs {
 		recs[i] = stream.Record[benchPlay]{Time: stream.Time(int64(i) * int64(6*time.Millisecond)), Value: benchPlay{Track: i * 7 % 10}}
 	}
-	for _, a := range []Assigner{Tumbling(time.Minute), Sliding(10*time.Second, 2*time.Second), Session(time.Minute)} {
-		b.Run(a.String(), func(b *testing.B) {
+	users := make([]stream.Record[benchPlay], 0, n)
+	for i := int64(0); len(users) < n; i++ {
+		t := i * int64(3*time.Millisecond)
+		u := i * 7919 % 5000
+		if (t/int64(5*time.Minute))%2 != u%2 {
+			continue
+		}
+		users = append(users, stream.Record[benchPlay]{Time: stream.Time(t), Value: benchPlay{Track: int(u)}})
+	}
+	for _, bc := range []struct {
+		a    Assigner
+		recs []stream.Record[benchPlay]
+		name string
+	}{
+		{Tumbling(time.Minute), recs, "tumbling-10-keys"},
+		{Sliding(10*time.Second, 2*time.Second), recs, "sliding-10-keys"},
+		{Session(time.Minute), recs, "session-10-keys"},
+		{Session(time.Minute), users, "session-5000-keys"},
+	} {
+		a, recs := bc.a, bc.recs
+		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				o := &op[int, benchPlay, int64, int64]{a: a, key: func(p benchPlay) int { return p.Track }}

@@ -127,10 +127,8 @@ type cell[Acc any] struct {
 // pane is one tumbling or sliding window with the cells of all its keys, in
 // the order the keys first appeared.
 type pane[K comparable, Acc any] struct {
+	sched // at: End-1 until it fires, then End-1+lateness; idx -1 once closed
 	span  Span
-	due   stream.Time // End-1 until it fires, then End-1+lateness
-	seq   uint64
-	idx   int // index in the heap, -1 once closed
 	fired bool
 	slots []slot[K, Acc]
 	index map[K]int32
@@ -141,23 +139,15 @@ type slot[K comparable, Acc any] struct {
 	key K
 }
 
-func (p *pane[K, Acc]) dueKey() (stream.Time, uint64) { return p.due, p.seq }
-func (p *pane[K, Acc]) setIndex(i int)                { p.idx = i }
-
 // session is one session window of one key.
 type session[K comparable, Acc any] struct {
 	cell[Acc]
+	sched // at <= due, moved up lazily as the session grows; idx -1 once closed or merged away
 	key   K
 	span  Span
 	due   stream.Time // End-1 until it fires, then End-1+lateness
-	hdue  stream.Time // its place in the heap: <= due, moved up lazily as the session grows
-	seq   uint64
-	idx   int // index in the heap, -1 once closed or merged away
 	fired bool
 }
-
-func (s *session[K, Acc]) dueKey() (stream.Time, uint64) { return s.hdue, s.seq }
-func (s *session[K, Acc]) setIndex(i int)                { s.idx = i }
 
 // global is the global window of one key.
 type global[K comparable, Acc any] struct {
@@ -337,11 +327,11 @@ func (o *op[K, T, Acc, Out]) refreshDue() {
 	switch o.a.kind {
 	case kindTumbling, kindSliding:
 		if len(o.ph.items) > 0 {
-			o.nextDue = o.ph.items[0].due
+			o.nextDue = o.ph.top()
 		}
 	case kindSession:
 		if len(o.sh.items) > 0 {
-			o.nextDue = o.sh.items[0].hdue
+			o.nextDue = o.sh.top()
 		}
 	default:
 		o.nextDue = globalSpan.End - 1
@@ -483,13 +473,13 @@ func (o *op[K, T, Acc, Out]) armProc() {
 		if !ok {
 			return
 		}
-		due = p.due
+		due = p.at
 	case kindSession:
 		s, ok := o.sh.peek()
 		if !ok {
 			return
 		}
-		due = s.hdue
+		due = s.at
 	default:
 		return
 	}
@@ -565,18 +555,19 @@ func (o *op[K, T, Acc, Out]) addFixed(r stream.Record[T], t stream.Time, out str
 }
 
 func (o *op[K, T, Acc, Out]) newPane(sp Span) *pane[K, Acc] {
-	p := &pane[K, Acc]{span: sp, seq: o.nextSeq(), index: make(map[K]int32, o.keyHint)}
+	p := &pane[K, Acc]{span: sp, index: make(map[K]int32, o.keyHint)}
+	p.seq = o.nextSeq()
 	if o.keyHint > 0 {
 		p.slots = make([]slot[K, Acc], 0, o.keyHint)
 	}
 	if sp.End-1 <= o.wm {
-		p.fired, p.due = true, closeAt(sp.End, o.cfg.lateness)
+		p.fired, p.at = true, closeAt(sp.End, o.cfg.lateness)
 	} else {
-		p.due = sp.End - 1
+		p.at = sp.End - 1
 	}
 	o.panes[sp] = p
-	o.ph.push(p)
-	o.nextDue = min(o.nextDue, p.due)
+	o.ph.push(p, &p.sched)
+	o.nextDue = min(o.nextDue, p.at)
 	o.armProc()
 	return p
 }
@@ -603,7 +594,7 @@ func (o *op[K, T, Acc, Out]) addToPane(p *pane[K, Acc], k K, r stream.Record[T],
 func (o *op[K, T, Acc, Out]) advancePanes(w stream.Time, out stream.Emitter[Result[K, Out]]) error {
 	for {
 		p, ok := o.ph.peek()
-		if !ok || p.due > w {
+		if !ok || p.at > w {
 			return nil
 		}
 		if !p.fired {
@@ -615,7 +606,7 @@ func (o *op[K, T, Acc, Out]) advancePanes(w stream.Time, out stream.Emitter[Resu
 				}
 			}
 			if ca := closeAt(p.span.End, o.cfg.lateness); ca > w {
-				p.due = ca
+				p.at = ca
 				o.ph.fix(p.idx)
 				continue
 			}
@@ -658,11 +649,12 @@ func (o *op[K, T, Acc, Out]) addSession(r stream.Record[T], t stream.Time, out s
 		if o.closed(sp.End) {
 			return o.late(r, []Span{sp})
 		}
-		s = &session[K, Acc]{key: k, span: sp, seq: o.nextSeq(), cell: cell[Acc]{acc: o.newAcc()}}
+		s = &session[K, Acc]{key: k, span: sp, cell: cell[Acc]{acc: o.newAcc()}}
+		s.seq = o.nextSeq()
 		o.setStage(s)
-		s.hdue = s.due
+		s.at = s.due
 		o.sessions[k] = slices.Insert(ws, lo, s)
-		o.sh.push(s)
+		o.sh.push(s, &s.sched)
 		o.nextDue = min(o.nextDue, s.due)
 		o.armProc()
 	} else {
@@ -687,8 +679,8 @@ func (o *op[K, T, Acc, Out]) addSession(r stream.Record[T], t stream.Time, out s
 		if sp.End > s.span.End {
 			s.span.End = sp.End
 			o.setStage(s)
-			if s.due < s.hdue {
-				s.hdue = s.due
+			if s.due < s.at {
+				s.at = s.due
 				o.sh.fix(s.idx)
 				o.refreshDue()
 			}
@@ -704,11 +696,11 @@ func (o *op[K, T, Acc, Out]) addSession(r stream.Record[T], t stream.Time, out s
 func (o *op[K, T, Acc, Out]) advanceSessions(w stream.Time, out stream.Emitter[Result[K, Out]]) error {
 	for {
 		s, ok := o.sh.peek()
-		if !ok || s.hdue > w {
+		if !ok || s.at > w {
 			return nil
 		}
-		if s.due > s.hdue {
-			s.hdue = s.due
+		if s.due > s.at {
+			s.at = s.due
 			o.sh.fix(s.idx)
 			continue
 		}
@@ -718,7 +710,7 @@ func (o *op[K, T, Acc, Out]) advanceSessions(w stream.Time, out stream.Emitter[R
 				return err
 			}
 			if ca := closeAt(s.span.End, o.cfg.lateness); ca > w {
-				s.due, s.hdue = ca, ca
+				s.due, s.at = ca, ca
 				o.sh.fix(s.idx)
 				continue
 			}

@@ -62,14 +62,16 @@ func snapOf[K comparable, Acc any](c *cell[Acc], key K) snapCell[K, Acc] {
 // records) and trigger state, and the watermark.
 func (o *op[K, T, Acc, Out]) Snapshot() ([]byte, error) {
 	st := snapState[K, Acc]{Version: snapVersion, Assigner: o.a.String(), WM: o.wm, Seq: o.seq}
-	for _, p := range o.ph.items {
+	for _, it := range o.ph.items {
+		p := it.e
 		sp := snapPane[K, Acc]{Start: p.span.Start, End: p.span.End, Seq: p.seq, Fired: p.fired}
 		for i := range p.slots {
 			sp.Cells = append(sp.Cells, snapOf(&p.slots[i].cell, p.slots[i].key))
 		}
 		st.Panes = append(st.Panes, sp)
 	}
-	for _, s := range o.sh.items {
+	for _, it := range o.sh.items {
+		s := it.e
 		st.Sessions = append(st.Sessions, snapSession[K, Acc]{Start: s.span.Start, End: s.span.End, Seq: s.seq, Fired: s.fired, Cell: snapOf(&s.cell, s.key)})
 	}
 	for _, g := range o.gorder {
@@ -105,10 +107,11 @@ func (o *op[K, T, Acc, Out]) Restore(b []byte) error {
 		}
 	}
 	for _, sp := range st.Panes {
-		p := &pane[K, Acc]{span: Span{Start: sp.Start, End: sp.End}, seq: sp.Seq, fired: sp.Fired, index: make(map[K]int32, len(sp.Cells))}
-		p.due = p.span.End - 1
+		p := &pane[K, Acc]{span: Span{Start: sp.Start, End: sp.End}, fired: sp.Fired, index: make(map[K]int32, len(sp.Cells))}
+		p.seq = sp.Seq
+		p.at = p.span.End - 1
 		if p.fired {
-			p.due = closeAt(p.span.End, o.cfg.lateness)
+			p.at = closeAt(p.span.End, o.cfg.lateness)
 		}
 		p.slots = make([]slot[K, Acc], len(sp.Cells))
 		for i, sc := range sp.Cells {
@@ -120,18 +123,19 @@ func (o *op[K, T, Acc, Out]) Restore(b []byte) error {
 			}
 		}
 		o.panes[p.span] = p
-		o.ph.push(p)
+		o.ph.push(p, &p.sched)
 	}
 	for _, ss := range st.Sessions {
-		s := &session[K, Acc]{key: ss.Cell.Key, span: Span{Start: ss.Start, End: ss.End}, seq: ss.Seq, fired: ss.Fired}
+		s := &session[K, Acc]{key: ss.Cell.Key, span: Span{Start: ss.Start, End: ss.End}, fired: ss.Fired}
+		s.seq = ss.Seq
 		restoreCell(&s.cell, ss.Cell)
 		s.due = s.span.End - 1
 		if s.fired {
 			s.due = closeAt(s.span.End, o.cfg.lateness)
 		}
-		s.hdue = s.due
+		s.at = s.due
 		o.sessions[s.key] = append(o.sessions[s.key], s)
-		o.sh.push(s)
+		o.sh.push(s, &s.sched)
 		if s.dirty {
 			o.dirty = append(o.dirty, dirtyRef[K, Acc]{s: s})
 		}
