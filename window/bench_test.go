@@ -94,6 +94,20 @@ func BenchmarkTumblingCount(b *testing.B) {
 		}
 		reportRate(b, benchEvents)
 	})
+	// The runtime alone: the same source, watermarks and KeyBy exchange into
+	// a sink, no window. brook minus this is the window operator's cost.
+	b.Run("keyby-only", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			p := stream.New()
+			src := stream.From(p, stream.Records(recs), stream.WithWatermarks(stream.BoundedOutOfOrderness[play](0)))
+			stream.To(stream.KeyBy(src, func(p play) int { return p.Track }, stream.Parallelism(1)).Stream, stream.Discard[play]())
+			if err := p.Run(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+		}
+		reportRate(b, benchEvents)
+	})
 	for _, bc := range []struct {
 		name string
 		par  int

@@ -139,6 +139,38 @@ type slot[K comparable, Acc any] struct {
 	key K
 }
 
+// smallPane is the number of keys up to which a pane finds a key by
+// scanning its slots, which beats a map lookup; beyond it, a map indexes them.
+const smallPane = 12
+
+func (p *pane[K, Acc]) find(k K) (int32, bool) {
+	if p.index == nil {
+		for i := range p.slots {
+			if p.slots[i].key == k {
+				return int32(i), true
+			}
+		}
+		return -1, false
+	}
+	i, ok := p.index[k]
+	return i, ok
+}
+
+func (p *pane[K, Acc]) insert(k K, acc Acc) int32 {
+	i := int32(len(p.slots))
+	p.slots = append(p.slots, slot[K, Acc]{key: k, cell: cell[Acc]{acc: acc}})
+	switch {
+	case p.index != nil:
+		p.index[k] = i
+	case len(p.slots) > smallPane:
+		p.index = make(map[K]int32, 2*len(p.slots))
+		for j := range p.slots {
+			p.index[p.slots[j].key] = int32(j)
+		}
+	}
+	return i
+}
+
 // session is one session window of one key.
 type session[K comparable, Acc any] struct {
 	cell[Acc]
@@ -555,7 +587,10 @@ func (o *op[K, T, Acc, Out]) addFixed(r stream.Record[T], t stream.Time, out str
 }
 
 func (o *op[K, T, Acc, Out]) newPane(sp Span) *pane[K, Acc] {
-	p := &pane[K, Acc]{span: sp, index: make(map[K]int32, o.keyHint)}
+	p := &pane[K, Acc]{span: sp}
+	if o.keyHint > smallPane {
+		p.index = make(map[K]int32, o.keyHint)
+	}
 	p.seq = o.nextSeq()
 	if o.keyHint > 0 {
 		p.slots = make([]slot[K, Acc], 0, o.keyHint)
@@ -573,11 +608,9 @@ func (o *op[K, T, Acc, Out]) newPane(sp Span) *pane[K, Acc] {
 }
 
 func (o *op[K, T, Acc, Out]) addToPane(p *pane[K, Acc], k K, r stream.Record[T], out stream.Emitter[Result[K, Out]]) error {
-	i, ok := p.index[k]
+	i, ok := p.find(k)
 	if !ok {
-		i = int32(len(p.slots))
-		p.slots = append(p.slots, slot[K, Acc]{key: k, cell: cell[Acc]{acc: o.newAcc()}})
-		p.index[k] = i
+		i = p.insert(k, o.newAcc())
 	}
 	s := &p.slots[i]
 	if o.agg != nil {

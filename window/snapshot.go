@@ -107,17 +107,15 @@ func (o *op[K, T, Acc, Out]) Restore(b []byte) error {
 		}
 	}
 	for _, sp := range st.Panes {
-		p := &pane[K, Acc]{span: Span{Start: sp.Start, End: sp.End}, fired: sp.Fired, index: make(map[K]int32, len(sp.Cells))}
+		p := &pane[K, Acc]{span: Span{Start: sp.Start, End: sp.End}, fired: sp.Fired}
 		p.seq = sp.Seq
 		p.at = p.span.End - 1
 		if p.fired {
 			p.at = closeAt(p.span.End, o.cfg.lateness)
 		}
-		p.slots = make([]slot[K, Acc], len(sp.Cells))
 		for i, sc := range sp.Cells {
-			p.slots[i].key = sc.Key
+			p.insert(sc.Key, sc.Acc)
 			restoreCell(&p.slots[i].cell, sc)
-			p.index[sc.Key] = int32(i)
 			if sc.Dirty {
 				o.dirty = append(o.dirty, dirtyRef[K, Acc]{p: p, i: int32(i)})
 			}
