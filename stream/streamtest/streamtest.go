@@ -28,6 +28,7 @@ const (
 	stepWatermark
 	stepIdle
 	stepWait
+	stepFlush
 )
 
 // Rec is a step that emits v at time t.
@@ -40,6 +41,11 @@ func Watermark[T any](w stream.Time) Step[T] { return Step[T]{kind: stepWatermar
 
 // Idle is a step that marks the source idle.
 func Idle[T any]() Step[T] { return Step[T]{kind: stepIdle} }
+
+// Flush is a step that hands the source's buffered records and its latest
+// watermark on to every downstream exchange instance now, as a source does
+// before it waits for input.
+func Flush[T any]() Step[T] { return Step[T]{kind: stepFlush} }
 
 // WaitFor is a step that flushes the source's output and blocks until ch is
 // closed (or the run is cancelled): it lets a test order events across
@@ -63,6 +69,8 @@ func (s *Script[T]) Run(ctx context.Context, out stream.SourceOutput[T]) error {
 			err = out.EmitWatermark(st.wm)
 		case stepIdle:
 			err = out.MarkIdle()
+		case stepFlush:
+			err = out.Flush()
 		case stepWait:
 			if err = out.Flush(); err == nil {
 				select {
