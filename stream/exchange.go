@@ -463,6 +463,14 @@ func (r *receiver[T]) input(k int, w Time) error {
 		return nil
 	}
 	r.wms[k] = w
+	if len(r.wms) == 1 && !r.idle[0] { // one input: its watermark is the output's
+		if w <= r.out {
+			return nil
+		}
+		r.out = w
+		r.cnt.wm = w
+		return r.chain.ctrl(control{kind: ctrlWatermark, wm: w})
+	}
 	return r.advance()
 }
 
