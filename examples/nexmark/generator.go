@@ -66,7 +66,8 @@ type GeneratorConfig struct {
 	// OutOfOrderGroup shuffles events within consecutive groups of this
 	// many (1, the default, emits them in time order), as the suite's
 	// out-of-order group size: within a group, event ids and their times
-	// are permuted, so times go back by up to a group's span.
+	// are permuted, so times go back by up to a group's span. (Groups of
+	// 2 cannot be shuffled this way and stay in order.)
 	OutOfOrderGroup int64
 }
 
@@ -127,9 +128,12 @@ func NewGenerator(cfg GeneratorConfig) (*Generator, error) {
 		return nil, fmt.Errorf("%w: out-of-order group %d must be at least 1", ErrInvalidConfig, cfg.OutOfOrderGroup)
 	}
 	g := &Generator{cfg: cfg}
-	// A multiplier prime to the group size permutes each group.
-	for _, m := range []int64{953, 967, 971, 977} {
-		if cfg.OutOfOrderGroup%m != 0 {
+	// A multiplier prime to the group size permutes each group (the
+	// suite's 953, or the next prime that does; 1 modulo the group would
+	// leave it in order, which only groups of 2 cannot avoid).
+	g.mult = 1
+	for _, m := range []int64{953, 967, 971, 977, 983} {
+		if k := cfg.OutOfOrderGroup; k%m != 0 && m%k != 1 {
 			g.mult = m
 			break
 		}

@@ -27,9 +27,20 @@ func runQuery[T any](t testing.TB, build func(stream.Stream[Event]) stream.Strea
 
 // sorted returns rows in a canonical order, so row sets can be compared.
 func sorted[T any](rows []T) []T {
-	rows = slices.Clone(rows)
-	slices.SortFunc(rows, func(a, b T) int { return cmp.Compare(fmt.Sprintf("%+v", a), fmt.Sprintf("%+v", b)) })
-	return rows
+	type keyed struct {
+		key string
+		row T
+	}
+	ks := make([]keyed, len(rows))
+	for i, r := range rows {
+		ks[i] = keyed{fmt.Sprintf("%+v", r), r}
+	}
+	slices.SortFunc(ks, func(a, b keyed) int { return cmp.Compare(a.key, b.key) })
+	out := make([]T, len(rows))
+	for i, k := range ks {
+		out[i] = k.row
+	}
+	return out
 }
 
 func generate(t testing.TB, cfg GeneratorConfig, n int64) []Event {
