@@ -4,6 +4,8 @@ import (
 	"context"
 	"iter"
 	"time"
+
+	"github.com/brook-streams/brook/stream"
 )
 
 // Config is what an engine needs besides its input and the catalog: the
@@ -17,6 +19,14 @@ type Config struct {
 	// the catalog), with their line number; nil discards them. Lines that
 	// did not decode were dead-lettered by the source already.
 	DeadLetters *DeadLetterWriter
+	// Checkpoints, when not nil, makes the engine checkpoint its state
+	// into the store every CheckpointInterval and, first, resume from the
+	// latest checkpoint there: the source then must be a checkpointable
+	// brook source (LineSource, GeneratorSource, SliceSource), and the
+	// engine, catalog and Config must be those of the run that wrote it.
+	// Only pipelineEngine checkpoints; referenceEngine refuses a store.
+	Checkpoints        stream.CheckpointStore
+	CheckpointInterval time.Duration
 }
 
 // Engine computes a run's snapshot from a source of plays and the catalog:
@@ -46,17 +56,22 @@ type PlaySource interface {
 	Rejected() int64
 }
 
-// SliceSource is a PlaySource over plays held in memory, for tests and
-// benchmarks. Rejected reports Invalid.
+// SliceSource is a PlaySource, and a checkpointable brook source, over
+// plays held in memory, for tests and benchmarks. Rejected reports Invalid.
 type SliceSource struct {
 	Plays   []Play
 	Invalid int64
+	pos     int // the next play Run emits
 }
 
-var _ PlaySource = (*SliceSource)(nil)
+var (
+	_ PlaySource          = (*SliceSource)(nil)
+	_ stream.Source[Play] = (*SliceSource)(nil)
+	_ stream.Snapshotter  = (*SliceSource)(nil)
+)
 
 // All implements PlaySource; unlike the other sources it can be iterated
-// again.
+// again, and always yields every play.
 func (s *SliceSource) All() iter.Seq[Play] {
 	return func(yield func(Play) bool) {
 		for _, p := range s.Plays {
@@ -65,6 +80,27 @@ func (s *SliceSource) All() iter.Seq[Play] {
 			}
 		}
 	}
+}
+
+// Run implements stream.Source: it emits the plays from its position (the
+// start, or a restored checkpoint's) on.
+func (s *SliceSource) Run(ctx context.Context, out stream.SourceOutput[Play]) error {
+	done := ctx.Done()
+	for s.pos < len(s.Plays) {
+		p := s.Plays[s.pos]
+		s.pos++ // consumed before Emit, which may checkpoint the source
+		if err := out.Emit(stream.Record[Play]{Value: p}); err != nil {
+			return err
+		}
+		if s.pos%1024 == 0 {
+			select {
+			case <-done:
+				return ctx.Err()
+			default:
+			}
+		}
+	}
+	return nil
 }
 
 // Err implements PlaySource.

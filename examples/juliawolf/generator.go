@@ -1,7 +1,7 @@
 package main
 
 import (
-	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"iter"
@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/brook-streams/brook/stream"
 )
 
 // DefaultEvents is the generator's default total: the three waves of the
@@ -148,47 +150,83 @@ func (g *Generator) Events() int64 {
 // position (its line in a -dump file).
 func (g *Generator) All() iter.Seq[Play] {
 	return func(yield func(Play) bool) {
-		r := rand.New(rand.NewPCG(g.seed, 0x6a756c6961776f6c)) // "juliawol"
-		zipf := rand.NewZipf(r, 1.07, 8, uint64(g.users-1))
-		userIDs := make([]string, g.users) // formatted on first use
-		var seq int64
-		for _, w := range g.waves {
-			for i := range w.Events {
-				seq++
-				u := (float64(i) + r.Float64()) / float64(w.Events)
-				arrival := w.Start.Add(time.Duration(w.shape(u) * float64(w.Span)))
-				var back time.Duration
-				if r.Float64() < 0.01 {
-					back = 2*time.Minute + time.Duration(r.Int64N(int64(18*time.Minute)))
-				} else {
-					back = time.Duration(r.Int64N(int64(4 * time.Second)))
-				}
-				ti := pick(g.trackCW, r.Float64())
-				track := g.cat.Track(ti)
-				// Scatter the Zipf ranks over the ids, so the busiest
-				// listeners are not u-000000, u-000001, ...
-				uid := int((zipf.Uint64()*2654435761 + 12345) % uint64(g.users))
-				if userIDs[uid] == "" {
-					userIDs[uid] = formatID("u-", int64(uid), 6)
-				}
-				p := Play{
-					EventID:   formatID("e-", seq, 7),
-					UserID:    userIDs[uid],
-					TrackID:   track.TrackID,
-					Platform:  platforms[pick(g.platCW, r.Float64())].name,
-					EventTime: arrival.Add(-back).Truncate(time.Millisecond),
-					MsPlayed:  listenTime(r, track.DurationMs, completionOdds[ti%len(completionOdds)]),
-					Line:      seq,
-				}
-				if !yield(p) {
-					return
-				}
-			}
-			if g.OnWaveDone != nil {
-				g.OnWaveDone(w)
+		c := g.cursor()
+		for {
+			p, ok := c.next()
+			if !ok || !yield(p) {
+				return
 			}
 		}
 	}
+}
+
+// genCursor is a position in a generator's plays: the random state and how
+// far into the waves it is. Everything else it holds (the Zipf constants,
+// the user-id strings) follows from the generator, so a cursor is
+// checkpointed as its PCG state and three counters.
+type genCursor struct {
+	g       *Generator
+	pcg     *rand.PCG
+	r       *rand.Rand
+	zipf    *rand.Zipf
+	userIDs []string // formatted on first use
+	wave    int      // index of the current wave
+	i       int64    // plays of the current wave generated
+	seq     int64    // plays generated in all
+}
+
+// pcgStream is the second word of the generator's PCG seed ("juliawol").
+const pcgStream = 0x6a756c6961776f6c
+
+func (g *Generator) cursor() *genCursor {
+	pcg := rand.NewPCG(g.seed, pcgStream)
+	r := rand.New(pcg)
+	return &genCursor{g: g, pcg: pcg, r: r, zipf: rand.NewZipf(r, 1.07, 8, uint64(g.users-1)), userIDs: make([]string, g.users)}
+}
+
+// next returns the next play, or false after the last. It calls
+// OnWaveDone for a wave once its last play has been returned, when asked
+// for the play after it.
+func (c *genCursor) next() (Play, bool) {
+	g, r := c.g, c.r
+	for c.wave < len(g.waves) && c.i >= g.waves[c.wave].Events {
+		if g.OnWaveDone != nil {
+			g.OnWaveDone(g.waves[c.wave])
+		}
+		c.wave, c.i = c.wave+1, 0
+	}
+	if c.wave == len(g.waves) {
+		return Play{}, false
+	}
+	w := &g.waves[c.wave]
+	i := c.i
+	c.i++
+	c.seq++
+	u := (float64(i) + r.Float64()) / float64(w.Events)
+	arrival := w.Start.Add(time.Duration(w.shape(u) * float64(w.Span)))
+	var back time.Duration
+	if r.Float64() < 0.01 {
+		back = 2*time.Minute + time.Duration(r.Int64N(int64(18*time.Minute)))
+	} else {
+		back = time.Duration(r.Int64N(int64(4 * time.Second)))
+	}
+	ti := pick(g.trackCW, r.Float64())
+	track := g.cat.Track(ti)
+	// Scatter the Zipf ranks over the ids, so the busiest listeners are
+	// not u-000000, u-000001, ...
+	uid := int((c.zipf.Uint64()*2654435761 + 12345) % uint64(g.users))
+	if c.userIDs[uid] == "" {
+		c.userIDs[uid] = formatID("u-", int64(uid), 6)
+	}
+	return Play{
+		EventID:   formatID("e-", c.seq, 7),
+		UserID:    c.userIDs[uid],
+		TrackID:   track.TrackID,
+		Platform:  platforms[pick(g.platCW, r.Float64())].name,
+		EventTime: arrival.Add(-back).Truncate(time.Millisecond),
+		MsPlayed:  listenTime(r, track.DurationMs, completionOdds[ti%len(completionOdds)]),
+		Line:      c.seq,
+	}, true
 }
 
 // listenTime draws how long a play of a track of duration d lasted: with
@@ -231,53 +269,123 @@ func formatID(prefix string, n int64, width int) string {
 	return string(append(out, d...))
 }
 
-// GeneratorSource is the PlaySource of the built-in generator. It can copy
-// every play to a JSON Lines dump as it goes (-dump) and count plays for a
-// progress bar.
+// GeneratorSource is the PlaySource, and checkpointable brook source, of
+// the built-in generator. It can copy every play to a JSON Lines dump as it
+// goes (-dump) and count plays for a progress bar. Its checkpointed
+// position is the generator's cursor (PCG state and counters) and the
+// dump's length, which a restored run truncates the dump back to.
 type GeneratorSource struct {
 	gen   *Generator
-	dump  io.Writer     // nil: no dump
+	cur   *genCursor
+	dump  *outputLog    // nil: no dump
 	count *atomic.Int64 // nil: not counted
+	line  []byte
 	err   error
 }
 
-var _ PlaySource = (*GeneratorSource)(nil)
+var (
+	_ PlaySource          = (*GeneratorSource)(nil)
+	_ stream.Source[Play] = (*GeneratorSource)(nil)
+	_ stream.Snapshotter  = (*GeneratorSource)(nil)
+)
 
 // NewGeneratorSource returns a source yielding gen's plays; if dump is not
-// nil every play is also written to it as an event line.
+// nil every play is also written to it as an event line. To resume a dump
+// from a checkpoint, dump must be a file (an *os.File).
 func NewGeneratorSource(gen *Generator, dump io.Writer) *GeneratorSource {
-	return &GeneratorSource{gen: gen, dump: dump}
+	s := &GeneratorSource{gen: gen, cur: gen.cursor()}
+	if dump != nil {
+		d := newOutputLog(dump)
+		s.dump = &d
+	}
+	return s
 }
 
-// All implements PlaySource.
+// emitted writes p to the dump and counts it.
+func (s *GeneratorSource) emitted(p Play) error {
+	if s.dump != nil {
+		s.line = append(AppendJSON(s.line[:0], p), '\n')
+		if err := s.dump.write(s.line); err != nil {
+			return fmt.Errorf("writing -dump: %w", err)
+		}
+	}
+	if s.count != nil {
+		s.count.Add(1)
+	}
+	return nil
+}
+
+// finish flushes the dump at the end of the plays.
+func (s *GeneratorSource) finish() error {
+	if s.dump != nil {
+		if err := s.dump.w.Flush(); err != nil {
+			return fmt.Errorf("writing -dump: %w", err)
+		}
+	}
+	return nil
+}
+
+// All implements PlaySource. It goes on from where the source is (the
+// start, or a restored checkpoint).
 func (s *GeneratorSource) All() iter.Seq[Play] {
 	return func(yield func(Play) bool) {
-		var bw *bufio.Writer
-		var line []byte
-		if s.dump != nil {
-			bw = bufio.NewWriterSize(s.dump, 64<<10)
-		}
-		for p := range s.gen.All() {
-			if bw != nil {
-				line = append(AppendJSON(line[:0], p), '\n')
-				if _, err := bw.Write(line); err != nil {
-					s.err = fmt.Errorf("writing -dump: %w", err)
-					return
-				}
+		for {
+			p, ok := s.cur.next()
+			if !ok {
+				break
 			}
-			if s.count != nil {
-				s.count.Add(1)
+			if s.err = s.emitted(p); s.err != nil {
+				return
 			}
 			if !yield(p) {
 				break
 			}
 		}
-		if bw != nil {
-			if err := bw.Flush(); err != nil && s.err == nil {
-				s.err = fmt.Errorf("writing -dump: %w", err)
+		if err := s.finish(); err != nil && s.err == nil {
+			s.err = err
+		}
+	}
+}
+
+// Run implements stream.Source. A restored source first reports the waves
+// it had already finished (OnWaveDone), then goes on with the next play.
+func (s *GeneratorSource) Run(ctx context.Context, out stream.SourceOutput[Play]) error {
+	if s.gen.OnWaveDone != nil {
+		for _, w := range s.gen.waves[:s.cur.wave] {
+			s.gen.OnWaveDone(w)
+		}
+	}
+	if s.count != nil {
+		s.count.Store(s.cur.seq)
+	}
+	done := ctx.Done()
+	for {
+		p, ok := s.cur.next()
+		if !ok {
+			break
+		}
+		// The play is consumed (cursor, dump) before Emit, which may
+		// checkpoint the source.
+		if err := s.emitted(p); err != nil {
+			s.err = err
+			return err
+		}
+		if err := out.Emit(stream.Record[Play]{Value: p}); err != nil {
+			return err
+		}
+		if p.Line%1024 == 0 {
+			select {
+			case <-done:
+				return ctx.Err()
+			default:
 			}
 		}
 	}
+	if err := s.finish(); err != nil {
+		s.err = err
+		return err
+	}
+	return nil
 }
 
 // Err implements PlaySource.
@@ -285,3 +393,72 @@ func (s *GeneratorSource) Err() error { return s.err }
 
 // Rejected implements PlaySource: generated plays always decode.
 func (s *GeneratorSource) Rejected() int64 { return 0 }
+
+const genStateVersion = 1
+
+// Snapshot implements stream.Snapshotter: the cursor, and the dump's
+// length after flushing it to disk (fsync), so the dump holds at least what
+// the checkpoint says.
+func (s *GeneratorSource) Snapshot() ([]byte, error) {
+	pcg, err := s.cur.pcg.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	var dumpOff int64
+	if s.dump != nil {
+		if err := s.dump.sync(); err != nil {
+			return nil, fmt.Errorf("writing -dump: %w", err)
+		}
+		dumpOff = s.dump.off
+	}
+	var e stateEncoder
+	e.version(genStateVersion)
+	e.uint(s.gen.seed)
+	e.int(s.gen.Events())
+	e.bytes(pcg)
+	e.int(int64(s.cur.wave))
+	e.int(s.cur.i)
+	e.int(s.cur.seq)
+	e.int(dumpOff)
+	return e.b, nil
+}
+
+// Restore implements stream.Snapshotter: it puts the cursor back and cuts
+// the dump back to the checkpointed length.
+func (s *GeneratorSource) Restore(state []byte) error {
+	d := stateDecoder{b: state}
+	d.version(genStateVersion, "generator position")
+	seed, events := d.uint(), d.nonNegative()
+	pcgState := d.bytes()
+	wave, i, seq, dumpOff := d.nonNegative(), d.nonNegative(), d.nonNegative(), d.nonNegative()
+	if err := d.finish(); err != nil {
+		return err
+	}
+	if seed != s.gen.seed || events != s.gen.Events() {
+		return fmt.Errorf("the checkpoint is of another generator run (seed %d, %d events; now seed %d, %d events)",
+			seed, events, s.gen.seed, s.gen.Events())
+	}
+	// The counters must describe a position in these waves.
+	var before int64
+	for _, w := range s.gen.waves[:min(int(wave), len(s.gen.waves))] {
+		before += w.Events
+	}
+	if wave > int64(len(s.gen.waves)) || (wave == int64(len(s.gen.waves)) && i != 0) ||
+		(wave < int64(len(s.gen.waves)) && i > s.gen.waves[wave].Events) || seq != before+i {
+		return fmt.Errorf("%w: generator position (wave %d, play %d, %d in all)", stream.ErrCorruptCheckpoint, wave, i, seq)
+	}
+	c := s.gen.cursor()
+	if err := c.pcg.UnmarshalBinary(pcgState); err != nil {
+		return fmt.Errorf("%w: generator random state: %v", stream.ErrCorruptCheckpoint, err)
+	}
+	c.wave, c.i, c.seq = int(wave), i, seq
+	if s.dump != nil {
+		if err := s.dump.rewind(dumpOff); err != nil {
+			return fmt.Errorf("-dump: %w", err)
+		}
+	} else if dumpOff != 0 {
+		return fmt.Errorf("the checkpoint has a %d-byte -dump, but this run has none", dumpOff)
+	}
+	s.cur = c
+	return nil
+}

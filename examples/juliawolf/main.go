@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"runtime"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/term"
+
+	"github.com/brook-streams/brook/stream"
 )
 
 // Exit statuses.
@@ -43,6 +46,8 @@ type options struct {
 	window, maxDelay, lateness                     time.Duration
 	parallel                                       int
 	quiet                                          bool
+	checkpointDir                                  string
+	checkpointInterval                             time.Duration
 }
 
 // usageError is a problem with the command line or its files: exit 2.
@@ -72,6 +77,8 @@ func parseFlags(args []string, stdout io.Writer) (options, error) {
 	fs.IntVar(&o.parallel, "parallel", runtime.GOMAXPROCS(0), "parallel instances of the keyed stage")
 	fs.BoolVar(&o.quiet, "quiet", false, "print no report (the snapshot is still written)")
 	fs.StringVar(&o.report, "report", "", "write a self-contained HTML report page to this `file`")
+	fs.StringVar(&o.checkpointDir, "checkpoint-dir", "", "checkpoint the run's state into this `directory`, and resume from the checkpoint there if any")
+	fs.DurationVar(&o.checkpointInterval, "checkpoint-interval", time.Second, "time between checkpoints (with -checkpoint-dir)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(stdout, "Usage: juliawolf [flags]")
@@ -96,6 +103,10 @@ func parseFlags(args []string, stdout io.Writer) (options, error) {
 		return o, usagef("-parallel must be >= 1, got %d", o.parallel)
 	case o.dump != "" && o.input != "":
 		return o, usagef("-dump writes the generated plays; it cannot be used with -input")
+	case o.checkpointInterval <= 0:
+		return o, usagef("-checkpoint-interval must be positive, got %s", o.checkpointInterval)
+	case o.checkpointDir != "" && o.input == "-":
+		return o, usagef("-checkpoint-dir cannot be used with -input - (standard input cannot be read again from a checkpoint)")
 	}
 	return o, nil
 }
@@ -132,7 +143,7 @@ func runErr(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 
 	// Open everything that can fail before the run starts.
 	var in io.Reader
-	var inSize int64
+	var inInfo fs.FileInfo
 	if o.input == "-" {
 		in = stdin
 	} else if o.input != "" {
@@ -141,29 +152,49 @@ func runErr(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 			return usageError{err}
 		}
 		defer f.Close()
-		st, err := f.Stat()
-		if err != nil {
+		if inInfo, err = f.Stat(); err != nil {
 			return usageError{err}
 		}
-		if st.IsDir() {
+		if inInfo.IsDir() {
 			return usagef("-input %s is a directory", o.input)
 		}
-		in, inSize = f, st.Size()
+		in = f
+	}
+
+	// With -checkpoint-dir, a checkpoint there means this run resumes it:
+	// the outputs it wrote to are continued, not started over.
+	var store *stream.DirStore
+	var resume *stream.Checkpoint
+	if o.checkpointDir != "" {
+		if store, resume, err = openCheckpoints(ctx, o, cat, inInfo); err != nil {
+			return err
+		}
+	}
+	create := func(path string) (*os.File, error) {
+		flags := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+		if resume != nil {
+			flags &^= os.O_TRUNC // the restore cuts it back to the checkpoint
+		}
+		f, err := os.OpenFile(path, flags, 0o644)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		return f, nil
 	}
 	var dead *DeadLetterWriter
 	if o.deadLetter != "" {
-		f, err := os.Create(o.deadLetter)
+		f, err := create(o.deadLetter)
 		if err != nil {
-			return usageError{err}
+			return err
 		}
 		defer closeInto(f, &rerr)
 		dead = NewDeadLetterWriter(f)
 	}
 	var dump io.Writer
 	if o.dump != "" {
-		f, err := os.Create(o.dump)
+		f, err := create(o.dump)
 		if err != nil {
-			return usageError{err}
+			return err
 		}
 		defer closeInto(f, &rerr)
 		dump = f
@@ -184,11 +215,16 @@ func runErr(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	var src PlaySource
 	var gen *Generator
 	if in != nil {
-		startBar(inSize, "bytes")
-		if bar != nil {
-			in = countingReader{r: in, n: &count}
+		ls := NewLineSource(in, dead)
+		if inInfo != nil {
+			startBar(inInfo.Size(), "bytes")
+		} else {
+			startBar(0, "bytes")
 		}
-		src = NewLineSource(in, dead)
+		if bar != nil {
+			ls.progress = &count
+		}
+		src = ls
 	} else {
 		gen = NewGenerator(cat, o.events, o.seed)
 		gen.OnWaveDone = func(w Wave) { bar.println(out, waveLine(w)) }
@@ -200,6 +236,9 @@ func runErr(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		src = gs
 	}
 	writeIntro(out, gen, o.input)
+	if resume != nil {
+		bar.println(out, fmt.Sprintf("  Resuming from checkpoint %d in %s", resume.ID, o.checkpointDir))
+	}
 
 	cfg := Config{
 		Window:          o.window,
@@ -208,11 +247,17 @@ func runErr(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		Parallel:        o.parallel,
 		DeadLetters:     dead,
 	}
+	if store != nil {
+		cfg.Checkpoints, cfg.CheckpointInterval = store, o.checkpointInterval
+	}
 	began := time.Now()
 	snap, err := mainEngine(ctx, cfg, src, cat)
 	wall := time.Since(began)
 	bar.end()
 	if err != nil {
+		if store != nil && errors.Is(err, context.Canceled) {
+			return fmt.Errorf("%w (run again with -checkpoint-dir %s to resume)", err, o.checkpointDir)
+		}
 		return err
 	}
 	if err := dead.Flush(); err != nil {
@@ -237,6 +282,12 @@ func runErr(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 			return fmt.Errorf("writing report page: %w", err)
 		}
 	}
+	if store != nil {
+		// The run is done and its results written: nothing to resume.
+		if err := clearCheckpoints(o.checkpointDir); err != nil {
+			return fmt.Errorf("clearing -checkpoint-dir: %w", err)
+		}
+	}
 	writeReport(out, snap)
 	if o.json != "" || o.report != "" || o.deadLetter != "" {
 		fmt.Fprintln(out)
@@ -258,4 +309,33 @@ func closeInto(f *os.File, err *error) {
 	if cerr := f.Close(); cerr != nil && *err == nil {
 		*err = fmt.Errorf("closing %s: %w", f.Name(), cerr)
 	}
+}
+
+// openCheckpoints opens the checkpoint store of -checkpoint-dir. If it
+// holds a checkpoint, that is returned, after making sure it belongs to a
+// run with the same input, catalog and settings; otherwise the directory
+// is marked as this run's.
+func openCheckpoints(ctx context.Context, o options, cat *Catalog, in fs.FileInfo) (*stream.DirStore, *stream.Checkpoint, error) {
+	store, err := stream.NewDirStore(o.checkpointDir)
+	if err != nil {
+		return nil, nil, usagef("-checkpoint-dir: %v", err)
+	}
+	latest, err := store.Latest(ctx)
+	if err != nil {
+		return nil, nil, usagef("-checkpoint-dir: %v", err)
+	}
+	key, err := newRunKey(o, cat, in)
+	if err != nil {
+		return nil, nil, usageError{err}
+	}
+	if latest != nil {
+		if err := checkRunKey(o.checkpointDir, key); err != nil {
+			return nil, nil, usageError{err}
+		}
+		return store, latest, nil
+	}
+	if err := writeRunKey(o.checkpointDir, key); err != nil {
+		return nil, nil, usagef("-checkpoint-dir: %v", err)
+	}
+	return store, nil, nil
 }

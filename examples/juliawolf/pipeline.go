@@ -28,9 +28,26 @@ import (
 // it into the all-time figures; late plays go straight into the all-time
 // figures. Sketch merges are order-independent, so the snapshot is the same
 // for every cfg.Parallel.
+//
+// With cfg.Checkpoints every stateful piece is checkpointed: the source's
+// position (and the -dump length), the lookup, the watermark generator,
+// the windows, the leaderboard and the dead-letter count and output length.
+// A run restored from a checkpoint ends with the snapshot of an
+// uninterrupted run and dead-letter and dump files without duplicates.
 func pipelineEngine(ctx context.Context, cfg Config, src PlaySource, cat *Catalog) (*Snapshot, error) {
-	p := stream.New(stream.WithParallelism(cfg.Parallel))
-	plays := stream.From(p, stream.Seq(src.All()),
+	opts := []stream.Option{stream.WithParallelism(cfg.Parallel)}
+	source, ok := src.(stream.Source[Play])
+	if !ok {
+		source = stream.Seq(src.All())
+	}
+	if cfg.Checkpoints != nil {
+		if _, ok := source.(stream.Snapshotter); !ok {
+			return nil, fmt.Errorf("checkpoints need a checkpointable source, not %T", src)
+		}
+		opts = append(opts, stream.WithCheckpoints(cfg.Checkpoints, cfg.CheckpointInterval))
+	}
+	p := stream.New(opts...)
+	plays := stream.From(p, source,
 		stream.SourceName[Play]("plays"),
 		stream.WithTimestamps(func(pl Play) time.Time { return pl.EventTime }))
 
@@ -66,6 +83,9 @@ func pipelineEngine(ctx context.Context, cfg Config, src PlaySource, cat *Catalo
 	stream.To(stream.Union(results, late), board, stream.SinkName("leaderboard"))
 
 	if err := p.Run(ctx); err != nil {
+		if serr := src.Err(); serr != nil {
+			return nil, serr // the source's own failure, without the operator prefix
+		}
 		return nil, err
 	}
 	if err := src.Err(); err != nil {
@@ -125,7 +145,8 @@ type boardEvent struct {
 	late   *trackPlay
 }
 
-// boardSink builds the snapshot from window results and late plays.
+// boardSink builds the snapshot from window results and late plays. It is
+// checkpointed whole (see Snapshot).
 type boardSink struct {
 	cat      *Catalog
 	lateness stream.Time
@@ -223,7 +244,8 @@ func (b *boardSink) snapshot() *Snapshot {
 	return snap
 }
 
-// deadLetterSink writes the plays the catalog lookup rejected.
+// deadLetterSink writes the plays the catalog lookup rejected. Its
+// checkpoint is the count and the output's length (see Snapshot).
 type deadLetterSink struct {
 	out *DeadLetterWriter
 	cat *Catalog

@@ -104,15 +104,3 @@ func (p *progress) end() {
 	defer p.mu.Unlock()
 	p.clear()
 }
-
-// countingReader counts the bytes read through it, for the progress bar.
-type countingReader struct {
-	r io.Reader
-	n *atomic.Int64
-}
-
-func (c countingReader) Read(b []byte) (int, error) {
-	n, err := c.r.Read(b)
-	c.n.Add(int64(n))
-	return n, err
-}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"math"
 	"slices"
 
@@ -17,6 +18,9 @@ import (
 // lives only while the window is open and is reduced to a WindowRow when it
 // closes; the all-time state is one TrackStats per catalog track.
 func referenceEngine(ctx context.Context, cfg Config, src PlaySource, cat *Catalog) (*Snapshot, error) {
+	if cfg.Checkpoints != nil {
+		return nil, errors.New("the reference engine does not checkpoint")
+	}
 	size := int64(cfg.Window)
 	delay := int64(cfg.MaxDelay)
 	lateness := int64(cfg.AllowedLateness)

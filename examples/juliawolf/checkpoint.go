@@ -1,0 +1,512 @@
+package main
+
+import (
+	"bytes"
+	"cmp"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/brook-streams/brook/sketch"
+	"github.com/brook-streams/brook/stream"
+)
+
+// This file holds what -checkpoint-dir adds: the checkpoint encodings of
+// the example's own stateful pieces (the sources are in input.go and
+// generator.go, the sinks here), and the bookkeeping of a checkpoint
+// directory (which run it belongs to, clearing it after a finished run).
+//
+// Every encoding starts with a version byte and is made of varints and
+// length-prefixed byte strings; sketches are in their own MarshalBinary
+// format. Restore validates everything it reads (counts bounded by the
+// bytes left, track indexes inside the catalog, sketches of the
+// precision and accuracy the pipeline merges with), so damaged state
+// gives an error wrapping stream.ErrCorruptCheckpoint, never a panic
+// (FuzzRestore).
+
+// stateEncoder appends the fields of a checkpoint state.
+type stateEncoder struct{ b []byte }
+
+func (e *stateEncoder) version(v byte)  { e.b = append(e.b, v) }
+func (e *stateEncoder) int(v int64)     { e.b = binary.AppendVarint(e.b, v) }
+func (e *stateEncoder) uint(v uint64)   { e.b = binary.AppendUvarint(e.b, v) }
+func (e *stateEncoder) string(s string) { e.uint(uint64(len(s))); e.b = append(e.b, s...) }
+func (e *stateEncoder) bytes(p []byte)  { e.uint(uint64(len(p))); e.b = append(e.b, p...) }
+
+// stateDecoder reads what a stateEncoder wrote. The first problem sticks:
+// later reads return zero values and finish reports it.
+type stateDecoder struct {
+	b    []byte
+	what string
+	err  error
+}
+
+func (d *stateDecoder) fail(format string, args ...any) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: %s: %s", stream.ErrCorruptCheckpoint, d.what, fmt.Sprintf(format, args...))
+	}
+	d.b = nil
+}
+
+func (d *stateDecoder) version(v byte, what string) {
+	d.what = what
+	if len(d.b) == 0 || d.b[0] != v {
+		d.fail("unknown version")
+		return
+	}
+	d.b = d.b[1:]
+}
+
+func (d *stateDecoder) int() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail("truncated")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *stateDecoder) uint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail("truncated")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *stateDecoder) nonNegative() int64 {
+	v := d.int()
+	if v < 0 {
+		d.fail("negative count %d", v)
+		return 0
+	}
+	return v
+}
+
+// count reads a number of items that take at least one byte each, so it
+// is at most what is left: a damaged count cannot make Restore allocate
+// more than the state's size.
+func (d *stateDecoder) count() int {
+	v := d.uint()
+	if v > uint64(len(d.b)) {
+		d.fail("%d items in %d bytes", v, len(d.b))
+		return 0
+	}
+	return int(v)
+}
+
+func (d *stateDecoder) bytes() []byte {
+	n := d.count()
+	if d.err != nil {
+		return nil
+	}
+	p := d.b[:n:n]
+	d.b = d.b[n:]
+	return p
+}
+
+func (d *stateDecoder) string() string { return string(d.bytes()) }
+
+// finish reports the first problem, or trailing bytes.
+func (d *stateDecoder) finish() error {
+	if d.err == nil && len(d.b) != 0 {
+		d.fail("%d trailing bytes", len(d.b))
+	}
+	return d.err
+}
+
+// appendTrackStats encodes s. Encoding initializes zero-value sketches,
+// which changes none of their results.
+func appendTrackStats(e *stateEncoder, s *TrackStats) error {
+	e.int(s.Streams)
+	e.int(s.Completions)
+	e.uint(uint64(len(s.Platforms)))
+	for _, pc := range s.Platforms {
+		e.string(pc.Platform)
+		e.int(pc.Plays)
+	}
+	if err := appendHLL(e, &s.Listeners); err != nil {
+		return err
+	}
+	q, err := s.ListenMs.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	e.bytes(q)
+	return nil
+}
+
+func appendHLL(e *stateEncoder, h *sketch.HLL) error {
+	b, err := h.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	e.bytes(b)
+	return nil
+}
+
+// readTrackStats decodes what appendTrackStats wrote into s.
+func readTrackStats(d *stateDecoder, s *TrackStats) {
+	s.Streams, s.Completions = d.nonNegative(), d.nonNegative()
+	n := d.count()
+	s.Platforms = nil
+	for range n {
+		pc := PlatformCount{Platform: d.string(), Plays: d.nonNegative()}
+		if d.err != nil {
+			return
+		}
+		s.Platforms = append(s.Platforms, pc)
+	}
+	readHLL(d, &s.Listeners)
+	q := d.bytes()
+	if d.err != nil {
+		return
+	}
+	if err := s.ListenMs.UnmarshalBinary(q); err != nil {
+		d.fail("listen times: %v", err)
+		return
+	}
+	// The pipeline merges these with sketches of the default accuracy; one
+	// it cannot merge with would fail the run later, so it fails here.
+	probe, err := sketch.NewQuantiles()
+	if err == nil {
+		err = probe.Merge(&s.ListenMs)
+	}
+	if err != nil {
+		d.fail("listen times: %v", err)
+	}
+}
+
+func readHLL(d *stateDecoder, h *sketch.HLL) {
+	b := d.bytes()
+	if d.err != nil {
+		return
+	}
+	if err := h.UnmarshalBinary(b); err != nil {
+		d.fail("listeners: %v", err)
+		return
+	}
+	if p := h.Precision(); p != sketch.DefaultPrecision {
+		d.fail("listeners: HLL precision %d, want %d", p, sketch.DefaultPrecision)
+	}
+}
+
+const boardStateVersion = 1
+
+// Snapshot implements stream.Snapshotter: the late count, the all-time
+// figures per track and of listeners, the closed windows' rows and the
+// open windows' latest results per track.
+func (b *boardSink) Snapshot() ([]byte, error) {
+	var e stateEncoder
+	e.version(boardStateVersion)
+	e.int(b.late)
+	e.uint(uint64(len(b.tracks)))
+	for i := range b.tracks {
+		if err := appendTrackStats(&e, &b.tracks[i]); err != nil {
+			return nil, err
+		}
+	}
+	if err := appendHLL(&e, &b.users); err != nil {
+		return nil, err
+	}
+	e.uint(uint64(len(b.windows)))
+	for _, w := range b.windows {
+		e.int(w.Start.UnixNano())
+		e.int(w.End.UnixNano())
+		e.int(w.Events)
+		e.uint(w.UniqueListeners)
+		e.string(w.TopTrack)
+	}
+	starts := make([]stream.Time, 0, len(b.open))
+	for s := range b.open {
+		starts = append(starts, s)
+	}
+	slices.Sort(starts)
+	e.uint(uint64(len(starts)))
+	for _, s := range starts {
+		w := b.open[s]
+		e.int(int64(w.start))
+		e.int(int64(w.end))
+		tracks := make([]int, 0, len(w.perTrack))
+		for t := range w.perTrack {
+			tracks = append(tracks, t)
+		}
+		slices.Sort(tracks)
+		e.uint(uint64(len(tracks)))
+		for _, t := range tracks {
+			e.uint(uint64(t))
+			if err := appendTrackStats(&e, w.perTrack[t]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return e.b, nil
+}
+
+// Restore implements stream.Snapshotter.
+func (b *boardSink) Restore(state []byte) error {
+	d := stateDecoder{b: state}
+	d.version(boardStateVersion, "leaderboard")
+	late := d.nonNegative()
+	if n := d.count(); d.err == nil && n != b.cat.Len() {
+		d.fail("%d tracks, the catalog has %d", n, b.cat.Len())
+	}
+	tracks := make([]TrackStats, b.cat.Len())
+	for i := range tracks {
+		if d.err != nil {
+			break
+		}
+		readTrackStats(&d, &tracks[i])
+	}
+	var users sketch.HLL
+	readHLL(&d, &users)
+	var windows []WindowRow
+	for range d.count() {
+		row := WindowRow{Start: nsTime(d.int()), End: nsTime(d.int()), Events: d.nonNegative(), UniqueListeners: d.uint(), TopTrack: d.string()}
+		if d.err != nil {
+			break
+		}
+		windows = append(windows, row)
+	}
+	open := map[stream.Time]*boardWindow{}
+	for range d.count() {
+		w := &boardWindow{start: stream.Time(d.int()), end: stream.Time(d.int()), perTrack: map[int]*TrackStats{}}
+		if d.err == nil && w.start >= w.end {
+			d.fail("window [%d,%d)", w.start, w.end)
+		}
+		if _, dup := open[w.start]; d.err == nil && dup {
+			d.fail("window at %d twice", w.start)
+		}
+		for range d.count() {
+			t := d.uint()
+			if d.err == nil && t >= uint64(b.cat.Len()) {
+				d.fail("track %d, the catalog has %d", t, b.cat.Len())
+			}
+			st := &TrackStats{}
+			readTrackStats(&d, st)
+			if d.err != nil {
+				break
+			}
+			w.perTrack[int(t)] = st
+		}
+		if d.err != nil {
+			break
+		}
+		open[w.start] = w
+	}
+	if err := d.finish(); err != nil {
+		return err
+	}
+	b.late, b.tracks, b.users, b.windows, b.open = late, tracks, users, windows, open
+	return nil
+}
+
+const deadStateVersion = 1
+
+// Snapshot implements stream.Snapshotter: the count of plays rejected by
+// enrichment and the length of the dead-letter output, synced to disk
+// first. The sink runs chained to the source (a lookup runs chained to its
+// input, and a sink of a single-instance stream needs no exchange), on the
+// goroutine that also writes the source's own dead letters, so at this
+// barrier the output holds exactly the dead letters of the lines before
+// the source's checkpointed position.
+func (d *deadLetterSink) Snapshot() ([]byte, error) {
+	if err := d.out.Sync(); err != nil {
+		return nil, err
+	}
+	var e stateEncoder
+	e.version(deadStateVersion)
+	e.int(d.n)
+	e.int(d.out.Offset())
+	return e.b, nil
+}
+
+// Restore implements stream.Snapshotter: it cuts the dead-letter output
+// back to the checkpointed length.
+func (d *deadLetterSink) Restore(state []byte) error {
+	dec := stateDecoder{b: state}
+	dec.version(deadStateVersion, "dead letters")
+	n, off := dec.nonNegative(), dec.nonNegative()
+	if err := dec.finish(); err != nil {
+		return err
+	}
+	if err := d.out.Rewind(off); err != nil {
+		return err
+	}
+	d.n = n
+	return nil
+}
+
+const sliceStateVersion = 1
+
+// Snapshot implements stream.Snapshotter: the index of the next play.
+func (s *SliceSource) Snapshot() ([]byte, error) {
+	var e stateEncoder
+	e.version(sliceStateVersion)
+	e.int(int64(s.pos))
+	return e.b, nil
+}
+
+// Restore implements stream.Snapshotter.
+func (s *SliceSource) Restore(state []byte) error {
+	d := stateDecoder{b: state}
+	d.version(sliceStateVersion, "slice position")
+	pos := d.nonNegative()
+	if err := d.finish(); err != nil {
+		return err
+	}
+	if pos > int64(len(s.Plays)) {
+		return fmt.Errorf("%w: slice position %d of %d plays", stream.ErrCorruptCheckpoint, pos, len(s.Plays))
+	}
+	s.pos = int(pos)
+	return nil
+}
+
+// runKeyFile is the file in a checkpoint directory that says which run its
+// checkpoints belong to.
+const runKeyFile = "juliawolf-run.json"
+
+// runKey is everything a run's checkpointed state depends on. A run
+// resumes the checkpoints of a directory only with the same key: another
+// input, catalog or setting would restore state that does not fit it.
+type runKey struct {
+	Input           string `json:"input,omitempty"` // absolute path; "" for the generator
+	InputSize       int64  `json:"input_size,omitempty"`
+	InputModified   string `json:"input_modified,omitempty"`
+	Events          int64  `json:"events,omitempty"` // generator only
+	Seed            uint64 `json:"seed,omitempty"`
+	Catalog         string `json:"catalog"` // SHA-256 of the tracks
+	Window          string `json:"window"`
+	MaxDelay        string `json:"max_delay"`
+	AllowedLateness string `json:"allowed_lateness"`
+	Parallel        int    `json:"parallel"`
+	DeadLetter      string `json:"dead_letter,omitempty"` // absolute paths
+	Dump            string `json:"dump,omitempty"`
+}
+
+// newRunKey describes the run of o; in is the input's file info (nil for
+// the generator).
+func newRunKey(o options, cat *Catalog, in fs.FileInfo) (runKey, error) {
+	h := sha256.New()
+	for _, t := range cat.All() {
+		fmt.Fprintf(h, "%q %q %q %d %v\n", t.TrackID, t.Title, t.Album, t.DurationMs, t.Weight)
+	}
+	k := runKey{
+		Catalog:         hex.EncodeToString(h.Sum(nil)),
+		Window:          o.window.String(),
+		MaxDelay:        o.maxDelay.String(),
+		AllowedLateness: o.lateness.String(),
+		Parallel:        o.parallel,
+	}
+	var err error
+	abs := func(p string) string {
+		if p == "" || err != nil {
+			return p
+		}
+		var a string
+		a, err = filepath.Abs(p)
+		return a
+	}
+	if in != nil {
+		k.Input, k.InputSize, k.InputModified = abs(o.input), in.Size(), in.ModTime().UTC().Format(time.RFC3339Nano)
+	} else {
+		k.Events, k.Seed = o.events, o.seed
+	}
+	k.DeadLetter, k.Dump = abs(o.deadLetter), abs(o.dump)
+	return k, err
+}
+
+// diff names the first setting in which k and o differ, or "".
+func (k runKey) diff(o runKey) string {
+	a, b := map[string]any{}, map[string]any{}
+	ja, _ := json.Marshal(k)
+	jb, _ := json.Marshal(o)
+	_ = json.Unmarshal(ja, &a)
+	_ = json.Unmarshal(jb, &b)
+	names := make([]string, 0, len(a)+len(b))
+	for n := range a {
+		names = append(names, n)
+	}
+	for n := range b {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range slices.Compact(names) {
+		if fmt.Sprint(a[n]) != fmt.Sprint(b[n]) {
+			return fmt.Sprintf("%s: %v, now %v", n, cmp.Or(fmt.Sprint(a[n]), "none"), cmp.Or(fmt.Sprint(b[n]), "none"))
+		}
+	}
+	return ""
+}
+
+// checkRunKey makes sure the checkpoints in dir belong to a run with key k.
+func checkRunKey(dir string, k runKey) error {
+	data, err := os.ReadFile(filepath.Join(dir, runKeyFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("-checkpoint-dir %s holds checkpoints but no %s: remove them or use another directory", dir, runKeyFile)
+	}
+	if err != nil {
+		return err
+	}
+	var saved runKey
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&saved); err != nil {
+		return fmt.Errorf("-checkpoint-dir %s: %s: %w", dir, runKeyFile, err)
+	}
+	if d := saved.diff(k); d != "" {
+		return fmt.Errorf("-checkpoint-dir %s holds checkpoints of another run (%s): remove them or use another directory", dir, d)
+	}
+	return nil
+}
+
+// writeRunKey records k in dir, atomically, for a run that starts afresh.
+func writeRunKey(dir string, k runKey) error {
+	data, err := json.MarshalIndent(k, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, "."+runKeyFile+".tmp")
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(dir, runKeyFile))
+}
+
+// clearCheckpoints removes a finished run's checkpoints (the files
+// stream.DirStore writes, ckpt-*.bin and its temporaries) and its run key,
+// so the next run with the directory starts afresh. Other files are left
+// alone.
+func clearCheckpoints(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	// The run key goes last: a directory with checkpoints and no key is
+	// refused, one with a key and fewer checkpoints resumes an older one.
+	var names []string
+	for _, e := range entries {
+		n := e.Name()
+		if (strings.HasPrefix(n, "ckpt-") && strings.HasSuffix(n, ".bin")) || strings.HasPrefix(n, ".tmp-ckpt-") {
+			names = append(names, n)
+		}
+	}
+	for _, n := range append(names, runKeyFile) {
+		if err := os.Remove(filepath.Join(dir, n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
