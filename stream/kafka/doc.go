@@ -1,0 +1,91 @@
+// Package kafka connects brook pipelines to Kafka through franz-go (kgo): a
+// [Source] that consumes partitions in a consumer group or directly, and a
+// [Sink] that produces to a topic.
+//
+// # Source
+//
+//	src := kafka.NewSource(decodePlay,
+//		kafka.Brokers("localhost:9092"),
+//		kafka.ConsumerGroup("juliawolf", "plays"),
+//		kafka.OutOfOrderness(5*time.Second))
+//	plays := kafka.Decode(stream.From(p, src))
+//	stream.To(plays.DeadLetters(), deadLetterSink) // topic/partition/offset, raw record, reason
+//	// plays.Stream is a stream.Stream[Play]
+//
+// The source emits a [Message] per record, with the decoded value or the
+// decoder's error, and [Decode] splits them into values and dead letters,
+// exactly as package jsonl does for lines: a bad record is data that travels
+// through the dataflow to a dead-letter sink in order, counted by the
+// metrics hook, and fails the run if nothing consumes it.
+//
+// Event time is the record's Kafka timestamp, or comes from the decoded value
+// with [EventTime]. Watermarks are generated per partition, with bounded
+// out-of-orderness ([OutOfOrderness]): a partition whose largest event time
+// so far is m has the watermark m - d - 1ns. The source emits the minimum
+// over the partitions it owns, after each poll's records, so a fast
+// partition never makes a slow one's records late. A partition that has
+// delivered nothing for [IdleTimeout] (by the pipeline's clock) is left out
+// of the minimum until its next record; when every owned partition is idle,
+// or none is owned, the source marks itself idle. A newly assigned partition
+// holds the minimum back until its first record or its idle timeout; its
+// records older than the watermark already emitted are late downstream.
+// Do not add [stream.WithWatermarks] to a Kafka source: it would not see the
+// partitions.
+//
+// In a consumer group the source blocks rebalances while it hands a poll's
+// records downstream (kgo.BlockRebalanceOnPoll), so partitions are revoked
+// only between polls: in OnPartitionsRevoked it commits their positions (as
+// its [CommitPolicy] allows) and forgets them, and kgo returns no more of
+// their records. A partition assigned to it starts from the group's
+// committed offset.
+//
+// # Delivery guarantee of the source: at-least-once up to the hand-off
+//
+// A position is committed only after every record before it has been given
+// to out.Emit and out.Flush has returned: "processed" means handed to the
+// pipeline, not finished by it. What that covers depends on the pipeline:
+//
+//   - Operators chained behind the source (Map, Filter, Process, Decode, a
+//     sink directly after them) run inside out.Emit, so their work on a
+//     record is done when its position is committed. With a sink whose Write
+//     is durable when it returns, this is at-least-once end to end.
+//   - After an exchange (KeyBy, Rebalance, a sink merging parallel
+//     instances) out.Flush only means the record sits in the exchange's
+//     bounded buffer. A crash after the commit loses those buffered records,
+//     so such a pipeline is at-least-once only for what had left the buffers
+//     when it crashed.
+//   - State built from records (windows, aggregates) lives in memory until
+//     checkpoints exist; it is lost in a crash whatever was committed.
+//   - A buffering sink, such as this package's [Sink], makes a record
+//     durable only at its Flush, at the end of the input.
+//
+// So without checkpoints the guarantee is at-least-once for stateless
+// pipelines whose work happens in the source's chain, and at-most-once in
+// the gap described above otherwise. The commit policy is pluggable so that
+// checkpoints, when they exist, commit only the positions of a completed
+// checkpoint; until then [CommitNever] leaves committing to the caller.
+//
+// When the run fails or is cancelled, the source commits nothing more: the
+// records since the last commit are delivered again (duplicates, not loss).
+// When it ends normally ([ExitWhenIdle]) it commits what it handed before
+// returning. A failed commit fails the run, except one refused because the
+// group is rebalancing, whose records go again to the partitions' next
+// owner. A source on fixed [Partitions] commits nothing.
+//
+// # Sink
+//
+//	stream.To(results, kafka.NewSink("results", json.Marshal,
+//		kafka.Brokers("localhost:9092"),
+//		kafka.Key(func(r Result) []byte { return []byte(r.User) })))
+//
+// The sink produces asynchronously through kgo's batching producer and
+// collects the acknowledgements (promises). Its delivery guarantee is
+// at-least-once: the run succeeds only if every record was acknowledged by
+// the broker (with the client's acks setting: all in-sync replicas by
+// default, idempotent writes, retried by the client); its Flush at the end
+// of the input waits for every ack, as ProduceSync would, and a failed
+// record's error fails the run, returned by the next Write, by Flush or by
+// Close, never logged and dropped. A retried run may write records again.
+// Records carry their event time as the Kafka timestamp (millisecond
+// precision) unless [ProduceTime] is set.
+package kafka

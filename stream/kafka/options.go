@@ -1,0 +1,208 @@
+package kafka
+
+import (
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/brook-streams/brook/stream"
+)
+
+// SourceOption configures a [Source]. Options are values of a sealed
+// interface.
+type SourceOption interface{ applySource(*sourceConfig) }
+
+// SinkOption configures a [Sink]. Options are values of a sealed interface.
+type SinkOption interface{ applySink(*sinkConfig) }
+
+// Option configures both a [Source] and a [Sink].
+type Option interface {
+	SourceOption
+	SinkOption
+}
+
+type sourceConfig struct {
+	brokers        []string
+	clientOpts     []kgo.Opt
+	group          string
+	topics         []string
+	partitions     map[string]map[int32]kgo.Offset
+	eventTime      any // func(T) time.Time
+	outOfOrderness time.Duration
+	idleTimeout    time.Duration
+	exitWhenIdle   time.Duration
+	policy         CommitPolicy
+	maxPoll        int
+	clock          stream.Clock
+}
+
+type sinkConfig struct {
+	brokers      []string
+	clientOpts   []kgo.Opt
+	client       *kgo.Client
+	key          any // func(T) []byte
+	produceTime  bool
+	closeTimeout time.Duration
+}
+
+type sourceOptionFunc func(*sourceConfig)
+
+func (f sourceOptionFunc) applySource(c *sourceConfig) { f(c) }
+
+type sinkOptionFunc func(*sinkConfig)
+
+func (f sinkOptionFunc) applySink(c *sinkConfig) { f(c) }
+
+type bothOption struct {
+	src  func(*sourceConfig)
+	sink func(*sinkConfig)
+}
+
+func (o bothOption) applySource(c *sourceConfig) { o.src(c) }
+func (o bothOption) applySink(c *sinkConfig)     { o.sink(c) }
+
+// Brokers sets the seed brokers ("host:port") of the client the source or
+// sink creates.
+func Brokers(addrs ...string) Option {
+	return bothOption{
+		src:  func(c *sourceConfig) { c.brokers = append(c.brokers, addrs...) },
+		sink: func(c *sinkConfig) { c.brokers = append(c.brokers, addrs...) },
+	}
+}
+
+// ClientOptions adds options (TLS, SASL, timeouts, producer batching, ...)
+// to the client the source or sink creates. Options that would change how
+// the source consumes or commits (groups, topics, partitions, commit and
+// rebalance hooks) are set by the source and must not be given here.
+func ClientOptions(opts ...kgo.Opt) Option {
+	return bothOption{
+		src:  func(c *sourceConfig) { c.clientOpts = append(c.clientOpts, opts...) },
+		sink: func(c *sinkConfig) { c.clientOpts = append(c.clientOpts, opts...) },
+	}
+}
+
+// ConsumerGroup makes the source consume topics as a member of group: the
+// group's coordinator shares the topics' partitions among its members, and
+// the source commits its positions to the group (see [CommitPolicy]).
+func ConsumerGroup(group string, topics ...string) SourceOption {
+	return sourceOptionFunc(func(c *sourceConfig) {
+		c.group = group
+		c.topics = append(c.topics, topics...)
+	})
+}
+
+// Partitions makes the source consume exactly these partitions of topic,
+// each from its start offset (kgo.NewOffset().AtStart(), .At(n), ...),
+// without a consumer group: nothing is committed.
+func Partitions(topic string, start map[int32]kgo.Offset) SourceOption {
+	return sourceOptionFunc(func(c *sourceConfig) {
+		if c.partitions == nil {
+			c.partitions = map[string]map[int32]kgo.Offset{}
+		}
+		m := c.partitions[topic]
+		if m == nil {
+			m = map[int32]kgo.Offset{}
+			c.partitions[topic] = m
+		}
+		for p, o := range start {
+			m[p] = o
+		}
+	})
+}
+
+// EventTime takes each record's event time from its decoded value instead
+// of the Kafka record's timestamp (the default). T must be the source's
+// value type, or Run fails with [stream.ErrInvalid].
+func EventTime[T any](fn func(T) time.Time) SourceOption {
+	return sourceOptionFunc(func(c *sourceConfig) { c.eventTime = fn })
+}
+
+// OutOfOrderness sets the bounded out-of-orderness d of each partition: after
+// a record at time t on a partition, that partition's watermark is at least
+// t - d - 1ns (default 0: records within a partition are in time order).
+func OutOfOrderness(d time.Duration) SourceOption {
+	return sourceOptionFunc(func(c *sourceConfig) {
+		if d > 0 {
+			c.outOfOrderness = d
+		}
+	})
+}
+
+// IdleTimeout sets how long a partition may deliver no records before it is
+// left out of the minimum watermark (default 10s; 0 disables it, so a silent
+// partition holds the watermark back for ever). It rejoins with its next
+// record.
+func IdleTimeout(d time.Duration) SourceOption {
+	return sourceOptionFunc(func(c *sourceConfig) {
+		if d >= 0 {
+			c.idleTimeout = d
+		}
+	})
+}
+
+// ExitWhenIdle makes the source end (Run returns nil, so the pipeline sends
+// its end-of-input watermark and finishes) once no partition has delivered a
+// record for d. By default the source runs until its context is cancelled.
+func ExitWhenIdle(d time.Duration) SourceOption {
+	return sourceOptionFunc(func(c *sourceConfig) {
+		if d > 0 {
+			c.exitWhenIdle = d
+		}
+	})
+}
+
+// Commit sets the commit policy of a consumer-group source (default
+// CommitInterval(5 * time.Second)).
+func Commit(p CommitPolicy) SourceOption {
+	return sourceOptionFunc(func(c *sourceConfig) {
+		if p != nil {
+			c.policy = p
+		}
+	})
+}
+
+// MaxPollRecords bounds how many records the source takes from the client
+// at a time (default 5000). While the source hands them downstream the group
+// cannot rebalance, so a slow pipeline wants a smaller number.
+func MaxPollRecords(n int) SourceOption {
+	return sourceOptionFunc(func(c *sourceConfig) {
+		if n > 0 {
+			c.maxPoll = n
+		}
+	})
+}
+
+// Clock sets the clock of the idle timeouts and of the commit interval. By
+// default the source uses the pipeline's clock.
+func Clock(clk stream.Clock) SourceOption {
+	return sourceOptionFunc(func(c *sourceConfig) { c.clock = clk })
+}
+
+// Client makes the sink produce through cl, which the caller owns: the sink
+// does not close it, and its Flush waits for every record buffered in cl.
+func Client(cl *kgo.Client) SinkOption {
+	return sinkOptionFunc(func(c *sinkConfig) { c.client = cl })
+}
+
+// Key sets each produced record's key from its value; Kafka's default
+// partitioner then sends equal keys to the same partition. T must be the
+// sink's value type, or the first Write fails with [stream.ErrInvalid].
+func Key[T any](fn func(T) []byte) SinkOption {
+	return sinkOptionFunc(func(c *sinkConfig) { c.key = fn })
+}
+
+// ProduceTime makes produced records carry the time they were produced
+// instead of their event time (the default).
+func ProduceTime() SinkOption {
+	return sinkOptionFunc(func(c *sinkConfig) { c.produceTime = true })
+}
+
+// CloseTimeout bounds how long Close waits for the acks of records still in
+// flight (default 30s).
+func CloseTimeout(d time.Duration) SinkOption {
+	return sinkOptionFunc(func(c *sinkConfig) {
+		if d > 0 {
+			c.closeTimeout = d
+		}
+	})
+}

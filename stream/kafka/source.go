@@ -1,0 +1,599 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/brook-streams/brook/stream"
+)
+
+var (
+	// ErrAlreadyRun is returned by Run on a Source that has run before.
+	ErrAlreadyRun = errors.New("kafka: source already run")
+	// ErrCommit wraps a failed offset commit that fails the run.
+	ErrCommit = errors.New("kafka: commit failed")
+)
+
+// Message is one consumed Kafka record: the decoded value, or the reason it
+// could not be decoded. [Decode] turns a stream of Messages into a stream of
+// values and a dead-letter stream.
+type Message[T any] struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	// Value is the decoded value (the zero value when Err is set).
+	Value T
+	// Err is why the record was not decoded: a *[DecodeError]. Nil for a
+	// good record.
+	Err error
+	// Record is the raw record when Err is set (nil otherwise), for a
+	// dead-letter topic or a log.
+	Record *kgo.Record
+}
+
+// DecodeError is the reason a record became a dead letter.
+type DecodeError struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Err       error // the decoder's error
+}
+
+func (e *DecodeError) Error() string {
+	return fmt.Sprintf("kafka: decode %s/%d@%d: %v", e.Topic, e.Partition, e.Offset, e.Err)
+}
+
+// Unwrap returns the decoder's error.
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+// Source is a [stream.Source] of the records of Kafka partitions, consumed
+// in a consumer group ([ConsumerGroup]) or from fixed partitions
+// ([Partitions]). It emits a [Message] per record, carrying the decoded
+// value or the decoding error; use [Decode] to split them. See the package
+// documentation for its watermarks and its delivery guarantee.
+//
+// A Source creates its Kafka client when it runs and closes it before Run
+// returns. It runs once: a second Run returns [ErrAlreadyRun].
+type Source[T any] struct {
+	decode func(*kgo.Record) (T, error)
+	cfg    sourceConfig
+	clock  stream.Clock // from Open, unless the Clock option set one
+	ran    atomic.Bool
+	owned  atomic.Pointer[map[string][]int32] // what Assigned reports
+}
+
+var (
+	_ stream.Source[Message[int]] = (*Source[int])(nil)
+	_ stream.Opener               = (*Source[int])(nil)
+)
+
+// NewSource returns a Source decoding records with decode. It needs
+// [Brokers] and one of [ConsumerGroup] or [Partitions].
+func NewSource[T any](decode func(*kgo.Record) (T, error), opts ...SourceOption) *Source[T] {
+	s := &Source[T]{decode: decode, cfg: sourceConfig{
+		idleTimeout: 10 * time.Second,
+		maxPoll:     5000,
+		policy:      CommitInterval(5 * time.Second),
+	}}
+	for _, o := range opts {
+		if o != nil {
+			o.applySource(&s.cfg)
+		}
+	}
+	return s
+}
+
+// Assigned returns the partitions the running source owns, by topic, in no
+// particular order (nil when it is not running). It is safe to call at any
+// time, from any goroutine.
+func (s *Source[T]) Assigned() map[string][]int32 {
+	m := s.owned.Load()
+	if m == nil {
+		return nil
+	}
+	out := make(map[string][]int32, len(*m))
+	for t, ps := range *m {
+		out[t] = append([]int32(nil), ps...)
+	}
+	return out
+}
+
+// publishLocked updates what Assigned reports.
+func (c *consumer[T]) publishLocked() {
+	m := map[string][]int32{}
+	for tp := range c.parts {
+		m[tp.topic] = append(m[tp.topic], tp.partition)
+	}
+	c.s.owned.Store(&m)
+}
+
+// Open takes the pipeline's clock.
+func (s *Source[T]) Open(c *stream.Context) error {
+	s.clock = c.Clock()
+	return nil
+}
+
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
+// partState is what the source knows of one partition it owns.
+type partState struct {
+	handed    kgo.EpochOffset // one past the last record emitted (Offset -1: none)
+	flushed   kgo.EpochOffset // handed as of the last Flush that returned
+	committed int64           // last offset committed (-1: none)
+	maxTime   stream.Time     // largest event time of a good record (MinTime: none)
+	lastSeen  time.Time       // last record, or assignment
+	idle      bool
+}
+
+func newPartState(now time.Time) *partState {
+	return &partState{
+		handed:    kgo.EpochOffset{Epoch: -1, Offset: -1},
+		flushed:   kgo.EpochOffset{Epoch: -1, Offset: -1},
+		committed: -1, maxTime: stream.MinTime, lastSeen: now,
+	}
+}
+
+// consumer is the state of one Run.
+type consumer[T any] struct {
+	s      *Source[T]
+	timeOf func(T) time.Time
+	clock  stream.Clock
+	group  bool
+	out    stream.SourceOutput[Message[T]]
+
+	mu         sync.Mutex // guards everything below (rebalance callbacks)
+	parts      map[topicPartition]*partState
+	wake       context.CancelFunc // cancels the current poll
+	stopping   bool               // no more commits from callbacks
+	cbErr      error              // a fatal commit error in a callback
+	cl         *kgo.Client
+	lastRecord time.Time
+	outIdle    bool
+}
+
+// Run consumes until ctx is cancelled (it returns ctx.Err()), the source has
+// been idle for the [ExitWhenIdle] duration (it returns nil), or it fails.
+func (s *Source[T]) Run(ctx context.Context, out stream.SourceOutput[Message[T]]) (err error) {
+	if !s.ran.CompareAndSwap(false, true) {
+		return ErrAlreadyRun
+	}
+	c, opts, err := s.prepare(out)
+	if err != nil {
+		return err
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("kafka: client: %w", err)
+	}
+	c.mu.Lock()
+	c.cl = cl
+	c.mu.Unlock()
+	defer func() {
+		graceful := err == nil
+		if graceful && c.group {
+			err = c.commit(context.WithoutCancel(ctx), Stopped, nil)
+		}
+		c.mu.Lock()
+		c.stopping = true
+		c.mu.Unlock()
+		cl.CloseAllowingRebalance()
+		s.owned.Store(nil)
+		if err == nil {
+			c.mu.Lock()
+			err = c.cbErr
+			c.mu.Unlock()
+		}
+	}()
+	return c.loop(ctx, cl)
+}
+
+// prepare checks the configuration and builds the client options.
+func (s *Source[T]) prepare(out stream.SourceOutput[Message[T]]) (*consumer[T], []kgo.Opt, error) {
+	cfg := &s.cfg
+	switch {
+	case s.decode == nil:
+		return nil, nil, fmt.Errorf("%w: kafka: nil decoder", stream.ErrInvalid)
+	case len(cfg.brokers) == 0:
+		return nil, nil, fmt.Errorf("%w: kafka: no brokers", stream.ErrInvalid)
+	case (cfg.group == "") == (len(cfg.partitions) == 0):
+		return nil, nil, fmt.Errorf("%w: kafka: a source needs either ConsumerGroup or Partitions", stream.ErrInvalid)
+	case cfg.group != "" && len(cfg.topics) == 0:
+		return nil, nil, fmt.Errorf("%w: kafka: consumer group %q without topics", stream.ErrInvalid, cfg.group)
+	}
+	c := &consumer[T]{s: s, out: out, group: cfg.group != "", parts: map[topicPartition]*partState{}}
+	if cfg.eventTime != nil {
+		fn, ok := cfg.eventTime.(func(T) time.Time)
+		if !ok {
+			return nil, nil, fmt.Errorf("%w: kafka: EventTime takes a %T, want a func(%T) time.Time", stream.ErrInvalid, cfg.eventTime, *new(T))
+		}
+		c.timeOf = fn
+	}
+	c.clock = cfg.clock
+	if c.clock == nil {
+		c.clock = s.clock
+	}
+	if c.clock == nil {
+		c.clock = stream.SystemClock{}
+	}
+	now := c.clock.Now()
+	c.lastRecord = now
+	opts := append([]kgo.Opt{kgo.SeedBrokers(cfg.brokers...)}, cfg.clientOpts...)
+	if c.group {
+		opts = append(opts,
+			kgo.ConsumerGroup(cfg.group),
+			kgo.ConsumeTopics(cfg.topics...),
+			kgo.DisableAutoCommit(),
+			kgo.BlockRebalanceOnPoll(),
+			kgo.OnPartitionsAssigned(c.onAssigned),
+			kgo.OnPartitionsRevoked(c.onRevoked),
+			kgo.OnPartitionsLost(c.onLost),
+		)
+	} else {
+		opts = append(opts, kgo.ConsumePartitions(cfg.partitions))
+		for topic, ps := range cfg.partitions {
+			for p := range ps {
+				c.parts[topicPartition{topic, p}] = newPartState(now)
+			}
+		}
+	}
+	c.publishLocked()
+	return c, opts, nil
+}
+
+func (c *consumer[T]) loop(ctx context.Context, cl *kgo.Client) error {
+	for {
+		pollCtx, cancel := context.WithCancel(ctx)
+		c.mu.Lock()
+		c.wake = cancel
+		d, ok := c.nextWakeLocked(c.clock.Now())
+		c.mu.Unlock()
+		stop := func() bool { return false }
+		if ok {
+			stop = c.clock.AfterFunc(d, cancel)
+		}
+		fetches := cl.PollRecords(pollCtx, c.s.cfg.maxPoll)
+		stop()
+		cancel()
+		if err := ctx.Err(); err != nil {
+			cl.AllowRebalance()
+			return err
+		}
+		if err := c.handle(fetches); err != nil {
+			cl.AllowRebalance()
+			return err
+		}
+		cl.AllowRebalance()
+		c.mu.Lock()
+		err := c.cbErr
+		exit := c.s.cfg.exitWhenIdle > 0 && !c.clock.Now().Before(c.lastRecord.Add(c.s.cfg.exitWhenIdle))
+		c.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		if exit {
+			return nil
+		}
+	}
+}
+
+// nextWakeLocked returns how long the poll may block: until the next
+// partition would turn idle, the idle exit, or the commit tick.
+func (c *consumer[T]) nextWakeLocked(now time.Time) (time.Duration, bool) {
+	var next time.Time
+	consider := func(t time.Time) {
+		if next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
+	cfg := &c.s.cfg
+	uncommitted := false
+	for _, st := range c.parts {
+		if cfg.idleTimeout > 0 && !st.idle {
+			consider(st.lastSeen.Add(cfg.idleTimeout))
+		}
+		if st.flushed.Offset >= 0 && st.flushed.Offset != st.committed {
+			uncommitted = true
+		}
+	}
+	if cfg.exitWhenIdle > 0 {
+		consider(c.lastRecord.Add(cfg.exitWhenIdle))
+	}
+	if uncommitted && c.group {
+		consider(now.Add(time.Second))
+	}
+	if next.IsZero() {
+		return 0, false
+	}
+	return max(next.Sub(now), 0), true
+}
+
+// handle emits the records of one poll, then the watermark, flushes, and
+// commits what the policy allows. Rebalances are blocked meanwhile (unless
+// the poll was empty).
+func (c *consumer[T]) handle(fetches kgo.Fetches) error {
+	emitted, err := c.emitAll(fetches)
+	if err != nil || !c.group {
+		return err
+	}
+	reason := Tick
+	if emitted {
+		reason = Flushed
+	}
+	return c.commit(context.Background(), reason, nil)
+}
+
+func (c *consumer[T]) emitAll(fetches kgo.Fetches) (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.clock.Now()
+	emitted := false
+	for i := range fetches {
+		for j := range fetches[i].Topics {
+			ft := &fetches[i].Topics[j]
+			for k := range ft.Partitions {
+				fp := &ft.Partitions[k]
+				if fp.Err != nil {
+					if errors.Is(fp.Err, context.Canceled) || errors.Is(fp.Err, context.DeadlineExceeded) {
+						continue // our own wake-up
+					}
+					return false, fmt.Errorf("kafka: fetch %s/%d: %w", ft.Topic, fp.Partition, fp.Err)
+				}
+				if len(fp.Records) == 0 {
+					continue
+				}
+				tp := topicPartition{ft.Topic, fp.Partition}
+				st := c.parts[tp]
+				if st == nil {
+					st = newPartState(now)
+					c.parts[tp] = st
+					c.publishLocked()
+				}
+				if err := c.emit(st, fp.Records); err != nil {
+					return false, err
+				}
+				st.lastSeen, st.idle = now, false
+				c.lastRecord = now
+				emitted = true
+			}
+		}
+	}
+	if err := c.watermarkLocked(now); err != nil {
+		return false, err
+	}
+	if emitted {
+		if err := c.out.Flush(); err != nil {
+			return false, err
+		}
+		for _, st := range c.parts {
+			st.flushed = st.handed
+		}
+	}
+	return emitted, nil
+}
+
+func (c *consumer[T]) emit(st *partState, recs []*kgo.Record) error {
+	for _, r := range recs {
+		v, err := c.s.decode(r)
+		msg := Message[T]{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Value: v}
+		t := stream.TimeOf(r.Timestamp)
+		if err != nil {
+			var zero T
+			msg.Value = zero
+			msg.Err = &DecodeError{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Err: err}
+			msg.Record = r
+		} else {
+			if c.timeOf != nil {
+				t = stream.TimeOf(c.timeOf(v))
+			}
+			if t > st.maxTime {
+				st.maxTime = t
+			}
+		}
+		if err := c.out.Emit(stream.Record[Message[T]]{Time: t, Value: msg}); err != nil {
+			return err
+		}
+		st.handed = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset + 1}
+	}
+	return nil
+}
+
+// watermarkLocked marks partitions idle and emits the minimum watermark of
+// the active ones, or marks the output idle when none is active.
+func (c *consumer[T]) watermarkLocked(now time.Time) error {
+	cfg := &c.s.cfg
+	min, active := stream.MaxTime, false
+	for _, st := range c.parts {
+		if cfg.idleTimeout > 0 && !st.idle && !now.Before(st.lastSeen.Add(cfg.idleTimeout)) {
+			st.idle = true
+		}
+		if st.idle {
+			continue
+		}
+		active = true
+		w := stream.MinTime
+		if st.maxTime > stream.MinTime {
+			w = st.maxTime.Add(-cfg.outOfOrderness - 1)
+		}
+		if w < min {
+			min = w
+		}
+	}
+	if !active {
+		if c.outIdle {
+			return nil
+		}
+		c.outIdle = true
+		return c.out.MarkIdle()
+	}
+	if min == stream.MinTime {
+		return nil
+	}
+	c.outIdle = false
+	return c.out.EmitWatermark(min)
+}
+
+// commit offers the policy the flushed positions not yet committed (of the
+// partitions in only, if set) and commits what it returns. It must not be
+// called with c.mu held: the client may be in a rebalance that waits for a
+// callback that takes c.mu. A commit refused because the group is
+// rebalancing is not fatal: those partitions' records are then delivered
+// again to their next owner.
+func (c *consumer[T]) commit(ctx context.Context, reason CommitReason, only map[topicPartition]bool) error {
+	c.mu.Lock()
+	offsets := c.planLocked(reason, only)
+	c.mu.Unlock()
+	return c.commitOffsets(ctx, reason, offsets)
+}
+
+// planLocked asks the policy what to commit.
+func (c *consumer[T]) planLocked(reason CommitReason, only map[topicPartition]bool) Offsets {
+	handed := Offsets{}
+	for tp, st := range c.parts {
+		if only != nil && !only[tp] {
+			continue
+		}
+		if st.flushed.Offset >= 0 && st.flushed.Offset != st.committed {
+			handed.set(tp.topic, tp.partition, st.flushed)
+		}
+	}
+	if len(handed) == 0 && reason != Tick {
+		return nil
+	}
+	return c.s.cfg.policy.Commit(c.clock.Now(), reason, handed)
+}
+
+func (c *consumer[T]) commitOffsets(ctx context.Context, reason CommitReason, offsets Offsets) error {
+	if len(offsets) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var cerr error
+	c.cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			cerr = err
+			return
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+					if cerr == nil {
+						cerr = err
+					}
+					continue
+				}
+				if st := c.parts[topicPartition{t.Topic, p.Partition}]; st != nil {
+					if eo, ok := offsets[t.Topic][p.Partition]; ok && eo.Offset > st.committed {
+						st.committed = eo.Offset
+					}
+				}
+			}
+		}
+	})
+	if cerr == nil || rebalancing(cerr) {
+		return nil
+	}
+	return fmt.Errorf("%w (%s): %w", ErrCommit, reason, cerr)
+}
+
+// rebalancing reports whether a commit failed only because the group is
+// changing hands: not fatal, the next owner re-reads from the last commit.
+func rebalancing(err error) bool {
+	return errors.Is(err, kerr.RebalanceInProgress) || errors.Is(err, kerr.IllegalGeneration) ||
+		errors.Is(err, kerr.UnknownMemberID) || errors.Is(err, kerr.FencedMemberEpoch) ||
+		errors.Is(err, kerr.StaleMemberEpoch)
+}
+
+func (c *consumer[T]) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.clock.Now()
+	for topic, ps := range assigned {
+		for _, p := range ps {
+			tp := topicPartition{topic, p}
+			if c.parts[tp] == nil {
+				c.parts[tp] = newPartState(now)
+			}
+		}
+	}
+	c.publishLocked()
+	c.wakeLocked()
+}
+
+// onRevoked commits the revoked partitions' positions (as the policy
+// allows) and forgets them. Rebalances are blocked while the source hands
+// records downstream, so every record polled from them has been emitted and
+// flushed by now, and no later poll returns records of theirs.
+func (c *consumer[T]) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	only := map[topicPartition]bool{}
+	for topic, ps := range revoked {
+		for _, p := range ps {
+			only[topicPartition{topic, p}] = true
+		}
+	}
+	c.mu.Lock()
+	var offsets Offsets
+	if !c.stopping && c.cbErr == nil {
+		offsets = c.planLocked(Revoked, only)
+	}
+	c.mu.Unlock()
+	err := c.commitOffsets(ctx, Revoked, offsets)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil && c.cbErr == nil {
+		c.cbErr = err
+	}
+	for tp := range only {
+		delete(c.parts, tp)
+	}
+	c.publishLocked()
+	c.wakeLocked()
+}
+
+// onLost forgets partitions taken away without a chance to commit.
+func (c *consumer[T]) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for topic, ps := range lost {
+		for _, p := range ps {
+			delete(c.parts, topicPartition{topic, p})
+		}
+	}
+	c.publishLocked()
+	c.wakeLocked()
+}
+
+// wakeLocked makes the current poll return, so the watermark is recomputed
+// for the new set of partitions.
+func (c *consumer[T]) wakeLocked() {
+	if c.wake != nil {
+		c.wake()
+	}
+}
+
+// Decode splits a stream of Messages into the decoded values, at their
+// records' times, and the dead letters of the records that could not be
+// decoded (see [stream.Processed.DeadLetters]; each dead letter's Err is a
+// *[DecodeError] and its Record.Value the Message with the raw record). If
+// nothing consumes the dead letters, a bad record fails the run.
+func Decode[T any](msgs stream.Stream[Message[T]]) stream.Processed[Message[T], T] {
+	return stream.Process(msgs, "kafka.decode", func(_ *stream.Context, r stream.Record[Message[T]], out stream.Emitter[T]) error {
+		if r.Value.Err != nil {
+			return stream.Reject(r.Value.Err)
+		}
+		return out.Emit(stream.Record[T]{Time: r.Time, Value: r.Value.Value})
+	})
+}
