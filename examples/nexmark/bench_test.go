@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"runtime"
+	"strconv"
+	"testing"
+
+	"github.com/brook-streams/brook/stream"
+)
+
+// benchEvents is the number of events one benchmark iteration runs.
+const benchEvents = 1_000_000
+
+// BenchmarkQuery runs every query over benchEvents generated events (the
+// suite's rate: 10 M events per second of event time) and reports events/s:
+//
+//   - brook-p1: the pipeline at parallelism 1 (with GOMAXPROCS=1, one core);
+//   - brook-pN: the pipeline at parallelism GOMAXPROCS;
+//   - generate-only: the hand-written ceiling, a loop that generates the
+//     events and counts the bids (which is all q0 does): what any query
+//     costs at least on one core;
+//   - batch: a hand-written batch computation, generating the events into
+//     a slice and computing the query's rows from it (the tests' oracle).
+//
+// Run one query with e.g. go test -bench 'Query/q5/' -benchtime 3x.
+func BenchmarkQuery(b *testing.B) {
+	g, err := NewGenerator(DefaultGeneratorConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	batch := map[string]func([]Event) int{
+		"q0": count(batchQ0), "q1": count(batchQ1), "q2": count(batchQ2), "q3": count(batchQ3),
+		"q4": count(batchQ4), "q5": count(batchQ5), "q7": count(batchQ7), "q8": count(batchQ8),
+		"q11": count(batchQ11), "q13": count(batchQ13),
+	}
+	for _, q := range Queries {
+		b.Run(q.Name, func(b *testing.B) {
+			for _, par := range []int{1, runtime.GOMAXPROCS(0)} {
+				b.Run("brook-p"+strconv.Itoa(par), func(b *testing.B) {
+					b.ReportAllocs()
+					for b.Loop() {
+						p := stream.New(stream.WithParallelism(par))
+						q.Attach(Events(p, g, benchEvents, par, DefaultChunk), &RowSink{})
+						if err := p.Run(context.Background()); err != nil {
+							b.Fatal(err)
+						}
+					}
+					b.ReportMetric(float64(benchEvents)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+				})
+			}
+			b.Run("generate-only", func(b *testing.B) {
+				b.ReportAllocs()
+				bidsSeen := 0
+				for b.Loop() {
+					for i := range int64(benchEvents) {
+						if e := g.Event(i); e.Kind == KindBid {
+							bidsSeen++
+						}
+					}
+				}
+				if bidsSeen != b.N*benchEvents/50*46 {
+					b.Fatalf("%d bids", bidsSeen)
+				}
+				b.ReportMetric(float64(benchEvents)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+			})
+			b.Run("batch", func(b *testing.B) {
+				b.ReportAllocs()
+				events := make([]Event, benchEvents)
+				for b.Loop() {
+					for i := range events {
+						events[i] = g.Event(int64(i))
+					}
+					if batch[q.Name](events) < 0 {
+						b.Fatal("unreachable")
+					}
+				}
+				b.ReportMetric(float64(benchEvents)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+			})
+		})
+	}
+}
+
+func count[T any](f func([]Event) []T) func([]Event) int {
+	return func(events []Event) int { return len(f(events)) }
+}
