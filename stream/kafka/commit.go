@@ -34,7 +34,7 @@ const (
 	// is the last chance to commit them before another member resumes them
 	// from the group's committed offsets.
 	Revoked
-	// Stopped: the source ends normally ([ExitWhenIdle]).
+	// Stopped: the source ends normally ([ExitWhenIdle], [Source.Stop]).
 	Stopped
 )
 
@@ -88,6 +88,9 @@ type intervalPolicy struct {
 }
 
 func (p *intervalPolicy) Commit(now time.Time, reason CommitReason, handed Offsets) Offsets {
+	if len(handed) == 0 {
+		return nil
+	}
 	switch reason {
 	case Flushed, Tick:
 		if p.d > 0 && !p.last.IsZero() && now.Sub(p.last) < p.d {

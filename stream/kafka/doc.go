@@ -67,8 +67,9 @@
 //
 // When the run fails or is cancelled, the source commits nothing more: the
 // records since the last commit are delivered again (duplicates, not loss).
-// When it ends normally ([ExitWhenIdle]) it commits what it handed before
-// returning. A failed commit fails the run, except one refused because the
+// When it ends normally ([ExitWhenIdle], or [Source.Stop] for a graceful
+// shutdown) it commits what it handed before returning, and the pipeline
+// then finishes: the end-of-input watermark fires every window. A failed commit fails the run, except one refused because the
 // group is rebalancing, whose records go again to the partitions' next
 // owner. A source on fixed [Partitions] commits nothing.
 //

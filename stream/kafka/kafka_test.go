@@ -155,7 +155,9 @@ func TestPartitionWatermarkMin(t *testing.T) {
 	t.Parallel()
 	_, addr := cluster(t, 2, "wm")
 	cl := client(t, addr, kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	sec := func(s int64) play { return play{User: "u", Seq: int(s), TS: epoch.Add(time.Duration(s) * time.Second).UnixMilli()} }
+	sec := func(s int64) play {
+		return play{User: "u", Seq: int(s), TS: epoch.Add(time.Duration(s) * time.Second).UnixMilli()}
+	}
 	at := func(s int64) stream.Time { return stream.TimeOf(epoch.Add(time.Duration(s) * time.Second)) }
 	produce(t, cl, playRecord("wm", 0, sec(10)), playRecord("wm", 0, sec(30)), playRecord("wm", 0, sec(20)),
 		playRecord("wm", 1, sec(100)), playRecord("wm", 1, sec(200)))
@@ -472,5 +474,72 @@ func TestBrookReadsWhatKcatWrote(t *testing.T) {
 	assert.Equal(t, "bad", string(dead[0].Record.Value.Record.Key))
 	for _, r := range got {
 		assert.Equal(t, in[r.Value.Seq], r.Value)
+	}
+}
+
+// TestStopCommitsAndNextMemberResumes: Stop ends a member normally (its
+// sink sees the end of input) after committing; a later member of the group
+// resumes exactly after it.
+func TestStopCommitsAndNextMemberResumes(t *testing.T) {
+	t.Parallel()
+	const n, m = 500, 300
+	_, addr := cluster(t, 3, "resume")
+	cl := client(t, addr)
+	all := plays(n + m)
+	send := func(ps []play) {
+		recs := make([]*kgo.Record, len(ps))
+		for i, p := range ps {
+			recs[i] = playRecord("resume", 0, p)
+		}
+		produce(t, cl, recs...)
+	}
+	member := func(tl *tally) (*kafka.Source[play], *streamtest.Sink[play], chan error) {
+		src := kafka.NewSource(decodePlay, kafka.Brokers(addr), kafka.ConsumerGroup("g", "resume"),
+			kafka.Commit(kafka.CommitPolicyFunc(func(_ time.Time, r kafka.CommitReason, handed kafka.Offsets) kafka.Offsets {
+				if r == kafka.Stopped {
+					return handed // only the stop commits
+				}
+				return nil
+			})))
+		p := stream.New()
+		d := kafka.Decode(stream.From(p, src))
+		sink := streamtest.NewSink[play]()
+		stream.To(stream.Map(d.Stream, func(v play) play { tl.add(v.Seq); return v }), sink)
+		stream.To(d.DeadLetters(), stream.Discard[stream.DeadLetter[kafka.Message[play]]]())
+		errc := make(chan error, 1)
+		go func() { errc <- p.Run(context.Background()) }()
+		return src, sink, errc
+	}
+
+	send(all[:n])
+	first := newTally()
+	src, sink, errc := member(first)
+	first.waitFor(t, "the first batch", seqsUpTo(n))
+	src.Stop()
+	require.NoError(t, <-errc)
+	assert.True(t, sink.Ended(), "a stopped source ends the input normally")
+	var sum int64
+	for _, off := range committed(t, cl, "g", "resume") {
+		sum += off
+	}
+	require.Equal(t, int64(n), sum, "stop committed everything handed")
+
+	send(all[n:])
+	second := newTally()
+	src, _, errc = member(second)
+	second.waitFor(t, "the second batch", func(c map[int]int, _ int) bool {
+		for i := n; i < n+m; i++ {
+			if c[i] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	src.Stop()
+	require.NoError(t, <-errc)
+	counts, total := second.snapshot()
+	assert.Equal(t, m, total, "no record delivered twice, none from before the commit")
+	for seq := range counts {
+		assert.GreaterOrEqual(t, seq, n)
 	}
 }

@@ -68,6 +68,23 @@ type Source[T any] struct {
 	clock  stream.Clock // from Open, unless the Clock option set one
 	ran    atomic.Bool
 	owned  atomic.Pointer[map[string][]int32] // what Assigned reports
+
+	stopReq atomic.Bool
+	running atomic.Pointer[func()] // wakes the running consumer's poll
+}
+
+// Stop asks the running source to end normally: at its next wake-up (at
+// once if it is waiting for records) it commits what it handed downstream,
+// as ExitWhenIdle does, and Run returns nil, so the pipeline finishes its
+// windows and sinks. Use it for a graceful shutdown on a signal; cancelling
+// Run's context instead stops at once and commits nothing more. Stop is safe
+// to call from any goroutine, more than once, and before Run (Run then ends
+// at once).
+func (s *Source[T]) Stop() {
+	s.stopReq.Store(true)
+	if wake := s.running.Load(); wake != nil {
+		(*wake)()
+	}
 }
 
 var (
@@ -151,19 +168,22 @@ type consumer[T any] struct {
 	clock  stream.Clock
 	group  bool
 	out    stream.SourceOutput[Message[T]]
+	cl     *kgo.Client // for the source's goroutine
+
+	wakeMu sync.Mutex
+	wake   context.CancelFunc // cancels the current poll
 
 	mu         sync.Mutex // guards everything below (rebalance callbacks)
 	parts      map[topicPartition]*partState
-	wake       context.CancelFunc // cancels the current poll
-	stopping   bool               // no more commits from callbacks
-	cbErr      error              // a fatal commit error in a callback
-	cl         *kgo.Client
+	stopping   bool  // no more commits from callbacks
+	cbErr      error // a fatal commit error in a callback
 	lastRecord time.Time
 	outIdle    bool
 }
 
 // Run consumes until ctx is cancelled (it returns ctx.Err()), the source has
-// been idle for the [ExitWhenIdle] duration (it returns nil), or it fails.
+// been idle for the [ExitWhenIdle] duration or [Source.Stop] is called (it
+// returns nil), or it fails.
 func (s *Source[T]) Run(ctx context.Context, out stream.SourceOutput[Message[T]]) (err error) {
 	if !s.ran.CompareAndSwap(false, true) {
 		return ErrAlreadyRun
@@ -176,13 +196,14 @@ func (s *Source[T]) Run(ctx context.Context, out stream.SourceOutput[Message[T]]
 	if err != nil {
 		return fmt.Errorf("kafka: client: %w", err)
 	}
-	c.mu.Lock()
-	c.cl = cl
-	c.mu.Unlock()
+	c.cl = cl // before any poll; callbacks use the client they are given
+	wake := c.wakeUp
+	s.running.Store(&wake)
 	defer func() {
+		s.running.Store(nil)
 		graceful := err == nil
 		if graceful && c.group {
-			err = c.commit(context.WithoutCancel(ctx), Stopped, nil)
+			err = c.commit(context.WithoutCancel(ctx), cl, Stopped, nil)
 		}
 		c.mu.Lock()
 		c.stopping = true
@@ -253,9 +274,17 @@ func (s *Source[T]) prepare(out stream.SourceOutput[Message[T]]) (*consumer[T], 
 
 func (c *consumer[T]) loop(ctx context.Context, cl *kgo.Client) error {
 	for {
+		if c.s.stopReq.Load() {
+			return nil
+		}
 		pollCtx, cancel := context.WithCancel(ctx)
-		c.mu.Lock()
+		c.wakeMu.Lock()
 		c.wake = cancel
+		c.wakeMu.Unlock()
+		if c.s.stopReq.Load() { // Stop may have missed the new wake
+			cancel()
+		}
+		c.mu.Lock()
 		d, ok := c.nextWakeLocked(c.clock.Now())
 		c.mu.Unlock()
 		stop := func() bool { return false }
@@ -269,7 +298,7 @@ func (c *consumer[T]) loop(ctx context.Context, cl *kgo.Client) error {
 			cl.AllowRebalance()
 			return err
 		}
-		if err := c.handle(fetches); err != nil {
+		if err := c.handle(ctx, fetches); err != nil {
 			cl.AllowRebalance()
 			return err
 		}
@@ -321,7 +350,7 @@ func (c *consumer[T]) nextWakeLocked(now time.Time) (time.Duration, bool) {
 // handle emits the records of one poll, then the watermark, flushes, and
 // commits what the policy allows. Rebalances are blocked meanwhile (unless
 // the poll was empty).
-func (c *consumer[T]) handle(fetches kgo.Fetches) error {
+func (c *consumer[T]) handle(ctx context.Context, fetches kgo.Fetches) error {
 	emitted, err := c.emitAll(fetches)
 	if err != nil || !c.group {
 		return err
@@ -330,7 +359,13 @@ func (c *consumer[T]) handle(fetches kgo.Fetches) error {
 	if emitted {
 		reason = Flushed
 	}
-	return c.commit(context.Background(), reason, nil)
+	if err := c.commit(ctx, c.cl, reason, nil); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return err
+	}
+	return nil
 }
 
 func (c *consumer[T]) emitAll(fetches kgo.Fetches) (bool, error) {
@@ -449,11 +484,11 @@ func (c *consumer[T]) watermarkLocked(now time.Time) error {
 // callback that takes c.mu. A commit refused because the group is
 // rebalancing is not fatal: those partitions' records are then delivered
 // again to their next owner.
-func (c *consumer[T]) commit(ctx context.Context, reason CommitReason, only map[topicPartition]bool) error {
+func (c *consumer[T]) commit(ctx context.Context, cl *kgo.Client, reason CommitReason, only map[topicPartition]bool) error {
 	c.mu.Lock()
 	offsets := c.planLocked(reason, only)
 	c.mu.Unlock()
-	return c.commitOffsets(ctx, reason, offsets)
+	return c.commitOffsets(ctx, cl, reason, offsets)
 }
 
 // planLocked asks the policy what to commit.
@@ -467,20 +502,20 @@ func (c *consumer[T]) planLocked(reason CommitReason, only map[topicPartition]bo
 			handed.set(tp.topic, tp.partition, st.flushed)
 		}
 	}
-	if len(handed) == 0 && reason != Tick {
+	if len(handed) == 0 {
 		return nil
 	}
 	return c.s.cfg.policy.Commit(c.clock.Now(), reason, handed)
 }
 
-func (c *consumer[T]) commitOffsets(ctx context.Context, reason CommitReason, offsets Offsets) error {
+func (c *consumer[T]) commitOffsets(ctx context.Context, cl *kgo.Client, reason CommitReason, offsets Offsets) error {
 	if len(offsets) == 0 {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	var cerr error
-	c.cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+	cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
 		if err != nil {
 			cerr = err
 			return
@@ -530,14 +565,14 @@ func (c *consumer[T]) onAssigned(_ context.Context, _ *kgo.Client, assigned map[
 		}
 	}
 	c.publishLocked()
-	c.wakeLocked()
+	c.wakeUp()
 }
 
 // onRevoked commits the revoked partitions' positions (as the policy
 // allows) and forgets them. Rebalances are blocked while the source hands
 // records downstream, so every record polled from them has been emitted and
 // flushed by now, and no later poll returns records of theirs.
-func (c *consumer[T]) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
+func (c *consumer[T]) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
 	only := map[topicPartition]bool{}
 	for topic, ps := range revoked {
 		for _, p := range ps {
@@ -550,7 +585,7 @@ func (c *consumer[T]) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[
 		offsets = c.planLocked(Revoked, only)
 	}
 	c.mu.Unlock()
-	err := c.commitOffsets(ctx, Revoked, offsets)
+	err := c.commitOffsets(ctx, cl, Revoked, offsets)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err != nil && c.cbErr == nil {
@@ -560,7 +595,7 @@ func (c *consumer[T]) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[
 		delete(c.parts, tp)
 	}
 	c.publishLocked()
-	c.wakeLocked()
+	c.wakeUp()
 }
 
 // onLost forgets partitions taken away without a chance to commit.
@@ -573,12 +608,14 @@ func (c *consumer[T]) onLost(_ context.Context, _ *kgo.Client, lost map[string][
 		}
 	}
 	c.publishLocked()
-	c.wakeLocked()
+	c.wakeUp()
 }
 
-// wakeLocked makes the current poll return, so the watermark is recomputed
-// for the new set of partitions.
-func (c *consumer[T]) wakeLocked() {
+// wakeUp makes the current poll return, so the watermark is recomputed
+// for the new set of partitions, or a Stop is seen.
+func (c *consumer[T]) wakeUp() {
+	c.wakeMu.Lock()
+	defer c.wakeMu.Unlock()
 	if c.wake != nil {
 		c.wake()
 	}
