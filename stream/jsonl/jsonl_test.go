@@ -410,3 +410,27 @@ func TestHugeLineBecomesDeadLetter(t *testing.T) {
 	assert.Equal(t, int64(len(`{"user":"before"}`)+1), l.Offset)
 	assert.Equal(t, strings.Repeat("x", 1024), string(l.Raw))
 }
+
+// TestStdin reads "-" (not parallel: it swaps os.Stdin for a pipe).
+func TestStdin(t *testing.T) {
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	old := os.Stdin
+	os.Stdin = r
+	t.Cleanup(func() { os.Stdin = old; r.Close() })
+	go func() {
+		fmt.Fprintln(w, `{"user":"from-stdin"}`)
+		fmt.Fprintln(w, `garbage`)
+		w.Close()
+	}()
+	src := jsonl.File("-", decodePlay)
+	res, err := run(t, src)
+	require.NoError(t, err)
+	require.Len(t, res.good, 1)
+	assert.Equal(t, "from-stdin", res.good[0].Value.User)
+	require.Len(t, res.dead, 1)
+	assert.Equal(t, int64(2), res.dead[0].Record.Value.Num)
+	require.NoError(t, src.Close(), "stdin is not closed by the source")
+	_, err = os.Stdin.Stat()
+	assert.NoError(t, err)
+}
