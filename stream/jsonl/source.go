@@ -57,6 +57,7 @@ type LineError struct {
 	Err    error // the decoder's error, or ErrLineTooLong
 }
 
+// Error reports the line, its offset and the cause.
 func (e *LineError) Error() string {
 	return fmt.Sprintf("jsonl: line %d (offset %d): %v", e.Line, e.Offset, e.Err)
 }

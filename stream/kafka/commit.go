@@ -38,6 +38,7 @@ const (
 	Stopped
 )
 
+// String returns the reason in words.
 func (r CommitReason) String() string {
 	switch r {
 	case Flushed:

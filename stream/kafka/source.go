@@ -47,6 +47,7 @@ type DecodeError struct {
 	Err       error // the decoder's error
 }
 
+// Error reports where the record is and the cause.
 func (e *DecodeError) Error() string {
 	return fmt.Sprintf("kafka: decode %s/%d@%d: %v", e.Topic, e.Partition, e.Offset, e.Err)
 }
