@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/brook-streams/brook/stream"
 	"github.com/brook-streams/brook/window"
@@ -78,11 +79,12 @@ func (o *openAuction) add(b q4Bid) {
 
 // winningBids is Q4's first stage.
 type winningBids struct {
-	open    map[int64]*openAuction
-	due     timeHeap          // auction ids by expiry
-	pending map[int64][]q4Bid // bids whose auction has not arrived
-	pendq   []timed           // pending bids in arrival order, to drop them
-	wm      stream.Time
+	open     map[int64]*openAuction
+	due      timeHeap          // auction ids by expiry
+	pending  map[int64][]q4Bid // bids whose auction has not arrived
+	pendq    []timed           // pending bids in arrival order, to drop them
+	npending int               // bids in pending
+	wm       stream.Time
 }
 
 type timed struct {
@@ -101,6 +103,7 @@ func (w *winningBids) ProcessRecord(r stream.Record[stream.Either[q4Auction, q4B
 		for _, b := range w.pending[a.ID] {
 			o.add(b)
 		}
+		w.npending -= len(w.pending[a.ID])
 		delete(w.pending, a.ID)
 		w.due.push(timed{t: eventTime(a.Expires), id: a.ID})
 		return nil
@@ -114,7 +117,14 @@ func (w *winningBids) ProcessRecord(r stream.Record[stream.Either[q4Auction, q4B
 		return nil // late: no auction that can still arrive is open at its time
 	}
 	w.pending[b.Auction] = append(w.pending[b.Auction], b)
+	w.npending++
 	w.pendq = append(w.pendq, timed{t: r.Time, id: b.Auction})
+	if len(w.pendq) > 2*w.npending+1024 {
+		// Most entries are of bids whose auction has arrived since (the
+		// exchange batches each input separately, so bids often overtake
+		// their auction): drop those.
+		w.pendq = slices.DeleteFunc(w.pendq, func(x timed) bool { _, ok := w.pending[x.id]; return !ok })
+	}
 	return nil
 }
 
@@ -144,6 +154,7 @@ func (w *winningBids) ProcessWatermark(wm stream.Time, out stream.Emitter[q4Winn
 					kept = append(kept, b)
 				}
 			}
+			w.npending -= len(bs) - len(kept)
 			if len(kept) == 0 {
 				delete(w.pending, id)
 			} else {

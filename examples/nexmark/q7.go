@@ -8,7 +8,7 @@ import (
 
 // Q7 finds the highest bids of each 10 s tumbling window:
 //
-//	SELECT B.auction, B.price, B.bidder, B.dateTime, B.extra
+//	SELECT B.auction, B.bidder, B.price, B.dateTime, B.extra
 //	FROM bid B
 //	JOIN (SELECT MAX(price) AS maxprice, window_end as dateTime
 //	      FROM TABLE(TUMBLE(TABLE bid, DESCRIPTOR(dateTime), INTERVAL '10' SECOND))

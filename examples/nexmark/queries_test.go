@@ -290,3 +290,29 @@ func TestQueryEdgeCases(t *testing.T) {
 		}
 	}
 }
+
+// TestQ4PendingBounded: bids that overtake their auction (each input of an
+// exchange is batched on its own) wait as pending; the queue that expires
+// them must not keep an entry per bid once their auctions have arrived.
+func TestQ4PendingBounded(t *testing.T) {
+	t.Parallel()
+	w := &winningBids{open: map[int64]*openAuction{}, pending: map[int64][]q4Bid{}, wm: stream.MinTime}
+	maxQueue := 0
+	for id := int64(0); id < 20_000; id++ {
+		ts := t0 + id
+		for k := range int64(5) {
+			b := q4Bid{Auction: id, Price: k, DateTime: ts}
+			require.NoError(t, w.ProcessRecord(stream.Record[stream.Either[q4Auction, q4Bid]]{Time: eventTime(ts), Value: stream.Either[q4Auction, q4Bid]{Right: b, IsRight: true}}, nil))
+		}
+		a := q4Auction{ID: id, DateTime: ts, Expires: ts + 10, Category: 10}
+		require.NoError(t, w.ProcessRecord(stream.Record[stream.Either[q4Auction, q4Bid]]{Time: eventTime(ts), Value: stream.Either[q4Auction, q4Bid]{Left: a}}, nil))
+		maxQueue = max(maxQueue, len(w.pendq))
+	}
+	assert.Zero(t, w.npending)
+	assert.Empty(t, w.pending)
+	assert.LessOrEqual(t, maxQueue, 1024+5+1, "pending queue grew with the stream")
+	for id, o := range w.open {
+		require.True(t, o.has, "auction %d got its early bids", id)
+		require.Equal(t, int64(4), o.max)
+	}
+}
