@@ -399,6 +399,9 @@ func (r *receiver[T]) finish() error {
 	if err := r.advance(); err != nil {
 		return err
 	}
+	if r.cnt.m != nil {
+		r.cnt.m.QueueFill(0, r.x.spec.capacity)
+	}
 	r.t.report()
 	return r.chain.ctrl(control{kind: ctrlEnd})
 }
