@@ -64,7 +64,7 @@ func TestRunReportsThroughput(t *testing.T) {
 	t.Parallel()
 	code, stdout, stderr := runCLI(t, "-query", "q2", "-events", "20000", "-parallel", "2")
 	require.Equal(t, exitOK, code, stderr)
-	assert.Regexp(t, `^q2 \(selection\): 20000 events in \S+: [0-9.]+ [KM]? ?events/s \(parallel 2, GOMAXPROCS \d+\); \d+ rows\n$`, stdout)
+	assert.Regexp(t, `^q2 \(selection\): 20000 events in \S+: [0-9.]+ [KM]? ?events/s \(parallel 2, GOMAXPROCS \d+\); \d+ rows(; CPU \S+: [0-9.]+ [KM]? ?events per core-second)?\n$`, stdout)
 }
 
 func TestRunBadInputLine(t *testing.T) {
