@@ -61,9 +61,42 @@
 //
 // So without checkpoints the guarantee is at-least-once for stateless
 // pipelines whose work happens in the source's chain, and at-most-once in
-// the gap described above otherwise. The commit policy is pluggable so that
-// checkpoints, when they exist, commit only the positions of a completed
-// checkpoint; until then [CommitNever] leaves committing to the caller.
+// the gap described above otherwise. [CommitNever] leaves committing to the
+// caller.
+//
+// # With checkpoints: exactly-once state
+//
+//	p := stream.New(stream.WithCheckpoints(store, 10*time.Second))
+//	src := kafka.NewSource(decodePlay, kafka.Brokers(addr),
+//		kafka.ConsumerGroup("juliawolf", "plays"), kafka.Commit(kafka.CommitOnCheckpoint()))
+//
+// The Source is a [stream.Snapshotter]: its state in a checkpoint is the
+// position (next offset, leader epoch) of every partition it handed records
+// of, a record counting as consumed before it is passed to out.Emit (the
+// runtime snapshots a source inside Emit and Flush). A restored run starts
+// each of those partitions at its checkpointed position, whatever the group
+// has committed. It is also a [stream.CheckpointListener]: with
+// [CommitOnCheckpoint] it commits exactly the positions of a checkpoint
+// once that checkpoint is stored, and at no other time, so the committed
+// offsets always describe a stored state. The pipeline's state is then
+// exactly-once across crashes; output is exactly-once with idempotent or
+// transactional sinks. This holds while the source's partitions stay with
+// the process (fixed [Partitions], or a group whose members do not move
+// partitions between them): state built from a partition that moves to
+// another process in a rebalance stays in this process's checkpoints.
+//
+// # State kept outside the pipeline, per partition
+//
+// A [PartitionListener] ([OnPartitions]) is told when partitions arrive
+// (and chooses the offsets they start from) and when they leave (after
+// their last polled record has been handed downstream, before their
+// commit). That is what a per-partition state store needs, Kafka Streams
+// style: load a partition's state and its offset when it arrives, resume
+// from that offset, and write state and offset together, atomically, when
+// it leaves and periodically. Since the offset travels with the state, a
+// restart or a rebalance neither loses nor double-counts, whatever the
+// group committed; commits are then only for monitoring (a [CommitPolicy]
+// can return the offsets the store has written).
 //
 // When the run fails or is cancelled, the source commits nothing more: the
 // records since the last commit are delivered again (duplicates, not loss).
@@ -88,5 +121,6 @@
 // record's error fails the run, returned by the next Write, by Flush or by
 // Close, never logged and dropped. A retried run may write records again.
 // Records carry their event time as the Kafka timestamp (millisecond
-// precision) unless [ProduceTime] is set.
+// precision) unless [ProduceTime] is set; [Key] and [Headers] set keys and
+// headers from the value.
 package kafka

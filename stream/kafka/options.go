@@ -34,6 +34,7 @@ type sourceConfig struct {
 	policy         CommitPolicy
 	maxPoll        int
 	clock          stream.Clock
+	listener       PartitionListener
 }
 
 type sinkConfig struct {
@@ -41,6 +42,7 @@ type sinkConfig struct {
 	clientOpts   []kgo.Opt
 	client       *kgo.Client
 	key          any // func(T) []byte
+	headers      any // func(T) []kgo.RecordHeader
 	produceTime  bool
 	closeTimeout time.Duration
 }
@@ -152,7 +154,8 @@ func ExitWhenIdle(d time.Duration) SourceOption {
 }
 
 // Commit sets the commit policy of a consumer-group source (default
-// CommitInterval(5 * time.Second)).
+// CommitInterval(5 * time.Second); use [CommitOnCheckpoint] in a pipeline
+// with checkpoints).
 func Commit(p CommitPolicy) SourceOption {
 	return sourceOptionFunc(func(c *sourceConfig) {
 		if p != nil {
@@ -189,6 +192,12 @@ func Client(cl *kgo.Client) SinkOption {
 // sink's value type, or the first Write fails with [stream.ErrInvalid].
 func Key[T any](fn func(T) []byte) SinkOption {
 	return sinkOptionFunc(func(c *sinkConfig) { c.key = fn })
+}
+
+// Headers sets each produced record's headers from its value. T must be
+// the sink's value type, or the first Write fails with [stream.ErrInvalid].
+func Headers[T any](fn func(T) []kgo.RecordHeader) SinkOption {
+	return sinkOptionFunc(func(c *sinkConfig) { c.headers = fn })
 }
 
 // ProduceTime makes produced records carry the time they were produced

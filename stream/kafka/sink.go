@@ -30,6 +30,7 @@ type Sink[T any] struct {
 	topic  string
 	encode func(T) ([]byte, error)
 	key    func(T) []byte
+	hdrs   func(T) []kgo.RecordHeader
 	cfg    sinkConfig
 	cl     *kgo.Client
 	owned  bool
@@ -83,6 +84,13 @@ func (s *Sink[T]) open() error {
 			s.err = fmt.Errorf("%w: kafka: Key takes a %T, want a func(%T) []byte", stream.ErrInvalid, s.cfg.key, *new(T))
 		}
 		s.key = fn
+	}
+	if s.err == nil && s.cfg.headers != nil {
+		fn, ok := s.cfg.headers.(func(T) []kgo.RecordHeader)
+		if !ok {
+			s.err = fmt.Errorf("%w: kafka: Headers takes a %T, want a func(%T) []kgo.RecordHeader", stream.ErrInvalid, s.cfg.headers, *new(T))
+		}
+		s.hdrs = fn
 	}
 	if s.err != nil {
 		return s.err
@@ -144,6 +152,9 @@ func (s *Sink[T]) Write(ctx context.Context, r stream.Record[T]) error {
 	rec := &kgo.Record{Topic: s.topic, Value: v}
 	if s.key != nil {
 		rec.Key = s.key(r.Value)
+	}
+	if s.hdrs != nil {
+		rec.Headers = s.hdrs(r.Value)
 	}
 	if !s.cfg.produceTime {
 		rec.Timestamp = r.Time.Std()

@@ -72,6 +72,15 @@ type Source[T any] struct {
 
 	stopReq atomic.Bool
 	running atomic.Pointer[func()] // wakes the running consumer's poll
+
+	// checkpoints (see checkpoint.go)
+	restored     map[topicPartition]kgo.EpochOffset // from Restore, before Run
+	checkpointed atomic.Bool                        // Restore or Snapshot was called
+	cur          *consumer[T]                       // the running consumer, for Snapshot (source goroutine)
+	ckMu         sync.Mutex
+	pending      []Offsets // positions of snapshots whose checkpoint is not complete, oldest first
+	clMu         sync.Mutex
+	cl           *kgo.Client // the running client, for CheckpointComplete; nil otherwise
 }
 
 // Stop asks the running source to end normally: at its next wake-up (at
@@ -174,8 +183,14 @@ type consumer[T any] struct {
 	wakeMu sync.Mutex
 	wake   context.CancelFunc // cancels the current poll
 
-	mu         sync.Mutex // guards everything below (rebalance callbacks)
-	parts      map[topicPartition]*partState
+	cbMu sync.Mutex // serializes the PartitionListener's calls
+
+	mu    sync.Mutex // guards everything below (rebalance callbacks)
+	parts map[topicPartition]*partState
+	// pos holds the positions of partitions the source handed records of,
+	// or restored from a checkpoint, that are not in parts (any more):
+	// with parts' handed positions, what a checkpoint records.
+	pos        map[topicPartition]kgo.EpochOffset
 	stopping   bool  // no more commits from callbacks
 	cbErr      error // a fatal commit error in a callback
 	lastRecord time.Time
@@ -189,7 +204,7 @@ func (s *Source[T]) Run(ctx context.Context, out stream.SourceOutput[Message[T]]
 	if !s.ran.CompareAndSwap(false, true) {
 		return ErrAlreadyRun
 	}
-	c, opts, err := s.prepare(out)
+	c, opts, err := s.prepare(ctx, out)
 	if err != nil {
 		return err
 	}
@@ -198,17 +213,27 @@ func (s *Source[T]) Run(ctx context.Context, out stream.SourceOutput[Message[T]]
 		return fmt.Errorf("kafka: client: %w", err)
 	}
 	c.cl = cl // before any poll; callbacks use the client they are given
+	s.cur = c
+	s.clMu.Lock()
+	s.cl = cl
+	s.clMu.Unlock()
 	wake := c.wakeUp
 	s.running.Store(&wake)
 	defer func() {
 		s.running.Store(nil)
-		graceful := err == nil
-		if graceful && c.group {
+		if err != nil {
+			c.markStopping() // a failure: no more listener calls or commits
+		}
+		if err == nil {
+			err = c.revokeAtEnd(context.WithoutCancel(ctx))
+		}
+		if err == nil && c.group {
 			err = c.commit(context.WithoutCancel(ctx), cl, Stopped, nil)
 		}
-		c.mu.Lock()
-		c.stopping = true
-		c.mu.Unlock()
+		c.markStopping()
+		s.clMu.Lock()
+		s.cl = nil
+		s.clMu.Unlock()
 		cl.CloseAllowingRebalance()
 		s.owned.Store(nil)
 		if err == nil {
@@ -221,7 +246,7 @@ func (s *Source[T]) Run(ctx context.Context, out stream.SourceOutput[Message[T]]
 }
 
 // prepare checks the configuration and builds the client options.
-func (s *Source[T]) prepare(out stream.SourceOutput[Message[T]]) (*consumer[T], []kgo.Opt, error) {
+func (s *Source[T]) prepare(ctx context.Context, out stream.SourceOutput[Message[T]]) (*consumer[T], []kgo.Opt, error) {
 	cfg := &s.cfg
 	switch {
 	case s.decode == nil:
@@ -233,7 +258,11 @@ func (s *Source[T]) prepare(out stream.SourceOutput[Message[T]]) (*consumer[T], 
 	case cfg.group != "" && len(cfg.topics) == 0:
 		return nil, nil, fmt.Errorf("%w: kafka: consumer group %q without topics", stream.ErrInvalid, cfg.group)
 	}
-	c := &consumer[T]{s: s, out: out, group: cfg.group != "", parts: map[topicPartition]*partState{}}
+	c := &consumer[T]{s: s, out: out, group: cfg.group != "", parts: map[topicPartition]*partState{},
+		pos: make(map[topicPartition]kgo.EpochOffset, len(s.restored))}
+	for tp, eo := range s.restored {
+		c.pos[tp] = eo
+	}
 	if cfg.eventTime != nil {
 		fn, ok := cfg.eventTime.(func(T) time.Time)
 		if !ok {
@@ -260,14 +289,28 @@ func (s *Source[T]) prepare(out stream.SourceOutput[Message[T]]) (*consumer[T], 
 			kgo.OnPartitionsAssigned(c.onAssigned),
 			kgo.OnPartitionsRevoked(c.onRevoked),
 			kgo.OnPartitionsLost(c.onLost),
+			kgo.AdjustFetchOffsetsFn(c.adjust),
 		)
 	} else {
-		opts = append(opts, kgo.ConsumePartitions(cfg.partitions))
+		start := make(map[string]map[int32]kgo.Offset, len(cfg.partitions))
 		for topic, ps := range cfg.partitions {
-			for p := range ps {
+			m := make(map[int32]kgo.Offset, len(ps))
+			for p, o := range ps {
 				c.parts[topicPartition{topic, p}] = newPartState(now)
+				if eo, ok := c.pos[topicPartition{topic, p}]; ok {
+					o = kgo.NewOffset().At(eo.Offset) // resume a restored checkpoint
+				}
+				m[p] = o
+			}
+			start[topic] = m
+		}
+		if l := cfg.listener; l != nil {
+			var err error
+			if start, err = l.PartitionsAssigned(ctx, start); err != nil {
+				return nil, nil, fmt.Errorf("kafka: partitions assigned: %w", err)
 			}
 		}
+		opts = append(opts, kgo.ConsumePartitions(start))
 	}
 	c.publishLocked()
 	return c, opts, nil
@@ -296,10 +339,12 @@ func (c *consumer[T]) loop(ctx context.Context, cl *kgo.Client) error {
 		stop()
 		cancel()
 		if err := ctx.Err(); err != nil {
+			c.markStopping()
 			cl.AllowRebalance()
 			return err
 		}
 		if err := c.handle(ctx, fetches); err != nil {
+			c.markStopping()
 			cl.AllowRebalance()
 			return err
 		}
@@ -339,7 +384,7 @@ func (c *consumer[T]) nextWakeLocked(now time.Time) (time.Duration, bool) {
 	if cfg.exitWhenIdle > 0 {
 		consider(c.lastRecord.Add(cfg.exitWhenIdle))
 	}
-	if uncommitted && c.group {
+	if uncommitted && c.group && !isCheckpointPolicy(cfg.policy) {
 		consider(now.Add(time.Second))
 	}
 	if next.IsZero() {
@@ -436,10 +481,11 @@ func (c *consumer[T]) emit(st *partState, recs []*kgo.Record) error {
 				st.maxTime = t
 			}
 		}
+		// Consumed before Emit, which may snapshot the source (checkpoint).
+		st.handed = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset + 1}
 		if err := c.out.Emit(stream.Record[Message[T]]{Time: t, Value: msg}); err != nil {
 			return err
 		}
-		st.handed = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset + 1}
 	}
 	return nil
 }
@@ -580,6 +626,9 @@ func (c *consumer[T]) onRevoked(ctx context.Context, cl *kgo.Client, revoked map
 			only[topicPartition{topic, p}] = true
 		}
 	}
+	if err := c.tellRevoked(ctx, revoked); err != nil {
+		c.fail(err)
+	}
 	c.mu.Lock()
 	var offsets Offsets
 	if !c.stopping && c.cbErr == nil {
@@ -593,23 +642,128 @@ func (c *consumer[T]) onRevoked(ctx context.Context, cl *kgo.Client, revoked map
 		c.cbErr = err
 	}
 	for tp := range only {
-		delete(c.parts, tp)
+		c.forgetLocked(tp)
 	}
 	c.publishLocked()
 	c.wakeUp()
 }
 
 // onLost forgets partitions taken away without a chance to commit.
-func (c *consumer[T]) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+func (c *consumer[T]) onLost(ctx context.Context, _ *kgo.Client, lost map[string][]int32) {
+	if l := c.s.cfg.listener; l != nil && !c.isStopping() {
+		c.cbMu.Lock()
+		err := l.PartitionsLost(ctx, lost)
+		c.cbMu.Unlock()
+		if err != nil {
+			c.fail(fmt.Errorf("kafka: partitions lost: %w", err))
+		}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for topic, ps := range lost {
 		for _, p := range ps {
-			delete(c.parts, topicPartition{topic, p})
+			c.forgetLocked(topicPartition{topic, p})
 		}
 	}
 	c.publishLocked()
 	c.wakeUp()
+}
+
+// forgetLocked drops a partition leaving the source, keeping its position
+// for checkpoints.
+func (c *consumer[T]) forgetLocked(tp topicPartition) {
+	if st := c.parts[tp]; st != nil && st.handed.Offset >= 0 {
+		c.pos[tp] = st.handed
+	}
+	delete(c.parts, tp)
+}
+
+// markStopping makes the callbacks call no listener and commit nothing.
+func (c *consumer[T]) markStopping() {
+	c.mu.Lock()
+	c.stopping = true
+	c.mu.Unlock()
+}
+
+func (c *consumer[T]) isStopping() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stopping || c.cbErr != nil
+}
+
+// fail records a fatal error from a callback and wakes the poll, so the
+// loop returns it.
+func (c *consumer[T]) fail(err error) {
+	c.mu.Lock()
+	if c.cbErr == nil {
+		c.cbErr = err
+	}
+	c.mu.Unlock()
+	c.wakeUp()
+}
+
+// tellRevoked calls the listener's PartitionsRevoked, unless the source is
+// stopping or has failed.
+func (c *consumer[T]) tellRevoked(ctx context.Context, revoked map[string][]int32) error {
+	l := c.s.cfg.listener
+	if l == nil || len(revoked) == 0 || c.isStopping() {
+		return nil
+	}
+	c.cbMu.Lock()
+	defer c.cbMu.Unlock()
+	if err := l.PartitionsRevoked(ctx, revoked); err != nil {
+		return fmt.Errorf("kafka: partitions revoked: %w", err)
+	}
+	return nil
+}
+
+// revokeAtEnd tells the listener, at a normal end, that every partition
+// the source still owns leaves it.
+func (c *consumer[T]) revokeAtEnd(ctx context.Context) error {
+	if c.s.cfg.listener == nil {
+		return nil
+	}
+	c.mu.Lock()
+	owned := map[string][]int32{}
+	for tp := range c.parts {
+		owned[tp.topic] = append(owned[tp.topic], tp.partition)
+	}
+	c.mu.Unlock()
+	return c.tellRevoked(ctx, owned)
+}
+
+// adjust is the group client's AdjustFetchOffsetsFn: newly assigned
+// partitions resume where a checkpointed source left them (its restored or
+// last handed position), then the listener may move them.
+func (c *consumer[T]) adjust(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	c.mu.Lock()
+	if c.stopping || c.cbErr != nil {
+		c.mu.Unlock()
+		return offsets, nil
+	}
+	if c.s.checkpointed.Load() {
+		for topic, ps := range offsets {
+			for p := range ps {
+				if eo, ok := c.pos[topicPartition{topic, p}]; ok {
+					ps[p] = kgo.NewOffset().At(eo.Offset)
+				}
+			}
+		}
+	}
+	c.mu.Unlock()
+	l := c.s.cfg.listener
+	if l == nil {
+		return offsets, nil
+	}
+	c.cbMu.Lock()
+	out, err := l.PartitionsAssigned(ctx, offsets)
+	c.cbMu.Unlock()
+	if err != nil {
+		err = fmt.Errorf("kafka: partitions assigned: %w", err)
+		c.fail(err)
+		return nil, err
+	}
+	return out, nil
 }
 
 // wakeUp makes the current poll return, so the watermark is recomputed
