@@ -151,11 +151,16 @@ func (s *Snapshot) Finish(window time.Duration) {
 func nsTime(ns int64) time.Time { return time.Unix(0, ns).UTC() }
 
 // quantileMs returns the q-quantile of a sketch of milliseconds, rounded to
-// a whole millisecond; 0 for an empty sketch.
+// a whole millisecond; 0 for an empty sketch. The sketch's estimate of a
+// value near the int64 limit may lie above it (by its relative accuracy):
+// it is clamped to the limit rather than overflowing to a negative number.
 func quantileMs(s *sketch.Quantiles, q float64) int64 {
 	v, err := s.Quantile(q)
-	if err != nil || math.IsNaN(v) {
+	switch {
+	case err != nil || math.IsNaN(v) || v <= 0:
 		return 0
+	case v >= math.MaxInt64: // 2^63 as a float64
+		return math.MaxInt64
 	}
 	return int64(math.Round(v))
 }

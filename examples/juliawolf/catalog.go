@@ -43,14 +43,14 @@ func NewCatalog(tracks []Track) (*Catalog, error) {
 		case t.TrackID == "":
 			return nil, fmt.Errorf("catalog entry %d: empty track_id", i+1)
 		case t.Title == "":
-			return nil, fmt.Errorf("catalog entry %d (%s): empty title", i+1, t.TrackID)
+			return nil, fmt.Errorf("catalog entry %d (%q): empty title", i+1, clip(t.TrackID))
 		case t.DurationMs <= 0:
-			return nil, fmt.Errorf("catalog entry %d (%s): duration_ms must be positive, got %d", i+1, t.TrackID, t.DurationMs)
+			return nil, fmt.Errorf("catalog entry %d (%q): duration_ms must be positive, got %d", i+1, clip(t.TrackID), t.DurationMs)
 		case t.Weight < 0:
-			return nil, fmt.Errorf("catalog entry %d (%s): negative weight", i+1, t.TrackID)
+			return nil, fmt.Errorf("catalog entry %d (%q): negative weight", i+1, clip(t.TrackID))
 		}
 		if j, dup := c.index[t.TrackID]; dup {
-			return nil, fmt.Errorf("catalog entries %d and %d: duplicate track_id %q", j+1, i+1, t.TrackID)
+			return nil, fmt.Errorf("catalog entries %d and %d: duplicate track_id %q", j+1, i+1, clip(t.TrackID))
 		}
 		c.index[t.TrackID] = i
 	}

@@ -174,19 +174,26 @@ func readTrackStats(d *stateDecoder, s *TrackStats) {
 	if d.err != nil {
 		return
 	}
-	if err := s.ListenMs.UnmarshalBinary(q); err != nil {
+	var decoded sketch.Quantiles
+	if err := decoded.UnmarshalBinary(q); err != nil {
 		d.fail("listen times: %v", err)
 		return
 	}
-	// The pipeline merges these with sketches of the default accuracy; one
-	// it cannot merge with would fail the run later, so it fails here.
-	probe, err := sketch.NewQuantiles()
+	// The pipeline merges these with sketches of the default accuracy. A
+	// decoded index mapping only needs to match the default within a
+	// tolerance to merge, and that is not transitive: two restored sketches
+	// could each merge with a new one but not with each other. Merging into
+	// a new sketch puts the bins on the exact default mapping (and fails
+	// here, not later, for a mapping that does not fit).
+	canon, err := sketch.NewQuantiles()
 	if err == nil {
-		err = probe.Merge(&s.ListenMs)
+		err = canon.Merge(&decoded)
 	}
 	if err != nil {
 		d.fail("listen times: %v", err)
+		return
 	}
+	s.ListenMs = *canon
 }
 
 func readHLL(d *stateDecoder, h *sketch.HLL) {

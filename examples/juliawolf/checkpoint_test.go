@@ -453,7 +453,7 @@ func TestDeadLetterRewind(t *testing.T) {
 func TestRestoreRejectsDamage(t *testing.T) {
 	t.Parallel()
 	cat := DefaultCatalog()
-	states := validStates(t)
+	states := validStates(t, true)
 	for name, state := range states {
 		t.Run(name, func(t *testing.T) {
 			r := restorers(cat)[name]
@@ -479,12 +479,18 @@ func TestRestoreRejectsDamage(t *testing.T) {
 }
 
 // validStates returns a snapshot of each of the example's checkpointed
-// pieces in a non-trivial state, by name.
-func validStates(t testing.TB) map[string][]byte {
+// pieces in a non-trivial state, by name. With big, the leaderboard has
+// dense HLLs (tens of KB); otherwise it stays small enough for the fuzzer
+// to mutate and minimize quickly.
+func validStates(t testing.TB, big bool) map[string][]byte {
 	cat := DefaultCatalog()
 	ctx := context.Background()
 	board := newBoardSink(cat, 0)
-	for i, p := range slices.Collect(NewGenerator(cat, 3000, 5).All()) {
+	plays, split := slices.Collect(NewGenerator(cat, 3000, 5).All()), 2000
+	if !big {
+		plays, split = plays[1970:2030], 30
+	}
+	for i, p := range plays {
 		ti, _ := cat.Index(p.TrackID)
 		if i%50 == 0 {
 			_ = board.Write(ctx, stream.Record[boardEvent]{Value: boardEvent{late: &trackPlay{Play: p, Track: ti, DurationMs: 1}}})
@@ -494,7 +500,7 @@ func validStates(t testing.TB) map[string][]byte {
 		st.Add(p, 180000)
 		start := stream.TimeOf(p.EventTime) / stream.Time(time.Minute) * stream.Time(time.Minute)
 		_ = board.Write(ctx, stream.Record[boardEvent]{Value: boardEvent{result: &window.Result[int, *TrackStats]{Key: ti, Start: start, End: start + stream.Time(time.Minute), Value: st}}})
-		if i == 2000 {
+		if i == split {
 			_ = board.WriteWatermark(ctx, start-1)
 		}
 	}
@@ -534,7 +540,7 @@ func restorers(cat *Catalog) map[string]func() stream.Snapshotter {
 // restores snapshots again without error.
 func FuzzRestore(f *testing.F) {
 	names := []string{"leaderboard", "generator", "lines", "dead letters", "slice"}
-	states := validStates(f)
+	states := validStates(f, false)
 	for i, name := range names {
 		f.Add(uint8(i), states[name])
 		f.Add(uint8(i), []byte{1})

@@ -71,8 +71,7 @@ func referenceEngine(ctx context.Context, cfg Config, src PlaySource, cat *Catal
 		users.AddString(p.UserID)
 
 		t := p.EventTime.UnixNano()
-		start := floorAlign(t, size)
-		end := satAdd(start, size)
+		start, end := windowOf(t, size)
 		if wm >= satAdd(end-1, lateness) {
 			snap.EventsLate++
 		} else {
@@ -128,14 +127,17 @@ func findWindow(open *[]*refWindow, start, end int64, tracks int) *refWindow {
 	return w
 }
 
-// floorAlign returns the start of the size-wide window holding t, windows
-// aligned to 0 (the Unix epoch): a true floor, also for negative t.
-func floorAlign(t, size int64) int64 {
+// windowOf returns the size-wide window [start, end) holding t, windows
+// aligned to 0 (the Unix epoch): a true floor, also for negative t. A
+// window reaching past either end of the int64 range is clipped to it
+// (the first window starts at the earliest representable time but still
+// ends on its aligned boundary).
+func windowOf(t, size int64) (start, end int64) {
 	r := t % size
 	if r < 0 {
 		r += size
 	}
-	return satAdd(t, -r)
+	return satAdd(t, -r), satAdd(t, size-r)
 }
 
 // satAdd returns a+b, saturated at the int64 range, so window arithmetic
