@@ -527,9 +527,11 @@ func validStates(t testing.TB, big bool) map[string][]byte {
 // restorers makes a fresh instance of each checkpointed piece, by name.
 func restorers(cat *Catalog) map[string]func() stream.Snapshotter {
 	return map[string]func() stream.Snapshotter{
-		"leaderboard":  func() stream.Snapshotter { return newBoardSink(cat, 0) },
-		"generator":    func() stream.Snapshotter { return NewGeneratorSource(NewGenerator(cat, 100, 4), nil) },
-		"lines":        func() stream.Snapshotter { return NewLineSource(bytes.NewReader([]byte(goodLine+"\nbad\n"+goodLine+"\n")), nil) },
+		"leaderboard": func() stream.Snapshotter { return newBoardSink(cat, 0) },
+		"generator":   func() stream.Snapshotter { return NewGeneratorSource(NewGenerator(cat, 100, 4), nil) },
+		"lines": func() stream.Snapshotter {
+			return NewLineSource(bytes.NewReader([]byte(goodLine+"\nbad\n"+goodLine+"\n")), nil)
+		},
 		"dead letters": func() stream.Snapshotter { return &deadLetterSink{cat: cat} },
 		"slice":        func() stream.Snapshotter { return &SliceSource{Plays: make([]Play, 10)} },
 	}

@@ -63,7 +63,7 @@ func TestHostileInput(t *testing.T) {
 		lines     []string
 		processed int64
 		late      int64
-		windows   []string          // window starts
+		windows   []string         // window starts
 		dead      map[int64]string // line → reason (prefix)
 		check     func(t *testing.T, s *Snapshot)
 	}{
