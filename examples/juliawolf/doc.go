@@ -11,6 +11,7 @@
 //	go run ./examples/juliawolf
 //	go run ./examples/juliawolf -input plays.jsonl -dead-letter rejected.jsonl
 //	go run ./examples/juliawolf -events 100000000 -quiet
+//	go run ./examples/juliawolf -input plays.jsonl -checkpoint-dir ckpt   # rerun after a crash to resume
 //
 // Event line (JSON Lines, one object per line):
 //
@@ -25,6 +26,40 @@
 // number; the run goes on. A dead letter is {"line":N,"reason":"...","raw":"..."}:
 // raw is the line as read (its first 4 KiB), or, for a track the catalog
 // lacks, the decoded play written back in the event-line format.
+//
+// Checkpoints: with -checkpoint-dir DIR the run checkpoints its whole state
+// every -checkpoint-interval (default 1s) by brook's asynchronous barriers:
+// the source's position (the generator's random state, or the input's byte
+// offset, line number and rejected count), the catalog lookup, the watermark
+// generator, the open windows, the leaderboard and the dead-letter count,
+// with the lengths of the -dump and -dead-letter files (flushed and fsynced
+// first). Run again with the same flags after a crash (kill -9 included)
+// and it resumes from the latest complete checkpoint: the input is read on
+// from the checkpointed offset, -dump and -dead-letter are cut back to the
+// checkpointed lengths and continued, and the final snapshot (all but "run")
+// and both files are those of an uninterrupted run. DIR also holds
+// juliawolf-run.json, what the run depends on (input path, size and
+// modification time, catalog, settings): checkpoints of another run are
+// refused (exit status 2). A finished run clears DIR, so the next run starts
+// afresh. Standard input cannot be resumed: -checkpoint-dir with -input -
+// is refused. Without -checkpoint-dir nothing is checkpointed.
+//
+// Hostile input has a defined outcome (see TestHostileInput). A line over
+// 4 MiB is dead-lettered as "line too long" without being held in memory;
+// shorter lines of megabytes are decoded. Invalid UTF-8 outside a string is
+// invalid JSON; inside a string it becomes U+FFFD, as with encoding/json. NaN,
+// infinities, fractions, exponents, negative numbers and numbers past int64
+// are not a valid ms_played; the largest int64 is, and its p50/p95 are
+// clamped to it. An event_time outside the int64-nanosecond range (before
+// 1677-09-21T00:12:43.145224192Z or after 2262-04-11T23:47:16.854775807Z)
+// is dead-lettered; any time inside it is valid, and the windows at the two
+// ends are clipped to the range. A play far in the future moves the
+// watermark like any other, so the plays after it are late; a play far in
+// the past is late once the watermark has passed its window (any earlier
+// play of today has done that), and opens its own window otherwise. An
+// empty input gives a
+// snapshot with zero events. A catalog that does not load (duplicate ids,
+// missing fields, bad JSON) is a one-line error and exit status 2.
 //
 // The computation sits behind one function type, Engine: referenceEngine is
 // a hand-written single loop (the benchmark baseline and test oracle), and
