@@ -51,7 +51,7 @@ type crashSource struct {
 }
 
 func (s *crashSource) Run(ctx context.Context, out stream.SourceOutput[Play]) error {
-	for s.pos < len(s.Plays) {
+	for {
 		if s.crashAt > 0 && s.pos >= s.crashAt {
 			deadline := time.Now().Add(time.Minute)
 			for s.store.saved.Load() <= s.after {
@@ -69,13 +69,15 @@ func (s *crashSource) Run(ctx context.Context, out stream.SourceOutput[Play]) er
 			}
 			return errCrash
 		}
+		if s.pos == len(s.Plays) {
+			return nil
+		}
 		p := s.Plays[s.pos]
 		s.pos++
 		if err := out.Emit(stream.Record[Play]{Value: p}); err != nil {
 			return err
 		}
 	}
-	return nil
 }
 
 // mixedPlays returns generated plays, shuffled further out of order, with a
