@@ -127,3 +127,21 @@ func TestCheckpointedRunMatches(t *testing.T) {
 	require.Equal(t, 0, res.code, res.stderr)
 	snapshotsEqual(t, readSnapshot(t, p("a.json")), readSnapshot(t, p("b.json")))
 }
+
+// TestTornCheckpointStartsAfresh: a directory whose only checkpoint is torn
+// (a crash while saving) has nothing to resume: the run starts afresh,
+// without the torn file, and gives the uninterrupted snapshot.
+func TestTornCheckpointStartsAfresh(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ck := filepath.Join(dir, "ck")
+	require.NoError(t, os.MkdirAll(ck, 0o755))
+	torn := stream.EncodeCheckpoint(&stream.Checkpoint{ID: 9, States: map[string][]byte{"plays/0": {1, 2, 3}}})
+	require.NoError(t, os.WriteFile(filepath.Join(ck, "ckpt-00000000000000000009.bin"), torn[:len(torn)-2], 0o644))
+	base := []string{"-quiet", "-events", "20000"}
+	require.Equal(t, 0, runMain(t, "", append(base, "-json", filepath.Join(dir, "a.json"))...).code)
+	res := runMain(t, "", append(base, "-json", filepath.Join(dir, "b.json"), "-checkpoint-dir", ck, "-checkpoint-interval", "1ms")...)
+	require.Equal(t, 0, res.code, res.stderr)
+	snapshotsEqual(t, readSnapshot(t, filepath.Join(dir, "a.json")), readSnapshot(t, filepath.Join(dir, "b.json")))
+	assert.Zero(t, latestCheckpoint(ck))
+}

@@ -334,6 +334,11 @@ func openCheckpoints(ctx context.Context, o options, cat *Catalog, in fs.FileInf
 		}
 		return store, latest, nil
 	}
+	// No intact checkpoint: start afresh, without the torn or corrupt
+	// files a crash may have left (their ids would outrank new ones).
+	if err := clearCheckpoints(o.checkpointDir); err != nil {
+		return nil, nil, usagef("-checkpoint-dir: %v", err)
+	}
 	if err := writeRunKey(o.checkpointDir, key); err != nil {
 		return nil, nil, usagef("-checkpoint-dir: %v", err)
 	}
