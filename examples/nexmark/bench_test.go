@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"runtime"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -36,7 +37,7 @@ func BenchmarkQuery(b *testing.B) {
 	}
 	for _, q := range Queries {
 		b.Run(q.Name, func(b *testing.B) {
-			for _, par := range []int{1, runtime.GOMAXPROCS(0)} {
+			for _, par := range slices.Compact([]int{1, runtime.GOMAXPROCS(0)}) {
 				b.Run("brook-p"+strconv.Itoa(par), func(b *testing.B) {
 					b.ReportAllocs()
 					for b.Loop() {
