@@ -30,6 +30,7 @@ type produceConfig struct {
 	cat        *Catalog
 	metrics    *metricsServer
 	clientOpts []kgo.Opt
+	stamper    *stamper // carries the watermark over from an earlier run (tests); nil: a new one
 }
 
 func runProduce(ctx context.Context, stop <-chan struct{}, args []string, stdout, _ io.Writer) error {
@@ -121,7 +122,11 @@ func produceRun(ctx context.Context, cfg produceConfig) (produceStats, error) {
 			return produceStats{}, err
 		}
 	}
-	st := &stamper{cat: cfg.cat, delay: int64(cfg.ev.maxDelay), wm: minNs}
+	st := cfg.stamper
+	if st == nil {
+		st = newStamper(cfg.cat, cfg.ev.maxDelay)
+	}
+	valid0, invalid0 := st.valid, st.invalid
 	p := stream.New(cfg.metrics.pipelineOptions()...)
 	lines := stream.From(p, src, stream.SourceName[rawLine]("lines"))
 	stamped := stream.Process(lines, "stamp", func(_ *stream.Context, r stream.Record[rawLine], out stream.Emitter[stampedLine]) error {
@@ -135,7 +140,7 @@ func produceRun(ctx context.Context, cfg produceConfig) (produceStats, error) {
 		kafka.ProduceTime()), // event times may precede 1970; the worker reads them from the line
 		stream.SinkName("kafka"))
 	err := p.Run(ctx)
-	return produceStats{valid: st.valid, invalid: st.invalid}, err
+	return produceStats{valid: st.valid - valid0, invalid: st.invalid - invalid0}, err
 }
 
 // rawLine is one input line, as published.
@@ -168,6 +173,10 @@ type stamper struct {
 	delay          int64
 	wm, maxSeen    int64
 	valid, invalid int64
+}
+
+func newStamper(cat *Catalog, maxDelay time.Duration) *stamper {
+	return &stamper{cat: cat, delay: int64(maxDelay), wm: minNs}
 }
 
 func (s *stamper) stamp(l rawLine) stampedLine {

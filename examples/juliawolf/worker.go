@@ -77,6 +77,7 @@ type workerConfig struct {
 	clientOpts            []kgo.Opt      // extra Kafka client options (tests)
 	maxPoll               int
 	quiet                 bool
+	observe               func(*partitionStore) // called with the store before the run (tests)
 }
 
 func runWorker(ctx context.Context, stop <-chan struct{}, args []string, stdout, _ io.Writer) error {
@@ -153,6 +154,9 @@ func workerRun(ctx context.Context, stop <-chan struct{}, cfg workerConfig) (wor
 		return workerStats{}, fmt.Errorf("redis %s: %w", cfg.redisAddr, err)
 	}
 	store := newPartitionStore(rdb, cfg)
+	if cfg.observe != nil {
+		cfg.observe(store)
+	}
 	opts := []kafka.SourceOption{
 		kafka.Brokers(cfg.brokers...),
 		kafka.ConsumerGroup(cfg.group, cfg.topic),
