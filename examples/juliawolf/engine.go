@@ -27,6 +27,9 @@ type Config struct {
 	// Only pipelineEngine checkpoints; referenceEngine refuses a store.
 	Checkpoints        stream.CheckpointStore
 	CheckpointInterval time.Duration
+	// Metrics, when not nil, receives the pipeline's operator metrics
+	// (-metrics serves them). Only pipelineEngine reports any.
+	Metrics stream.Metrics
 }
 
 // Engine computes a run's snapshot from a source of plays and the catalog:

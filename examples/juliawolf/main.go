@@ -52,6 +52,7 @@ type options struct {
 	quiet                                          bool
 	checkpointDir                                  string
 	checkpointInterval                             time.Duration
+	metrics                                        string
 }
 
 // usageError is a problem with the command line or its files: exit 2.
@@ -83,6 +84,7 @@ func parseFlags(args []string, stdout io.Writer) (options, error) {
 	fs.StringVar(&o.report, "report", "", "write a self-contained HTML report page to this `file`")
 	fs.StringVar(&o.checkpointDir, "checkpoint-dir", "", "checkpoint the run's state into this `directory`, and resume from the checkpoint there if any")
 	fs.DurationVar(&o.checkpointInterval, "checkpoint-interval", time.Second, "time between checkpoints (with -checkpoint-dir)")
+	fs.StringVar(&o.metrics, "metrics", "", "serve /metrics and /healthz on this `host:port` while running")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(stdout, "Usage: juliawolf [flags]")
@@ -253,6 +255,14 @@ func runErr(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	}
 	if store != nil {
 		cfg.Checkpoints, cfg.CheckpointInterval = store, o.checkpointInterval
+	}
+	if o.metrics != "" { // distributed.go
+		ms, err := startMetrics(o.metrics)
+		if err != nil {
+			return err
+		}
+		defer ms.Close()
+		cfg.Metrics = ms.Metrics
 	}
 	began := time.Now()
 	snap, err := mainEngine(ctx, cfg, src, cat)

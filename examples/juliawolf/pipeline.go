@@ -36,6 +36,9 @@ import (
 // uninterrupted run and dead-letter and dump files without duplicates.
 func pipelineEngine(ctx context.Context, cfg Config, src PlaySource, cat *Catalog) (*Snapshot, error) {
 	opts := []stream.Option{stream.WithParallelism(cfg.Parallel)}
+	if cfg.Metrics != nil {
+		opts = append(opts, stream.WithMetrics(cfg.Metrics))
+	}
 	source, ok := src.(stream.Source[Play])
 	if !ok {
 		source = stream.Seq(src.All())
