@@ -561,3 +561,67 @@ func (c *distCluster) startWorkerInGroup(b *testing.B, group string) *testWorker
 	b.Cleanup(cancel)
 	return w
 }
+
+// TestDefaultRunMetrics scrapes the single-process run's /metrics while it
+// waits for more input on stdin, then lets it finish: the server goes away
+// with the run.
+func TestDefaultRunMetrics(t *testing.T) {
+	t.Parallel()
+	lines := writeEventFile(t, filepath.Join(t.TempDir(), "plays.jsonl"), 3000, 12)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+
+	pr, pw := io.Pipe()
+	done := make(chan runResult, 1)
+	go func() {
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), []string{"-quiet", "-input", "-", "-json", "", "-metrics", addr}, pr, &stdout, &stderr)
+		done <- runResult{code, stdout.String(), stderr.String()}
+	}()
+	first := 2 * flushLines // the source flushes (and reports counts) every flushLines lines
+	_, err = io.WriteString(pw, strings.Join(lines[:first], "\n")+"\n")
+	require.NoError(t, err)
+
+	scrape := func() map[string]*dto.MetricFamily {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			return nil // not listening yet
+		}
+		defer resp.Body.Close()
+		parser := expfmt.NewTextParser(model.UTF8Validation)
+		fams, err := parser.TextToMetricFamilies(resp.Body)
+		require.NoError(t, err)
+		return fams
+	}
+	var out float64
+	waitFor(t, "the source's records in /metrics during the run", func() bool {
+		fams := scrape()
+		if fams == nil || fams["brook_records_out_total"] == nil {
+			return false
+		}
+		out = 0
+		for _, m := range fams["brook_records_out_total"].GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "operator" && l.GetValue() == "plays" {
+					out += m.GetCounter().GetValue()
+				}
+			}
+		}
+		return out > 0
+	})
+	assert.LessOrEqual(t, out, float64(first), "scraped while the run waits for input")
+	resp, err := http.Get("http://" + addr + "/healthz")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+
+	_, err = io.WriteString(pw, strings.Join(lines[first:], "\n")+"\n")
+	require.NoError(t, err)
+	require.NoError(t, pw.Close())
+	res := <-done
+	require.Equal(t, exitOK, res.code, res.stderr)
+	_, err = http.Get("http://" + addr + "/healthz")
+	assert.Error(t, err, "the server stops with the run")
+}
