@@ -61,6 +61,28 @@
 // snapshot with zero events. A catalog that does not load (duplicate ids,
 // missing fields, bad JSON) is a one-line error and exit status 2.
 //
+// Distributed mode (distributed.go): the same answer from several
+// processes, on Kafka partitions and Redis:
+//
+//	juliawolf produce -brokers B -topic T [-input F | -events N] [-seed S] [-partitions P]
+//	juliawolf worker  -brokers B -topic T -group G -redis ADDR [-idle-exit D]   # as many as you like
+//	juliawolf report  -redis ADDR [-json PATH]
+//
+// produce publishes the event lines (key user_id), each stamped with the
+// watermark in force just before it in the input order (Kafka header
+// brook-wm, over valid plays only). Workers share the partitions in a
+// consumer group and decide lateness from that stamp, so per-partition
+// processing calls exactly the plays late that one process would. Each
+// worker keeps its partitions' aggregates and publishes them to Redis with
+// the offset they cover, atomically and fenced by an epoch, and resumes a
+// partition from its stored offset: restarts and rebalances lose nothing
+// and count nothing twice. report merges the partitions into the snapshot
+// of the single-process run (all but "run" equal). All of them take
+// -catalog, -window, -max-delay and -allowed-lateness, which must match
+// (workers refuse Redis state written with other settings). Every mode,
+// the default one included, serves /metrics (Prometheus) and /healthz with
+// -metrics ADDR.
+//
 // The computation sits behind one function type, Engine: referenceEngine is
 // a hand-written single loop (the benchmark baseline and test oracle), and
 // mainEngine selects the one the program runs.
