@@ -164,8 +164,13 @@ func (o *intervalOp[A, B, K, Out]) processA(t stream.Time, v A, w stream.Time, o
 		ks = &keyState[A, B]{}
 		o.keys[k] = ks
 	}
+	// The heap holds an entry per key at (or before) the expiry of its
+	// earliest record, not one per record: push only when this record is
+	// the new earliest (ProcessWatermark pushes the next one).
+	if len(ks.as) == 0 || t < ks.as[0].t {
+		o.expA.push(expiry[K]{at: exp, key: k})
+	}
 	ks.as = insertHeld(ks.as, held[A]{t: t, v: v, matched: matched})
-	o.expA.push(expiry[K]{at: exp, key: k})
 	o.grow()
 	return nil
 }
@@ -193,8 +198,10 @@ func (o *intervalOp[A, B, K, Out]) processB(t stream.Time, v B, w stream.Time, o
 		ks = &keyState[A, B]{}
 		o.keys[k] = ks
 	}
+	if len(ks.bs) == 0 || t < ks.bs[0].t {
+		o.expB.push(expiry[K]{at: exp, key: k})
+	}
 	ks.bs = insertHeld(ks.bs, held[B]{t: t, v: v})
-	o.expB.push(expiry[K]{at: exp, key: k})
 	o.grow()
 	return nil
 }
@@ -238,6 +245,9 @@ func (o *intervalOp[A, B, K, Out]) ProcessWatermark(w stream.Time, out stream.Em
 		}
 		ks.as = dropFront(ks.as, n)
 		o.size -= n
+		if n > 0 && len(ks.as) > 0 {
+			o.expA.push(expiry[K]{at: ks.as[0].t.Add(o.upper), key: k})
+		}
 		o.forget(k, ks)
 	}
 	for o.expB.len() > 0 && o.expB.min().at <= w {
@@ -252,6 +262,9 @@ func (o *intervalOp[A, B, K, Out]) ProcessWatermark(w stream.Time, out stream.Em
 		}
 		ks.bs = dropFront(ks.bs, n)
 		o.size -= n
+		if n > 0 && len(ks.bs) > 0 {
+			o.expB.push(expiry[K]{at: ks.bs[0].t.Add(-o.lower), key: k})
+		}
 		o.forget(k, ks)
 	}
 	return nil
@@ -263,17 +276,17 @@ func (o *intervalOp[A, B, K, Out]) forget(k K, ks *keyState[A, B]) {
 	}
 }
 
-// dropFront removes the first n elements of s, clearing them so their
-// values can be collected.
+// dropFront removes the first n elements of s, moving the rest to the front
+// so the slice keeps its capacity (reslicing from the front would make every
+// later append reallocate), and clearing the vacated tail so values can be
+// collected.
 func dropFront[V any](s []held[V], n int) []held[V] {
 	if n == 0 {
 		return s
 	}
-	clear(s[:n])
-	if n == len(s) {
-		return s[:0]
-	}
-	return s[n:]
+	m := copy(s, s[n:])
+	clear(s[m:])
+	return s[:m]
 }
 
 // expiry says that key may hold records to drop once the watermark reaches at.
