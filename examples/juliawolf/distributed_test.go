@@ -504,14 +504,14 @@ func TestWorkerMetrics(t *testing.T) {
 }
 
 // BenchmarkDistributed: the distributed pipeline (Kafka source → classify
-// → per-partition state → Redis) on 100,000 generated plays in a 6-partition
+// → per-partition state → Redis) on 300,000 generated plays in a 6-partition
 // kfake topic, with 1, 2 and 3 workers in this process, from the first
 // record to every partition's state published. The baseline consumes the
 // same records with a bare kgo client and aggregates them in one loop,
 // without Redis. The machine has 2 cores, shared by kfake, redis-server and
 // the workers.
 func BenchmarkDistributed(b *testing.B) {
-	const events = 100_000
+	const events = 300_000
 	lines := writeEventFile(b, filepath.Join(b.TempDir(), "plays.jsonl"), events, 3)
 	c := newCluster(b, 6)
 	c.produce(b, lines)

@@ -12,10 +12,13 @@ import (
 // changelog, as Kafka Streams keeps one), loaded when a partition arrives
 // and written when it leaves. Set it with [OnPartitions].
 //
-// The calls are serialized with each other and with the source's commit
-// policy, and come from the client's goroutines (from Run's goroutine for a
-// source on fixed [Partitions] and at a normal end), never while the source
-// is handing a poll's records downstream. After the run has failed or been
+// The calls are serialized with each other and come from the client's
+// goroutines (from Run's goroutine for a source on fixed [Partitions] and at
+// a normal end). PartitionsRevoked is never called while the source hands a
+// poll's records downstream; PartitionsAssigned may be, but no record of
+// the partitions it is given is fetched before it returns; PartitionsLost
+// may come at any time. So an implementation shares its state with the
+// pipeline's operators under a lock. After the run has failed or been
 // cancelled the source calls no method any more, so a crash leaves the
 // external state as the last call left it.
 type PartitionListener interface {
