@@ -87,6 +87,8 @@ type winningBids struct {
 	wm       stream.Time
 }
 
+var _ stream.Operator[stream.Either[q4Auction, q4Bid], q4Winner] = (*winningBids)(nil)
+
 type timed struct {
 	t  stream.Time
 	id int64

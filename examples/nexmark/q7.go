@@ -71,6 +71,12 @@ type q7Local struct {
 	c      *stream.Context
 }
 
+var (
+	_ stream.Operator[BidRow, q7Partial] = (*q7Local)(nil)
+	_ stream.Opener                      = (*q7Local)(nil)
+	_ stream.Operator[q7Partial, BidRow] = (*q7Merge)(nil)
+)
+
 func (l *q7Local) Open(c *stream.Context) error {
 	l.c = c
 	l.wm = stream.MinTime

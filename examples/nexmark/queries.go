@@ -134,6 +134,8 @@ type q3Join struct {
 	auctions map[int64][]int64   // auction ids by seller
 }
 
+var _ stream.Operator[stream.Either[*Auction, *Person], Q3Row] = (*q3Join)(nil)
+
 func (j *q3Join) ProcessRecord(r stream.Record[stream.Either[*Auction, *Person]], out stream.Emitter[Q3Row]) error {
 	if p := r.Value.Right; r.Value.IsRight {
 		j.persons[p.ID] = append(j.persons[p.ID], p)
@@ -200,6 +202,8 @@ type hotAcc struct {
 
 // hottest is the aggregator of Q5's second stage.
 type hottest struct{}
+
+var _ window.Aggregator[window.Result[int64, int64], hotAcc, hotAcc] = hottest{}
 
 func (hottest) New() hotAcc { return hotAcc{} }
 
@@ -275,6 +279,8 @@ type newUsersAcc struct {
 
 // newUsers is Q8's aggregator.
 type newUsers struct{}
+
+var _ window.Aggregator[stream.Either[personName, int64], newUsersAcc, []string] = newUsers{}
 
 func (newUsers) New() newUsersAcc { return newUsersAcc{} }
 

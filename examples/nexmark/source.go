@@ -63,6 +63,8 @@ func Events(p *stream.Pipeline, t EventTable, n int64, parallel, chunk int) stre
 // expand emits the events of a span, each at its dateTime.
 type expand struct{ t EventTable }
 
+var _ stream.Operator[span, Event] = (*expand)(nil)
+
 func (x *expand) ProcessRecord(r stream.Record[span], out stream.Emitter[Event]) error {
 	for i := r.Value.lo; i < r.Value.hi; i++ {
 		e := x.t.Event(i)
