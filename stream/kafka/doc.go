@@ -37,7 +37,8 @@
 // only between polls: in OnPartitionsRevoked it commits their positions (as
 // its [CommitPolicy] allows) and forgets them, and kgo returns no more of
 // their records. A partition assigned to it starts from the group's
-// committed offset.
+// committed offset, unless a restored checkpoint or a [PartitionListener]
+// says otherwise.
 //
 // # Delivery guarantee of the source: at-least-once up to the hand-off
 //
