@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/brook-streams/brook/internal/jsonenc"
 	"math"
 	"strconv"
 	"time"
@@ -300,13 +301,13 @@ func clip(s string) string {
 // three fractional digits, as the generator produces them.
 func AppendJSON(dst []byte, p Play) []byte {
 	dst = append(dst, `{"event_id":`...)
-	dst = appendJSONString(dst, p.EventID)
+	dst = jsonenc.AppendString(dst, p.EventID)
 	dst = append(dst, `,"user_id":`...)
-	dst = appendJSONString(dst, p.UserID)
+	dst = jsonenc.AppendString(dst, p.UserID)
 	dst = append(dst, `,"track_id":`...)
-	dst = appendJSONString(dst, p.TrackID)
+	dst = jsonenc.AppendString(dst, p.TrackID)
 	dst = append(dst, `,"platform":`...)
-	dst = appendJSONString(dst, p.Platform)
+	dst = jsonenc.AppendString(dst, p.Platform)
 	dst = append(dst, `,"event_time":"`...)
 	t := p.EventTime.UTC()
 	if t.Nanosecond()%int(time.Millisecond) == 0 {
@@ -317,49 +318,4 @@ func AppendJSON(dst []byte, p Play) []byte {
 	dst = append(dst, `","ms_played":`...)
 	dst = strconv.AppendInt(dst, p.MsPlayed, 10)
 	return append(dst, '}')
-}
-
-// appendJSONString appends s as a JSON string: quotes, backslashes and
-// control characters escaped, invalid UTF-8 replaced by U+FFFD, everything
-// else as is.
-func appendJSONString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }

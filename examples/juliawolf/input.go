@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/brook-streams/brook/internal/jsonenc"
 	"io"
 	"iter"
 	"os"
@@ -120,12 +121,12 @@ func (d *DeadLetterWriter) Write(line int64, reason string, raw []byte) error {
 	b := append(d.buf[:0], `{"line":`...)
 	b = strconv.AppendInt(b, line, 10)
 	b = append(b, `,"reason":`...)
-	b = appendJSONString(b, reason)
+	b = jsonenc.AppendString(b, reason)
 	b = append(b, `,"raw":`...)
 	if len(raw) > maxRawBytes {
-		b = appendJSONString(b, string(raw[:maxRawBytes])+"...")
+		b = jsonenc.AppendString(b, string(raw[:maxRawBytes])+"...")
 	} else {
-		b = appendJSONString(b, string(raw))
+		b = jsonenc.AppendString(b, string(raw))
 	}
 	b = append(b, "}\n"...)
 	d.buf = b

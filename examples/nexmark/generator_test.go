@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/brook-streams/brook/internal/jsonenc"
 	"strings"
 	"testing"
 	"time"
@@ -244,7 +245,7 @@ func TestAppendTime(t *testing.T) {
 func TestAppendString(t *testing.T) {
 	t.Parallel()
 	for _, s := range []string{"", "plain", `"`, `\`, "\x00\x1f", "é日本", "\u2028\u2029", "\xff\xfe", "<html>&"} {
-		b := appendString(nil, s)
+		b := jsonenc.AppendString(nil, s)
 		var got string
 		require.NoError(t, json.Unmarshal(b, &got), "%q -> %s", s, b)
 		want, _ := json.Marshal(s)

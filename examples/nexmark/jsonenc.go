@@ -1,9 +1,9 @@
 package main
 
 import (
+	"github.com/brook-streams/brook/internal/jsonenc"
 	"strconv"
 	"time"
-	"unicode/utf8"
 )
 
 // Hand-written JSON appenders: results and dumps are written at millions of
@@ -22,7 +22,7 @@ func appendIntField(b []byte, key string, v int64) []byte {
 }
 
 func appendStringField(b []byte, key, s string) []byte {
-	return appendString(appendKey(b, key), s)
+	return jsonenc.AppendString(appendKey(b, key), s)
 }
 
 func appendTimeField(b []byte, key string, ms int64) []byte {
@@ -39,58 +39,6 @@ func appendMilli(b []byte, v int64) []byte {
 	b = strconv.AppendInt(b, v/1000, 10)
 	f := v % 1000
 	return append(b, '.', byte('0'+f/100), byte('0'+f/10%10), byte('0'+f%10))
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, as
-// with encoding/json; HTML characters are not escaped.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 // appendTime appends ms (milliseconds since the Unix epoch) as a quoted

@@ -1,5 +1,7 @@
 package main
 
+import "github.com/brook-streams/brook/internal/jsonenc"
+
 // Result rows. Each has the columns of its query's sink table in the
 // nexmark suite, and AppendJSON writes them under the suite's column names
 // (timestamps as "2006-01-02 15:04:05.000", UTC).
@@ -71,7 +73,7 @@ type Q3Row struct {
 // AppendJSON writes {"name","city","state","id"}.
 func (r Q3Row) AppendJSON(b []byte) []byte {
 	b = append(b, `{"name":`...)
-	b = appendString(b, r.Name)
+	b = jsonenc.AppendString(b, r.Name)
 	b = appendStringField(b, "city", r.City)
 	b = appendStringField(b, "state", r.State)
 	b = appendIntField(b, "id", r.ID)
