@@ -51,6 +51,19 @@
 // silently: [Process] sends records rejected with [Reject] to its dead-letter
 // stream, and fails the run if nobody consumes that stream.
 //
+// # Checkpoints
+//
+// With [WithCheckpoints] the pipeline takes consistent snapshots by the
+// asynchronous barrier scheme: a barrier enters at every source (inside its
+// next Emit or Flush), operators implementing [Snapshotter] save their state
+// as it passes, exchanges align it over their inputs, and the checkpoint is
+// complete when every sink has it; it is then written to a
+// [CheckpointStore] ([DirStore]: write, fsync, rename; torn files are
+// skipped) and [CheckpointListener]s are told (a Kafka source commits its
+// offsets then). Run restores the latest complete checkpoint before the first
+// record, and sources seek back, so state is exactly-once after a crash;
+// output is exactly-once with idempotent or transactional sinks.
+//
 // # Concurrency
 //
 // Each operator instance is driven by one goroutine, so operators hold their
