@@ -70,3 +70,47 @@ func BenchmarkOperator(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSnapshot measures a checkpoint of the window operator holding 1 M
+// open keys (one tumbling window, a count each): the time to Snapshot and to
+// Restore, and the bytes of the state.
+func BenchmarkSnapshot(b *testing.B) {
+	const keys = 1_000_000
+	mk := func() *op[int, benchPlay, int64, int64] {
+		o := &op[int, benchPlay, int64, int64]{a: Tumbling(time.Hour), key: func(p benchPlay) int { return p.Track }}
+		agg := Count[benchPlay]()
+		o.agg, o.newAcc, o.merge = agg, agg.New, agg.Merge
+		o.result = func(_ int, _ Span, acc int64) int64 { return acc }
+		o.init()
+		return o
+	}
+	o := mk()
+	out := &nopEmitter[Result[int, int64]]{}
+	for k := range keys {
+		if err := o.ProcessRecord(stream.Record[benchPlay]{Time: stream.Time(k), Value: benchPlay{Track: k}}, out); err != nil {
+			b.Fatal(err)
+		}
+	}
+	state, err := o.Snapshot()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("snapshot-1M-keys", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := o.Snapshot(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(len(state)), "state-bytes")
+	})
+	b.Run("restore-1M-keys", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := mk().Restore(state); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(len(state)), "state-bytes")
+	})
+}
