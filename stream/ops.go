@@ -348,13 +348,16 @@ func To[T any](s Stream[T], sink Sink[T], opts ...SinkOption) {
 		in.p.failf("%s: nil sink", name)
 		return
 	}
+	if r := cfg.retry; r != nil && (r.Attempts < 1 || r.Initial < 0 || r.Max < 0) {
+		in.p.failf("%s: retry needs Attempts >= 1 and non-negative waits", name)
+	}
 	in.p.claim(sink, name)
 	if in.parallelism > 1 {
 		s = exchange(s, name+".merge", 1, nil)
 		in = s.o
 	}
 	in.consume(func(b *builder, inst int) (inlet[T], error) {
-		n := &sinkNode[T]{sink: sink, name: name, ctx: b.rt.ctx, t: b.t, id: b.t.node(name)}
+		n := &sinkNode[T]{sink: sink, name: name, ctx: b.rt.ctx, t: b.t, id: b.t.node(name), retry: cfg.retry}
 		n.cnt = b.t.newCounts(b.rt, name, 0)
 		if co := b.rt.co; co != nil {
 			snap, _ := sink.(Snapshotter)
@@ -382,7 +385,10 @@ func To[T any](s Stream[T], sink Sink[T], opts ...SinkOption) {
 // SinkOption configures [To].
 type SinkOption interface{ applySink(*sinkConfig) }
 
-type sinkConfig struct{ name string }
+type sinkConfig struct {
+	name  string
+	retry *Retry
+}
 
 type sinkName string
 
@@ -390,6 +396,27 @@ func (n sinkName) applySink(c *sinkConfig) { c.name = string(n) }
 
 // SinkName names the sink (default "sink").
 func SinkName(name string) SinkOption { return sinkName(name) }
+
+// Retry is how a sink's failed writes are retried (see [RetryWrites]).
+type Retry struct {
+	// Attempts is the number of tries in all, the first included (>= 1).
+	Attempts int
+	// Initial is the wait before the first retry; each later wait doubles,
+	// up to Max.
+	Initial, Max time.Duration
+	// Retryable says whether an error is transient. Nil means every error
+	// except the run's cancellation.
+	Retryable func(error) bool
+}
+
+func (r *Retry) applySink(c *sinkConfig) { c.retry = r }
+
+// RetryWrites makes the sink retry a failed Write (and Flush) with
+// exponential backoff, waiting on the pipeline's clock, before the error
+// fails the run. The record is never skipped: after the last attempt the run
+// fails with the sink's name, the attempts made and the last error, and a
+// restart from a checkpoint replays it.
+func RetryWrites(r Retry) SinkOption { return &r }
 
 type sinkNode[T any] struct {
 	sink Sink[T]
@@ -401,8 +428,9 @@ type sinkNode[T any] struct {
 	cnt  *counts
 	t    *task
 	id   int
-	st   *stateful
-	co   *coordinator
+	st    *stateful
+	co    *coordinator
+	retry *Retry
 }
 
 func (n *sinkNode[T]) Emit(r Record[T]) error {
@@ -414,10 +442,51 @@ func (n *sinkNode[T]) Emit(r Record[T]) error {
 	} else {
 		err = n.sink.Write(n.ctx, r)
 	}
+	if err != nil && n.retry != nil {
+		err = n.retrying(err, func() error { return n.sink.Write(n.ctx, r) })
+	}
 	if err != nil {
 		return opErr(n.name, err)
 	}
 	return nil
+}
+
+// flush flushes a buffering sink, with retries if configured.
+func (n *sinkNode[T]) flush() error {
+	err := n.fl.Flush(n.ctx)
+	if err != nil && n.retry != nil {
+		err = n.retrying(err, func() error { return n.fl.Flush(n.ctx) })
+	}
+	return opErr(n.name, err)
+}
+
+// retrying retries op after it failed with err, as n.retry says.
+func (n *sinkNode[T]) retrying(err error, op func() error) error {
+	rt := n.retry
+	wait := rt.Initial
+	for attempt := 2; attempt <= rt.Attempts; attempt++ {
+		if n.ctx.Err() != nil || (rt.Retryable != nil && !rt.Retryable(err)) {
+			return err
+		}
+		n.cnt.errs++
+		if wait > 0 {
+			fired := make(chan struct{})
+			stop := n.t.clock.AfterFunc(wait, func() { close(fired) })
+			select {
+			case <-fired:
+			case <-n.ctx.Done():
+				stop()
+				return n.ctx.Err()
+			}
+		}
+		if err = op(); err == nil {
+			return nil
+		}
+		if wait *= 2; rt.Max > 0 && wait > rt.Max {
+			wait = rt.Max
+		}
+	}
+	return fmt.Errorf("after %d attempts: %w", max(rt.Attempts, 1), err)
 }
 
 func (n *sinkNode[T]) ctrl(c control) error {
@@ -430,7 +499,7 @@ func (n *sinkNode[T]) ctrl(c control) error {
 		}
 	case ctrlEnd:
 		if n.fl != nil {
-			return opErr(n.name, n.fl.Flush(n.ctx))
+			return n.flush()
 		}
 	case ctrlBarrier:
 		if n.co == nil {
@@ -439,8 +508,8 @@ func (n *sinkNode[T]) ctrl(c control) error {
 		// Everything before the barrier must be durable before the sink
 		// acknowledges it.
 		if n.fl != nil {
-			if err := n.fl.Flush(n.ctx); err != nil {
-				return opErr(n.name, err)
+			if err := n.flush(); err != nil {
+				return err
 			}
 		}
 		state, err := n.st.snapshot()
