@@ -419,15 +419,15 @@ func (r *Retry) applySink(c *sinkConfig) { c.retry = r }
 func RetryWrites(r Retry) SinkOption { return &r }
 
 type sinkNode[T any] struct {
-	sink Sink[T]
-	fn   SinkFunc[T] // sink itself when it is a SinkFunc: one call less per record
-	wms  WatermarkSink
-	fl   Flusher
-	name string
-	ctx  context.Context
-	cnt  *counts
-	t    *task
-	id   int
+	sink  Sink[T]
+	fn    SinkFunc[T] // sink itself when it is a SinkFunc: one call less per record
+	wms   WatermarkSink
+	fl    Flusher
+	name  string
+	ctx   context.Context
+	cnt   *counts
+	t     *task
+	id    int
 	st    *stateful
 	co    *coordinator
 	retry *Retry
