@@ -335,5 +335,11 @@ func (t *task) run(ctx context.Context) (err error) {
 			return err
 		}
 	}
-	return t.body(ctx)
+	err = t.body(ctx)
+	if cerr := ctx.Err(); cerr != nil && errors.Is(err, cerr) {
+		// Cancellation is not an operator's failure: report it plainly,
+		// whichever task noticed it first.
+		return cerr
+	}
+	return err
 }
