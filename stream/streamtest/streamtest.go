@@ -1,7 +1,3 @@
-// Package streamtest helps test brook pipelines: a scripted source that emits
-// records, watermarks and idle marks in a fixed order, a sink that records
-// what reached it together with the watermarks between the records, and a
-// fake clock for processing time, so tests never sleep.
 package streamtest
 
 import (
