@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -100,8 +99,6 @@ type coordinator struct {
 	ended     atomic.Bool // a source ended: start no more checkpoints
 	tick      chan struct{}
 	stop      func() bool
-	mu        sync.Mutex
-	lastDone  int64
 }
 
 func (c *coordinator) send(ctx context.Context, m stateMsg) error {
@@ -175,9 +172,6 @@ func (c *coordinator) run(ctx context.Context, done <-chan struct{}) error {
 			if err := c.store.Save(ctx, cp); err != nil {
 				return &OperatorError{Op: "checkpoint", Err: err}
 			}
-			c.mu.Lock()
-			c.lastDone = inFlight
-			c.mu.Unlock()
 			for _, l := range c.listeners {
 				if err := l.CheckpointComplete(ctx, inFlight); err != nil {
 					return &OperatorError{Op: "checkpoint", Err: err}

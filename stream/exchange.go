@@ -294,7 +294,6 @@ type receiver[T any] struct {
 	// held back until every input has delivered it (or ended).
 	aligning int64
 	arrived  []bool
-	nArrived int
 	held     []*batch[T]
 }
 
@@ -374,7 +373,7 @@ func (r *receiver[T]) tryRelease() error {
 			}
 		}
 		id := r.aligning
-		r.aligning, r.nArrived = 0, 0
+		r.aligning = 0
 		clear(r.arrived)
 		if err := r.chain.ctrl(control{kind: ctrlBarrier, id: id}); err != nil {
 			return err
@@ -444,10 +443,7 @@ func (r *receiver[T]) handle(b *batch[T]) error {
 		if r.aligning == 0 {
 			r.aligning = b.barrier
 		}
-		if !r.arrived[k] {
-			r.arrived[k] = true
-			r.nArrived++
-		}
+		r.arrived[k] = true
 	}
 	if b.end {
 		r.ended[k] = true
