@@ -333,6 +333,9 @@ func BenchmarkQuantilesAdd(b *testing.B) {
 			all = append(all, values[i&(pool-1)])
 			i++
 		}
+		if len(all) != i {
+			b.Fatal("lost values")
+		}
 		reportEvents(b, 1)
 	})
 }

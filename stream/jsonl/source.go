@@ -103,10 +103,6 @@ func EventTime[T any](fn func(T) time.Time) Option {
 	return optionFunc(func(o *options) { o.eventTime = fn })
 }
 
-// readBufferSize sets the read buffer (for tests: small buffers exercise
-// lines that span reads).
-func readBufferSize(n int) Option { return optionFunc(func(o *options) { o.bufSize = n }) }
-
 // Source is a bounded [stream.Source] of the lines of a JSON Lines input. It
 // reads its input once: a second Run returns [ErrAlreadyRun]. It implements
 // [stream.Snapshotter] (its reading position) and [stream.Closer] (it closes
