@@ -7,6 +7,7 @@ import (
 	"image/color"
 	"math"
 	"os"
+	"strconv"
 	"time"
 
 	"gonum.org/v1/plot"
@@ -70,6 +71,7 @@ func leaderboardPlot(rows []LeaderRow) (*plot.Plot, error) {
 	p.Title.Text = "Streams per track (all time)"
 	p.X.Label.Text = "streams"
 	p.X.Min = 0
+	p.X.Tick.Marker = wholeTicks{}
 	values := make(plotter.Values, len(rows))
 	names := make([]string, len(rows))
 	for i, r := range rows { // bottom to top: the leader goes last
@@ -225,3 +227,18 @@ svg { max-width: 100%; height: auto; }
 </body>
 </html>
 `))
+
+// wholeTicks labels the default ticks as whole numbers (stream counts have
+// no fractions).
+type wholeTicks struct{}
+
+// Ticks implements plot.Ticker.
+func (wholeTicks) Ticks(lo, hi float64) []plot.Tick {
+	ticks := plot.DefaultTicks{}.Ticks(lo, hi)
+	for i := range ticks {
+		if ticks[i].Label != "" {
+			ticks[i].Label = strconv.FormatFloat(ticks[i].Value, 'f', 0, 64)
+		}
+	}
+	return ticks
+}
