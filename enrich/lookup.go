@@ -256,25 +256,26 @@ func (o *lookupOp[T, K, V, Out]) Restore(b []byte) error {
 	return nil
 }
 
-// get and getMany call the table. The operator API gives no run context, so
-// cancelling a blocked call is left to the table's own timeouts and to
-// [Timeout].
+// get and getMany call the table with the run's context, so a call blocked
+// when the run stops is cancelled, and with the [Timeout] deadline if set.
 func (o *lookupOp[T, K, V, Out]) get(k K) (V, bool, error) {
-	if o.cfg.timeout <= 0 {
-		return o.table.Get(context.Background(), k)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), o.cfg.timeout)
+	ctx, cancel := o.callContext()
 	defer cancel()
 	return o.table.Get(ctx, k)
 }
 
 func (o *lookupOp[T, K, V, Out]) getMany(n int) error {
-	if o.cfg.timeout <= 0 {
-		return o.table.GetMany(context.Background(), o.keys, o.rows[:n], o.found[:n])
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), o.cfg.timeout)
+	ctx, cancel := o.callContext()
 	defer cancel()
 	return o.table.GetMany(ctx, o.keys, o.rows[:n], o.found[:n])
+}
+
+func (o *lookupOp[T, K, V, Out]) callContext() (context.Context, context.CancelFunc) {
+	ctx := o.c.RunContext()
+	if o.cfg.timeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, o.cfg.timeout)
 }
 
 func (o *lookupOp[T, K, V, Out]) ProcessRecord(r stream.Record[T], out stream.Emitter[Out]) error {
