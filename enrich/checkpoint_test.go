@@ -3,7 +3,6 @@ package enrich_test
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/gob"
 	"errors"
 	"fmt"
@@ -17,53 +16,8 @@ import (
 
 	"github.com/brook-streams/brook/enrich"
 	"github.com/brook-streams/brook/stream"
+	"github.com/brook-streams/brook/stream/streamtest"
 )
-
-// posSource emits recs, checkpointing its position. With hold set it waits
-// (flushing every millisecond) after the last record instead of ending, like
-// a source waiting for more input.
-type posSource struct {
-	recs []stream.Record[ev]
-	pos  int64
-	hold bool
-}
-
-func (s *posSource) Run(ctx context.Context, out stream.SourceOutput[ev]) error {
-	for s.pos < int64(len(s.recs)) {
-		r := s.recs[s.pos]
-		s.pos++ // consumed before Emit: a barrier may be injected inside it
-		if err := out.Emit(r); err != nil {
-			return err
-		}
-		if s.pos%10 == 0 {
-			if err := out.Flush(); err != nil {
-				return err
-			}
-		}
-	}
-	for s.hold {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Millisecond): // a source polling for input
-			if err := out.Flush(); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-func (s *posSource) Snapshot() ([]byte, error) { return binary.AppendVarint(nil, s.pos), nil }
-
-func (s *posSource) Restore(b []byte) error {
-	v, n := binary.Varint(b)
-	if n <= 0 {
-		return errors.New("bad position")
-	}
-	s.pos = v
-	return nil
-}
 
 var errCrash = errors.New("simulated crash")
 
@@ -119,18 +73,20 @@ func (s *listSink[T]) sorted() []string {
 // after checkpoint 3 with only the first half of the input, and in a run
 // that restores that checkpoint and finishes: both must give the same
 // output.
-func crashAndRestore[T any](t *testing.T, recs []stream.Record[ev], build func(p *stream.Pipeline, src *posSource, sink *listSink[T])) {
+func crashAndRestore[T any](t *testing.T, recs []stream.Record[ev], build func(p *stream.Pipeline, src *streamtest.Replay[ev], sink *listSink[T])) {
 	t.Helper()
 	ref := &listSink[T]{}
 	p := stream.New()
-	build(p, &posSource{recs: recs}, ref)
+	build(p, streamtest.NewReplay(recs), ref)
 	require.NoError(t, p.Run(context.Background()))
 	require.NotEmpty(t, ref.vals)
 
 	store, err := stream.NewDirStore(t.TempDir())
 	require.NoError(t, err)
 	p1 := stream.New(stream.WithCheckpoints(store, time.Millisecond))
-	build(p1, &posSource{recs: recs[:len(recs)/2], hold: true}, &listSink[T]{failAt: 3})
+	held := streamtest.NewReplay(recs[:len(recs)/2])
+	held.Hold = true
+	build(p1, held, &listSink[T]{failAt: 3})
 	require.ErrorIs(t, p1.Run(context.Background()), errCrash)
 	cp, err := store.Latest(context.Background())
 	require.NoError(t, err)
@@ -138,7 +94,7 @@ func crashAndRestore[T any](t *testing.T, recs []stream.Record[ev], build func(p
 
 	out := &listSink[T]{}
 	p2 := stream.New(stream.WithCheckpoints(store, time.Hour))
-	build(p2, &posSource{recs: recs}, out)
+	build(p2, streamtest.NewReplay(recs), out)
 	require.NoError(t, p2.Run(context.Background()))
 	assert.Equal(t, ref.sorted(), out.sorted(), "output after crash and restore differs from the uninterrupted run")
 }
@@ -149,7 +105,7 @@ func TestIntervalJoinCheckpointRestore(t *testing.T) {
 	for i := range 3000 {
 		recs = append(recs, stream.At(ev{ID: i, Key: i % 7}, stream.Time(i*10+(i*7919)%40)))
 	}
-	crashAndRestore(t, recs, func(p *stream.Pipeline, src *posSource, sink *listSink[pair]) {
+	crashAndRestore(t, recs, func(p *stream.Pipeline, src *streamtest.Replay[ev], sink *listSink[pair]) {
 		s := stream.From[ev](p, src, stream.WithWatermarks(stream.BoundedOutOfOrderness[ev](40)))
 		a := stream.Filter(s, func(e ev) bool { return e.ID%2 == 0 })
 		b := stream.Filter(s, func(e ev) bool { return e.ID%2 == 1 })
@@ -170,7 +126,7 @@ func TestLookupBatchCheckpointRestore(t *testing.T) {
 		recs = append(recs, stream.At(ev{ID: i, Key: i % 9}, stream.Time(i)))
 	}
 	tbl := enrich.NewMapTable(map[int]string{0: "zero", 1: "one", 2: "two", 3: "three", 4: "four", 5: "five"})
-	crashAndRestore(t, recs, func(p *stream.Pipeline, src *posSource, sink *listSink[string]) {
+	crashAndRestore(t, recs, func(p *stream.Pipeline, src *streamtest.Replay[ev], sink *listSink[string]) {
 		// No watermarks until the end: only full batches flush, so barriers
 		// find records waiting in the batch.
 		s := stream.From[ev](p, src)

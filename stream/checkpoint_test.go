@@ -16,50 +16,16 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/brook-streams/brook/stream"
+	"github.com/brook-streams/brook/stream/streamtest"
 )
 
-// countSource emits 0..n-1 at times 0..n-1, flushing every 10 records.
-// With hold set it waits (flushing every millisecond) after the last record
-// instead of ending, like a source waiting for more input.
-type countSource struct {
-	pos, n int64 // pos: the next record to emit
-	hold   bool
-}
-
-func (s *countSource) Run(ctx context.Context, out stream.SourceOutput[int64]) error {
-	for s.pos < s.n {
-		v := s.pos
-		s.pos++ // consumed before Emit: a barrier may be injected inside it
-		if err := out.Emit(stream.At(v, stream.Time(v))); err != nil {
-			return err
-		}
-		if v%10 == 0 {
-			if err := out.Flush(); err != nil {
-				return err
-			}
-		}
+// counts returns records 0..n-1 at times 0..n-1.
+func counts(n int64) []stream.Record[int64] {
+	recs := make([]stream.Record[int64], n)
+	for i := range recs {
+		recs[i] = stream.At(int64(i), stream.Time(i))
 	}
-	for s.hold {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Millisecond):
-			if err := out.Flush(); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-func (s *countSource) Snapshot() ([]byte, error) { return binary.AppendVarint(nil, s.pos), nil }
-func (s *countSource) Restore(b []byte) error {
-	v, n := binary.Varint(b)
-	if n <= 0 {
-		return errors.New("bad position")
-	}
-	s.pos = v
-	return nil
+	return recs
 }
 
 // sumOp keeps a running sum per key (v % 5) and emits "key=sum" per record.
@@ -136,7 +102,7 @@ func (s *listSink) CheckpointComplete(_ context.Context, id int64) error {
 	return nil
 }
 
-func buildSum(p *stream.Pipeline, src *countSource, sink *listSink) {
+func buildSum(p *stream.Pipeline, src *streamtest.Replay[int64], sink *listSink) {
 	s := stream.From(p, src, stream.WithWatermarks(stream.BoundedOutOfOrderness[int64](0)))
 	k := stream.KeyBy(s, func(v int64) int64 { return v % 5 }, stream.Parallelism(2), stream.BatchSize(7))
 	sums := stream.Apply(k.Stream, "sum", func() stream.Operator[int64, string] { return &sumOp{sums: map[int64]int64{}} })
@@ -149,7 +115,7 @@ func TestCheckpointCrashAndRestoreIsExactlyOnce(t *testing.T) {
 	// The uninterrupted run.
 	ref := &listSink{}
 	p := stream.New()
-	buildSum(p, &countSource{n: n}, ref)
+	buildSum(p, streamtest.NewReplay(counts(n)), ref)
 	require.NoError(t, p.Run(context.Background()))
 
 	dir := t.TempDir()
@@ -158,7 +124,9 @@ func TestCheckpointCrashAndRestoreIsExactlyOnce(t *testing.T) {
 	// Run 1 crashes right after checkpoint 3 completes, while its source
 	// waits for more input.
 	p1 := stream.New(stream.WithCheckpoints(store, time.Millisecond))
-	buildSum(p1, &countSource{n: n / 2, hold: true}, &listSink{failAt: 3})
+	held := streamtest.NewReplay(counts(n / 2))
+	held.Hold = true
+	buildSum(p1, held, &listSink{failAt: 3})
 	require.ErrorIs(t, p1.Run(context.Background()), errCrash)
 	cp, err := store.Latest(context.Background())
 	require.NoError(t, err)
@@ -168,7 +136,7 @@ func TestCheckpointCrashAndRestoreIsExactlyOnce(t *testing.T) {
 	// Run 2 restores it and finishes the input.
 	out := &listSink{}
 	p2 := stream.New(stream.WithCheckpoints(store, time.Hour))
-	buildSum(p2, &countSource{n: n}, out)
+	buildSum(p2, streamtest.NewReplay(counts(n)), out)
 	require.NoError(t, p2.Run(context.Background()))
 	got, want := slices.Clone(out.vals), slices.Clone(ref.vals)
 	slices.Sort(got)

@@ -45,3 +45,43 @@ func TestClockRunsDueCallbacksInOrder(t *testing.T) {
 	assert.Equal(t, time.Unix(106, 0), clk.Now())
 	assert.Equal(t, 0, clk.Pending())
 }
+
+func TestReplayResumesFromItsSnapshot(t *testing.T) {
+	recs := []stream.Record[int]{{Time: 1, Value: 1}, {Time: 2, Value: 2}, {Time: 3, Value: 3}}
+	src := streamtest.NewReplay(recs)
+	require.NoError(t, src.Restore(mustSnapshot(t, &streamtest.Replay[int]{})))
+	require.Error(t, src.Restore([]byte{0xff}), "garbage is refused")
+	require.Error(t, src.Restore(mustSnapshotAfter(t, append(recs, recs...))), "a position past the end is refused")
+
+	// Emit two records, snapshot, and resume a new run from there.
+	p := stream.New()
+	first := streamtest.NewSink[int]()
+	stream.To(stream.From(p, streamtest.NewReplay(recs[:2])), first)
+	require.NoError(t, p.Run(context.Background()))
+	pos := mustSnapshotAfter(t, recs[:2])
+	resumed := streamtest.NewReplay(recs)
+	require.NoError(t, resumed.Restore(pos))
+	p2 := stream.New()
+	rest := streamtest.NewSink[int]()
+	stream.To(stream.From(p2, resumed), rest)
+	require.NoError(t, p2.Run(context.Background()))
+	assert.Equal(t, []int{1, 2}, first.Values())
+	assert.Equal(t, []int{3}, rest.Values())
+}
+
+func mustSnapshot(t *testing.T, s stream.Snapshotter) []byte {
+	t.Helper()
+	b, err := s.Snapshot()
+	require.NoError(t, err)
+	return b
+}
+
+// mustSnapshotAfter returns the position of a Replay that has emitted recs.
+func mustSnapshotAfter[T any](t *testing.T, recs []stream.Record[T]) []byte {
+	t.Helper()
+	r := streamtest.NewReplay(recs)
+	p := stream.New()
+	stream.To(stream.From(p, r), stream.Discard[T]())
+	require.NoError(t, p.Run(context.Background()))
+	return mustSnapshot(t, r)
+}
