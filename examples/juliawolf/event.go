@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/brook-streams/brook/internal/jsonenc"
+	"github.com/brook-streams/brook/stream/jsonl"
 	"math"
 	"strconv"
 	"time"
@@ -78,7 +79,7 @@ func DecodePlay(line []byte) (Play, error) {
 	if err != nil {
 		return Play{}, err
 	}
-	t, err := time.Parse(time.RFC3339Nano, ts)
+	t, err := jsonl.ParseRFC3339(ts)
 	if err != nil {
 		return Play{}, fmt.Errorf("event_time %q is not RFC 3339", clip(ts))
 	}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/brook-streams/brook/stream/jsonl"
 )
 
 // Kind says which of the three Nexmark entities an [Event] carries.
@@ -157,7 +159,7 @@ func (t *Timestamp) UnmarshalJSON(b []byte) error {
 	v, err := time.Parse(TimestampLayout, s)
 	if err != nil {
 		var err2 error
-		if v, err2 = time.Parse(time.RFC3339Nano, s); err2 != nil {
+		if v, err2 = jsonl.ParseRFC3339(s); err2 != nil {
 			return fmt.Errorf("timestamp %q: want %q", s, TimestampLayout)
 		}
 	}
