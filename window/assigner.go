@@ -38,7 +38,6 @@ type Assigner struct {
 	slide  stream.Time
 	offset stream.Time
 	gap    stream.Time
-	every  int
 	proc   bool
 	hasOff bool
 	err    error
@@ -101,14 +100,14 @@ func Session(gap time.Duration, opts ...AssignerOption) Assigner {
 }
 
 // Global returns the assigner of one window per key spanning all time,
-// [stream.MinTime, stream.MaxTime), with a count trigger: every `every`
-// records of a key fire the window with the aggregate of those records and
-// start it afresh (a count window), and the end of input fires what is left.
-// With every == 0 the window fires only at the end of input (use [EarlyEvery]
-// or [EarlyInterval] for running updates). A global window's state lives as
-// long as its key is seen, and its results travel at time MaxTime-1.
-func Global(every int) Assigner {
-	return Assigner{kind: kindGlobal, every: every}
+// [stream.MinTime, stream.MaxTime). It fires at the end of input; with a
+// [CountTrigger] it makes count windows (every n records of a key fire the
+// window with the aggregate of those records and start it afresh), and
+// [EarlyEvery] or [EarlyInterval] give running updates. A global window's
+// state lives as long as its key is seen, and its results travel at time
+// MaxTime-1.
+func Global() Assigner {
+	return Assigner{kind: kindGlobal}
 }
 
 // IsProcessingTime reports whether the assigner uses processing time.
@@ -125,7 +124,7 @@ func (a Assigner) String() string {
 	case kindSession:
 		s = fmt.Sprintf("session(%v", time.Duration(a.gap))
 	case kindGlobal:
-		return fmt.Sprintf("global(%d)", a.every)
+		return "global"
 	default:
 		return "invalid assigner"
 	}
@@ -161,9 +160,6 @@ func (a Assigner) validate() error {
 			return fmt.Errorf("%w: %v: offset applies to tumbling and sliding windows only", ErrInvalid, a)
 		}
 	case kindGlobal:
-		if a.every < 0 {
-			return fmt.Errorf("%w: %v: count must not be negative", ErrInvalid, a)
-		}
 	default:
 		return fmt.Errorf("%w: zero Assigner; use Tumbling, Sliding, Session or Global", ErrInvalid)
 	}

@@ -27,7 +27,8 @@
 //   - [Session] gap G: a record opens [t, t+G); the windows of one key that
 //     overlap or touch (one's End is the other's Start) merge into one
 //     spanning both, and their accumulators merge.
-//   - [Global]: one window per key, [MinTime, MaxTime), fired by a count.
+//   - [Global]: one window per key, [MinTime, MaxTime), fired at the end of
+//     input and by its triggers.
 //   - A window fires — emits a [Result] marked [OnTime] — when W >= End-1.
 //     Results travel at time End-1 and are emitted before the watermark that
 //     fired them is forwarded, so downstream sees every result of a window
@@ -59,6 +60,9 @@
 // Besides the on-time firing, [EarlyEvery] fires a window every n records
 // and [EarlyInterval] every interval of processing time, marked [Early].
 // Results accumulate: every firing covers all of the window's records so far.
+// [CountTrigger] is the purging kind: every n records of a key fire the
+// window with those n records and start it afresh — with [Global], count
+// windows.
 //
 // # Processing time
 //

@@ -108,7 +108,7 @@ func ExampleSession() {
 // end of input fires what is left.
 func ExampleGlobal() {
 	run(examplePlays, byTrack, func(k stream.KeyedStream[string, Play]) window.Windowed[string, Play, float64] {
-		return window.Aggregate(k, window.Global(2), window.Mean(func(p Play) int { return p.Secs }))
+		return window.Aggregate(k, window.Global(), window.Mean(func(p Play) int { return p.Secs }), window.CountTrigger(2))
 	})
 	// Output:
 	// intro [-inf, +inf) 21 on-time

@@ -16,6 +16,7 @@ type config struct {
 	lateness stream.Time
 	earlyN   int
 	earlyD   time.Duration
+	countN   int
 	err      error
 }
 
@@ -62,6 +63,27 @@ func EarlyInterval(d time.Duration) Option {
 			return
 		}
 		c.earlyD = d
+	})
+}
+
+// CountTrigger fires a key's window every n records it receives, marked
+// [OnTime], with the aggregate of those n records, and starts the window's
+// accumulator afresh: a purging count trigger. The window's own firing (at
+// End-1, or at the end of input for [Global] windows) emits what the last
+// count firing left, if anything, so every record is in exactly one result.
+// With Global it makes count windows; with time windows it caps how many
+// records one result covers. A count trigger takes no [AllowedLateness]
+// (its window holds nothing a late firing could update); early firings
+// cover the records since the last count firing. When session windows
+// merge, their counts add up: a merged session may fire with more than n
+// records.
+func CountTrigger(n int) Option {
+	return optionFunc(func(c *config) {
+		if n < 1 {
+			c.err = fmt.Errorf("%w: CountTrigger(%d): the count must be at least 1", ErrInvalid, n)
+			return
+		}
+		c.countN = n
 	})
 }
 

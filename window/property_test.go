@@ -42,7 +42,7 @@ func (p params) assigner() window.Assigner {
 	case "session":
 		return window.Session(dur(p.gap))
 	}
-	return window.Global(p.every)
+	return window.Global()
 }
 
 func (p params) options() []window.Option {
@@ -52,6 +52,9 @@ func (p params) options() []window.Option {
 	}
 	if p.earlyN > 0 {
 		opts = append(opts, window.EarlyEvery(p.earlyN))
+	}
+	if p.kind == "global" && p.every > 0 {
+		opts = append(opts, window.CountTrigger(p.every))
 	}
 	return opts
 }

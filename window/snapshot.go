@@ -16,12 +16,13 @@ import (
 // BinaryMarshaler such as the sketch types). Raw records of Process windows
 // are encoded with their values.
 
-const snapVersion = 1
+const snapVersion = 2
 
 type snapCell[K comparable, Acc any] struct {
 	Key   K
 	Acc   Acc
 	N     int
+	Count int
 	Dirty bool
 }
 
@@ -39,11 +40,6 @@ type snapSession[K comparable, Acc any] struct {
 	Cell       snapCell[K, Acc]
 }
 
-type snapGlobal[K comparable, Acc any] struct {
-	Cell  snapCell[K, Acc]
-	Count int
-}
-
 type snapState[K comparable, Acc any] struct {
 	Version  int
 	Assigner string
@@ -51,32 +47,28 @@ type snapState[K comparable, Acc any] struct {
 	Seq      uint64
 	Panes    []snapPane[K, Acc]
 	Sessions []snapSession[K, Acc]
-	Globals  []snapGlobal[K, Acc]
+	Globals  []snapCell[K, Acc]
 }
 
 func snapOf[K comparable, Acc any](c *cell[Acc], key K) snapCell[K, Acc] {
-	return snapCell[K, Acc]{Key: key, Acc: c.acc, N: c.n, Dirty: c.dirty}
+	return snapCell[K, Acc]{Key: key, Acc: c.acc, N: c.n, Count: c.count, Dirty: c.dirty}
+}
+
+// cellOf restores a cell; an accumulator that decoded as nil is made again
+// (see isNil).
+func (o *op[K, T, Acc, Out]) cellOf(sc snapCell[K, Acc]) cell[Acc] {
+	c := cell[Acc]{acc: sc.Acc, n: sc.N, count: sc.Count, dirty: sc.Dirty}
+	if o.newAcc != nil && isNil(c.acc) {
+		c.acc = o.newAcc()
+	}
+	return c
 }
 
 // Snapshot encodes the open windows: per key, their accumulators (or
 // records) and trigger state, and the watermark.
 func (o *op[K, T, Acc, Out]) Snapshot() ([]byte, error) {
 	st := snapState[K, Acc]{Version: snapVersion, Assigner: o.a.String(), WM: o.wm, Seq: o.seq}
-	for _, it := range o.ph.items {
-		p := it.e
-		sp := snapPane[K, Acc]{Start: p.span.Start, End: p.span.End, Seq: p.seq, Fired: p.fired}
-		for i := range p.slots {
-			sp.Cells = append(sp.Cells, snapOf(&p.slots[i].cell, p.slots[i].key))
-		}
-		st.Panes = append(st.Panes, sp)
-	}
-	for _, it := range o.sh.items {
-		s := it.e
-		st.Sessions = append(st.Sessions, snapSession[K, Acc]{Start: s.span.Start, End: s.span.End, Seq: s.seq, Fired: s.fired, Cell: snapOf(&s.cell, s.key)})
-	}
-	for _, g := range o.gorder {
-		st.Globals = append(st.Globals, snapGlobal[K, Acc]{Cell: snapOf(&g.cell, g.key), Count: g.count})
-	}
+	o.st.snapshot(&st, nil)
 	var buf bytes.Buffer
 	if err := gob.NewEncoder(&buf).Encode(&st); err != nil {
 		return nil, fmt.Errorf("window: encoding the state (keys and accumulators must be gob-encodable): %w", err)
@@ -97,62 +89,103 @@ func (o *op[K, T, Acc, Out]) Restore(b []byte) error {
 		return fmt.Errorf("%w: checkpoint of %s windows restored into %s windows", stream.ErrInvalid, st.Assigner, o.a)
 	}
 	o.init()
-	o.last, o.slotOK, o.gorder, o.dirty = nil, false, nil, nil
-	o.ph, o.sh = dueHeap[*pane[K, Acc]]{}, dueHeap[*session[K, Acc]]{}
 	o.wm, o.seq = st.WM, st.Seq
-	restoreCell := func(c *cell[Acc], sc snapCell[K, Acc]) {
-		c.acc, c.n, c.dirty = sc.Acc, sc.N, sc.Dirty
-		if o.newAcc != nil && isNil(c.acc) {
-			c.acc = o.newAcc()
-		}
-	}
-	for _, sp := range st.Panes {
-		p := &pane[K, Acc]{span: Span{Start: sp.Start, End: sp.End}, fired: sp.Fired}
-		p.seq = sp.Seq
-		p.at = p.span.End - 1
-		if p.fired {
-			p.at = closeAt(p.span.End, o.cfg.lateness)
-		}
-		for i, sc := range sp.Cells {
-			p.insert(sc.Key, sc.Acc)
-			restoreCell(&p.slots[i].cell, sc)
-			if sc.Dirty {
-				o.dirty = append(o.dirty, dirtyRef[K, Acc]{p: p, i: int32(i)})
-			}
-		}
-		o.panes[p.span] = p
-		o.ph.push(p, &p.sched)
-	}
-	for _, ss := range st.Sessions {
-		s := &session[K, Acc]{key: ss.Cell.Key, span: Span{Start: ss.Start, End: ss.End}, fired: ss.Fired}
-		s.seq = ss.Seq
-		restoreCell(&s.cell, ss.Cell)
-		s.due = s.span.End - 1
-		if s.fired {
-			s.due = closeAt(s.span.End, o.cfg.lateness)
-		}
-		s.at = s.due
-		o.sessions[s.key] = append(o.sessions[s.key], s)
-		o.sh.push(s, &s.sched)
-		if s.dirty {
-			o.dirty = append(o.dirty, dirtyRef[K, Acc]{s: s})
-		}
-	}
-	for _, ws := range o.sessions {
-		slices.SortFunc(ws, func(a, b *session[K, Acc]) int { return cmp.Compare(a.span.Start, b.span.Start) })
-	}
-	for _, sg := range st.Globals {
-		g := &global[K, Acc]{key: sg.Cell.Key, count: sg.Count}
-		restoreCell(&g.cell, sg.Cell)
-		o.globals[g.key] = g
-		o.gorder = append(o.gorder, g)
-		if g.dirty {
-			o.dirty = append(o.dirty, dirtyRef[K, Acc]{g: g})
-		}
-	}
+	o.st.restore(&st)
 	o.refreshDue()
 	o.rearm()
 	return nil
+}
+
+func (s *paneStore[K, T, Acc, Out]) snapshot(st *snapState[K, Acc], keep func(K) bool) {
+	for _, it := range s.ph.items {
+		p := it.e
+		sp := snapPane[K, Acc]{Start: p.span.Start, End: p.span.End, Seq: p.seq, Fired: p.fired}
+		for i := range p.slots {
+			if keep == nil || keep(p.slots[i].key) {
+				sp.Cells = append(sp.Cells, snapOf(&p.slots[i].cell, p.slots[i].key))
+			}
+		}
+		if len(sp.Cells) > 0 || keep == nil {
+			st.Panes = append(st.Panes, sp)
+		}
+	}
+}
+
+func (s *paneStore[K, T, Acc, Out]) restore(st *snapState[K, Acc]) {
+	o := s.o
+	for _, sp := range st.Panes {
+		span := Span{Start: sp.Start, End: sp.End}
+		p := s.panes[span]
+		if p == nil {
+			p = &pane[K, Acc]{span: span, fired: sp.Fired}
+			p.seq = sp.Seq
+			p.at = span.End - 1
+			if p.fired {
+				p.at = closeAt(span.End, o.cfg.lateness)
+			}
+			s.panes[span] = p
+			s.ph.push(p, &p.sched)
+		}
+		for _, sc := range sp.Cells {
+			i := p.insert(sc.Key, sc.Acc)
+			p.slots[i].cell = o.cellOf(sc)
+			if sc.Dirty {
+				s.dirty = append(s.dirty, paneRef[K, Acc]{p: p, gen: p.gen, i: i})
+			}
+		}
+	}
+}
+
+func (s *sessionStore[K, T, Acc, Out]) snapshot(st *snapState[K, Acc], keep func(K) bool) {
+	for _, it := range s.sh.items {
+		x := it.e
+		if keep == nil || keep(x.key) {
+			st.Sessions = append(st.Sessions, snapSession[K, Acc]{Start: x.span.Start, End: x.span.End, Seq: x.seq, Fired: x.fired, Cell: snapOf(&x.cell, x.key)})
+		}
+	}
+}
+
+func (s *sessionStore[K, T, Acc, Out]) restore(st *snapState[K, Acc]) {
+	o := s.o
+	touched := map[K]bool{}
+	for _, ss := range st.Sessions {
+		x := &session[K, Acc]{key: ss.Cell.Key, span: Span{Start: ss.Start, End: ss.End}, fired: ss.Fired}
+		x.seq = ss.Seq
+		x.cell = o.cellOf(ss.Cell)
+		x.due = x.span.End - 1
+		if x.fired {
+			x.due = closeAt(x.span.End, o.cfg.lateness)
+		}
+		x.at = x.due
+		s.sessions[x.key] = append(s.sessions[x.key], x)
+		touched[x.key] = true
+		s.sh.push(x, &x.sched)
+		if x.dirty {
+			s.dirty = append(s.dirty, x)
+		}
+	}
+	for k := range touched {
+		slices.SortFunc(s.sessions[k], func(a, b *session[K, Acc]) int { return cmp.Compare(a.span.Start, b.span.Start) })
+	}
+}
+
+func (s *globalStore[K, T, Acc, Out]) snapshot(st *snapState[K, Acc], keep func(K) bool) {
+	for _, g := range s.order {
+		if keep == nil || keep(g.key) {
+			st.Globals = append(st.Globals, snapOf(&g.cell, g.key))
+		}
+	}
+}
+
+func (s *globalStore[K, T, Acc, Out]) restore(st *snapState[K, Acc]) {
+	for _, sc := range st.Globals {
+		g := &global[K, Acc]{key: sc.Key, cell: s.o.cellOf(sc)}
+		s.globals[g.key] = g
+		s.order = append(s.order, g)
+		if g.dirty {
+			s.dirty = append(s.dirty, g)
+		}
+	}
 }
 
 // isNil reports whether an accumulator decoded as a nil pointer, map or

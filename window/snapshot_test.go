@@ -87,7 +87,7 @@ func checkRestore[Acc, Out any](t *testing.T, mk func() *op[int, snapRec, Acc, O
 func TestSnapshotRestore(t *testing.T) {
 	t.Parallel()
 	rng := rand.New(rand.NewPCG(1, 2))
-	assigners := []Assigner{Tumbling(10), Tumbling(10, Offset(-3)), Sliding(12, 4), Session(7), Global(3), Global(0)}
+	assigners := []Assigner{Tumbling(10), Tumbling(10, Offset(-3)), Sliding(12, 4), Session(7), Global(), Global()}
 	for c := range 200 {
 		a := assigners[c%len(assigners)]
 		var cfg config
@@ -96,6 +96,9 @@ func TestSnapshotRestore(t *testing.T) {
 		}
 		if rng.IntN(3) == 0 {
 			cfg.earlyN = 1 + rng.IntN(3)
+		}
+		if a.kind == kindGlobal && c%len(assigners) == len(assigners)-2 {
+			cfg.countN = 3 // Global(3) of old: a count trigger
 		}
 		var steps []snapStep
 		maxT := stream.Time(rng.IntN(100) - 50)

@@ -43,7 +43,7 @@ func Q4(ev stream.Stream[Event]) stream.Stream[Q4Row] {
 	})
 	byCategory := stream.KeyBy(winners, func(w q4Winner) int64 { return w.Category })
 	price := func(w q4Winner) int64 { return w.Price }
-	avg := window.Aggregate(byCategory, window.Global(0), window.Both(window.Sum(price), window.Count[q4Winner]()), window.Name("q4-average"))
+	avg := window.Aggregate(byCategory, window.Global(), window.Both(window.Sum(price), window.Count[q4Winner]()), window.Name("q4-average"))
 	return stream.Map(avg.Results(), func(r window.Result[int64, window.Pair[int64, int64]]) Q4Row {
 		return Q4Row{ID: r.Key, Final: r.Value.First / r.Value.Second}
 	})

@@ -1,0 +1,281 @@
+package window
+
+import "github.com/brook-streams/brook/stream"
+
+// Tumbling and sliding windows are aligned: every key shares the same
+// windows, so the store keeps one pane per window holding the cells of all
+// its keys. Retired panes go to a free list with their slots and index, so
+// a steady stream allocates nothing per window.
+
+// pane is one tumbling or sliding window with the cells of all its keys, in
+// the order the keys first appeared.
+type pane[K comparable, Acc any] struct {
+	sched // at: End-1 until it fires, then End-1+lateness; idx -1 once closed
+	span  Span
+	fired bool
+	gen   uint32 // bumped when the pane is retired: early-firing refs to it go stale
+	slots []slot[K, Acc]
+	index map[K]int32 // nil while the pane has at most smallPane keys
+}
+
+type slot[K comparable, Acc any] struct {
+	cell[Acc]
+	key K
+}
+
+// smallPane is the number of keys up to which a pane finds a key by
+// scanning its slots, which beats a map lookup; beyond it, a map indexes them.
+const smallPane = 12
+
+func (p *pane[K, Acc]) find(k K) (int32, bool) {
+	if p.index == nil {
+		for i := range p.slots {
+			if p.slots[i].key == k {
+				return int32(i), true
+			}
+		}
+		return -1, false
+	}
+	i, ok := p.index[k]
+	return i, ok
+}
+
+// insert appends a slot for k, indexing the slots once there are more than
+// smallPane.
+func (p *pane[K, Acc]) insert(k K, acc Acc) int32 {
+	i := int32(len(p.slots))
+	p.slots = append(p.slots, slot[K, Acc]{key: k, cell: cell[Acc]{acc: acc}})
+	switch {
+	case p.index != nil:
+		p.index[k] = i
+	case len(p.slots) > smallPane:
+		p.index = make(map[K]int32, 2*len(p.slots))
+		for j := range p.slots {
+			p.index[p.slots[j].key] = int32(j)
+		}
+	}
+	return i
+}
+
+// paneRef points at a slot waiting for an EarlyInterval firing.
+type paneRef[K comparable, Acc any] struct {
+	p   *pane[K, Acc]
+	gen uint32
+	i   int32
+}
+
+// paneStore holds the panes of tumbling or sliding windows.
+type paneStore[K comparable, T, Acc, Out any] struct {
+	o       *op[K, T, Acc, Out]
+	sliding bool
+	panes   map[Span]*pane[K, Acc]
+	ph      dueHeap[*pane[K, Acc]]
+	last    *pane[K, Acc]   // tumbling: the pane of the previous record
+	slot    []*pane[K, Acc] // sliding: the panes of every time in [slotLo, slotHi), while slotOK
+	slotLo  stream.Time
+	slotHi  stream.Time
+	slotOK  bool
+	free    []*pane[K, Acc] // retired panes, emptied, for reuse
+	dirty   []paneRef[K, Acc]
+	keyHint int // the keys of the last retired pane: the next one's likely size
+}
+
+func newPaneStore[K comparable, T, Acc, Out any](o *op[K, T, Acc, Out]) *paneStore[K, T, Acc, Out] {
+	return &paneStore[K, T, Acc, Out]{o: o, sliding: o.a.kind == kindSliding}
+}
+
+func (s *paneStore[K, T, Acc, Out]) reset() {
+	*s = paneStore[K, T, Acc, Out]{o: s.o, sliding: s.sliding, panes: map[Span]*pane[K, Acc]{}}
+}
+
+func (s *paneStore[K, T, Acc, Out]) due() (stream.Time, bool) {
+	return s.ph.top(), len(s.ph.items) > 0
+}
+
+func (s *paneStore[K, T, Acc, Out]) hasDirty() bool { return len(s.dirty) > 0 }
+
+func (s *paneStore[K, T, Acc, Out]) add(r stream.Record[T], t stream.Time, out stream.Emitter[Result[K, Out]]) error {
+	o := s.o
+	k := o.key(r.Value)
+	if !s.sliding {
+		p := s.last
+		if p == nil || t < p.span.Start || t >= p.span.End {
+			sp := o.a.nth(t, 0)
+			p = s.panes[sp]
+			if p == nil {
+				if o.closed(sp.End) {
+					return o.late(r, []Span{sp})
+				}
+				p = s.open(sp)
+			}
+			s.last = p
+		}
+		return s.addTo(p, k, r, out)
+	}
+	if !s.slotOK || t < s.slotLo || t >= s.slotHi {
+		if !s.place(t) {
+			return o.late(r, o.a.Windows(t))
+		}
+	}
+	for _, p := range s.slot {
+		if err := s.addTo(p, k, r, out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// place sets s.slot to the open sliding panes containing t, opening the
+// missing ones, and reports whether there is any.
+func (s *paneStore[K, T, Acc, Out]) place(t stream.Time) bool {
+	o := s.o
+	n := o.a.count(t)
+	s.slot, s.slotOK = s.slot[:0], false
+	for i := n - 1; i >= 0; i-- {
+		sp := o.a.nth(t, i)
+		p := s.panes[sp]
+		if p == nil {
+			if o.closed(sp.End) {
+				continue
+			}
+			p = s.open(sp)
+		}
+		s.slot = append(s.slot, p)
+	}
+	if len(s.slot) == 0 {
+		return false
+	}
+	// Every time in [lo, hi) belongs to the same windows: from the newest
+	// start to the next one, and from the end of the window before the
+	// oldest to the oldest's end. Cache them while all are open.
+	if len(s.slot) == n {
+		oldest, newest := s.slot[0].span, s.slot[n-1].span
+		lo, hi := newest.Start, oldest.End
+		if oldest.Start > stream.MinTime+o.a.slide && newest.Start < stream.MaxTime-o.a.slide && hi < stream.MaxTime {
+			lo = max(lo, oldest.Start-o.a.slide+o.a.size)
+			hi = min(hi, newest.Start+o.a.slide)
+			s.slotLo, s.slotHi, s.slotOK = lo, hi, true
+		}
+	}
+	return true
+}
+
+// open makes the pane of sp, reusing a retired one if there is any.
+func (s *paneStore[K, T, Acc, Out]) open(sp Span) *pane[K, Acc] {
+	o := s.o
+	var p *pane[K, Acc]
+	if n := len(s.free); n > 0 {
+		p = s.free[n-1]
+		s.free[n-1] = nil
+		s.free = s.free[:n-1]
+	} else {
+		p = &pane[K, Acc]{}
+		if s.keyHint > 0 {
+			p.slots = make([]slot[K, Acc], 0, s.keyHint)
+		}
+		if s.keyHint > smallPane {
+			p.index = make(map[K]int32, s.keyHint)
+		}
+	}
+	p.span = sp
+	p.seq = o.nextSeq()
+	p.fired, p.at = o.stage(sp.End)
+	s.panes[sp] = p
+	s.ph.push(p, &p.sched)
+	o.scheduled(p.at)
+	return p
+}
+
+func (s *paneStore[K, T, Acc, Out]) addTo(p *pane[K, Acc], k K, r stream.Record[T], out stream.Emitter[Result[K, Out]]) error {
+	o := s.o
+	i, ok := p.find(k)
+	if !ok {
+		i = p.insert(k, o.newAcc())
+	}
+	c := &p.slots[i].cell
+	if o.agg != nil {
+		c.acc = o.agg.Add(c.acc, r.Value)
+	} else {
+		c.acc = o.addRec(c.acc, r)
+	}
+	if !p.fired && !o.triggers {
+		return nil
+	}
+	if o.cfg.countN > 0 {
+		c.count++
+	}
+	dirty, err := o.after(c, k, p.span, out)
+	if dirty {
+		s.dirty = append(s.dirty, paneRef[K, Acc]{p: p, gen: p.gen, i: i})
+	}
+	return err
+}
+
+func (s *paneStore[K, T, Acc, Out]) advance(w stream.Time, out stream.Emitter[Result[K, Out]]) error {
+	o := s.o
+	for {
+		p, ok := s.ph.peek()
+		if !ok || p.at > w {
+			return nil
+		}
+		if !p.fired {
+			p.fired = true
+			for i := range p.slots {
+				sl := &p.slots[i]
+				if err := o.onTime(&sl.cell, sl.key, p.span, out); err != nil {
+					return err
+				}
+			}
+			if ca := closeAt(p.span.End, o.cfg.lateness); ca > w {
+				p.at = ca
+				s.ph.fix(p.idx)
+				continue
+			}
+		}
+		s.retire(p)
+	}
+}
+
+// retire drops a closed pane and keeps it, emptied, for reuse: at most as
+// many as there are open panes (at least one), so a burst of windows does
+// not pin memory.
+func (s *paneStore[K, T, Acc, Out]) retire(p *pane[K, Acc]) {
+	s.ph.remove(p.idx)
+	delete(s.panes, p.span)
+	if s.last == p {
+		s.last = nil
+	}
+	s.slotOK = false
+	s.keyHint = len(p.slots)
+	p.gen++
+	if len(s.free) >= max(1, len(s.ph.items)) {
+		p.slots, p.index = nil, nil
+		return
+	}
+	clear(p.slots) // let the keys and accumulators be collected
+	p.slots = p.slots[:0]
+	clear(p.index)
+	s.free = append(s.free, p)
+}
+
+func (s *paneStore[K, T, Acc, Out]) fireDirty(out stream.Emitter[Result[K, Out]]) error {
+	refs := s.dirty
+	s.dirty = nil
+	defer func() {
+		clear(refs)
+		if s.dirty == nil {
+			s.dirty = refs[:0]
+		}
+	}()
+	for _, r := range refs {
+		if r.p.gen != r.gen || r.p.idx < 0 || r.p.fired {
+			continue
+		}
+		if sl := &r.p.slots[r.i]; sl.dirty {
+			if err := s.o.fire(&sl.cell, sl.key, r.p.span, Early, out); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
