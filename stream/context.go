@@ -143,10 +143,26 @@ func (t *task) arm() {
 	})
 }
 
-// fireTimers runs every timer due by the clock's now.
+// fireTimers runs after a wake: the task's polls, then every timer due by
+// the clock's now. A wake may come from a poll's goroutine rather than the
+// armed timer, so the timer is re-armed only when one was due.
 func (t *task) fireTimers() error {
-	t.stopTimer = nil
+	for _, p := range t.polls {
+		if err := p(); err != nil {
+			return err
+		}
+	}
+	if len(t.timers) == 0 {
+		return nil
+	}
 	now := t.clock.Now()
+	if t.timers[0].at.After(now) && t.stopTimer != nil {
+		return nil
+	}
+	if t.stopTimer != nil {
+		t.stopTimer()
+		t.stopTimer = nil
+	}
 	for len(t.timers) > 0 && !t.timers[0].at.After(now) {
 		e := heap.Pop(&t.timers).(timerEntry)
 		if err := e.fn(now); err != nil {

@@ -51,6 +51,19 @@
 // silently: [Process] sends records rejected with [Reject] to its dead-letter
 // stream, and fails the run if nobody consumes that stream.
 //
+// # Asynchronous I/O
+//
+// [Async] calls a function that waits — a remote lookup, an RPC — for every
+// record with a bounded number of requests in flight per instance
+// ([MaxInFlight]), so latency is overlapped instead of blocking the
+// instance. Results come out in input order or, with [Unordered], as they
+// complete, but never across a watermark: in ordered mode a watermark waits
+// behind the pending requests before it. Requests may time out
+// ([RequestTimeout], on the pipeline's clock) and be retried with backoff
+// ([RetryRequests]); a request that still fails fails the run, or becomes a
+// dead letter ([DeadLetterFailed]). Outstanding requests are part of a
+// checkpoint and are issued again on restore.
+//
 // # Checkpoints
 //
 // With [WithCheckpoints] the pipeline takes consistent snapshots by the

@@ -118,3 +118,36 @@ func (printWatermarks) WriteWatermark(_ context.Context, w stream.Time) error {
 	fmt.Println("watermark", w)
 	return nil
 }
+
+func ExampleAsync() {
+	// A service that answers slowly; Async keeps up to 10 calls in flight and
+	// emits the answers in input order.
+	lookup := func(ctx context.Context, id int) (string, error) {
+		select {
+		case <-time.After(time.Millisecond):
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+		if id < 0 {
+			return "", stream.Rejectf("negative id %d", id)
+		}
+		return fmt.Sprintf("user-%d", id), nil
+	}
+	p := stream.New()
+	ids := stream.From(p, stream.Slice([]int{3, 1, -4, 1, 5}))
+	users := stream.Async(ids, lookup, stream.MaxInFlight(10), stream.RequestTimeout(time.Second))
+	out := stream.Collect[string]()
+	stream.To(users.Stream, out)
+	bad := stream.Collect[stream.DeadLetter[int]]()
+	stream.To(users.DeadLetters(), bad)
+	if err := p.Run(context.Background()); err != nil {
+		fmt.Println(err)
+	}
+	fmt.Println(out.Values())
+	for _, d := range bad.Values() {
+		fmt.Println(d.Record.Value, d.Err)
+	}
+	// Output:
+	// [user-3 user-1 user-1 user-5]
+	// -4 negative id -4
+}

@@ -64,6 +64,7 @@ type exchangeSpec[T any] struct {
 	batch       int
 	capacity    int
 	hash        func(T) uint64 // nil: round robin (or everything to the one instance)
+	forward     bool           // sender i sends its records to instance i (hash unset)
 }
 
 // newExchange declares an exchange into parallelism instances.
@@ -167,7 +168,10 @@ func (xr *exchangeRun[T]) put(b *batch[T]) {
 func (xr *exchangeRun[T]) newSender(ctx context.Context, id int) *sender[T] {
 	n := xr.spec.parallelism
 	s := &sender[T]{xr: xr, id: id, n: n, ctx: ctx, done: ctx.Done(), hash: xr.spec.hash,
-		bufs: make([]*batch[T], n), sent: make([]Time, n), wm: MinTime, size: xr.spec.batch}
+		bufs: make([]*batch[T], n), sent: make([]Time, n), wm: MinTime, size: xr.spec.batch, fixed: -1}
+	if xr.spec.forward {
+		s.fixed = id % n
+	}
 	for j := range s.sent {
 		s.sent[j] = MinTime
 	}
@@ -189,8 +193,10 @@ type sender[T any] struct {
 	sent []Time // the watermark each downstream instance has been told
 	wm   Time
 	rr   int
-	ctx  context.Context
-	done <-chan struct{}
+	// fixed is the one instance a forward exchange's sender sends to, or -1.
+	fixed int
+	ctx   context.Context
+	done  <-chan struct{}
 }
 
 func (s *sender[T]) Emit(r Record[T]) error {
@@ -198,6 +204,8 @@ func (s *sender[T]) Emit(r Record[T]) error {
 	if s.hash != nil {
 		hi, _ := bits.Mul64(s.hash(r.Value), uint64(s.n))
 		j = int(hi)
+	} else if s.fixed >= 0 {
+		j = s.fixed
 	} else if s.n > 1 {
 		j = s.rr
 		if s.rr++; s.rr == s.n {

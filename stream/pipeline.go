@@ -282,6 +282,7 @@ type task struct {
 
 	clock     Clock
 	wake      chan struct{}
+	polls     []func() error // run on every wake (async operators' completions)
 	timers    timerHeap
 	armedAt   time.Time
 	stopTimer func() bool
