@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"sync"
 	"time"
 )
 
@@ -167,4 +168,75 @@ func (SystemClock) Now() time.Time { return time.Now() }
 // AfterFunc wraps time.AfterFunc.
 func (SystemClock) AfterFunc(d time.Duration, f func()) func() bool {
 	return time.AfterFunc(d, f).Stop
+}
+
+var _ AbsoluteClock = SystemClock{}
+
+// AfterFuncAt calls f in its own goroutine once the wall clock reaches at.
+func (SystemClock) AfterFuncAt(at time.Time, f func()) func() bool {
+	return time.AfterFunc(time.Until(at), f).Stop
+}
+
+// AbsoluteClock is a [Clock] that can register a callback for an absolute
+// time in one step. A delay computed from Now and then passed to AfterFunc is
+// late by however far the clock moved between the two calls — with a fake
+// clock advanced by another goroutine, by the whole advance. [SystemClock]
+// and streamtest's fake clock implement it; [AfterFuncAt] uses it when a
+// clock has it.
+type AbsoluteClock interface {
+	Clock
+	// AfterFuncAt calls f in its own goroutine once the clock reaches at
+	// (at once if it has already), unless the returned stop function is
+	// called first. stop reports whether it stopped the call.
+	AfterFuncAt(at time.Time, f func()) (stop func() bool)
+}
+
+// AfterFuncAt calls f once c reaches at, unless the returned stop function is
+// called first; stop reports whether it stopped the call. Code that has a
+// deadline should register it with AfterFuncAt rather than computing
+// at.Sub(c.Now()) for AfterFunc: the clock may move in between.
+//
+// With an [AbsoluteClock] the registration is one step. For another clock,
+// AfterFuncAt registers the delay from a reading of Now and reads Now again:
+// if the clock reached at meanwhile, f runs at once; if it moved but not that
+// far, the remaining delay is registered again (a few times at most), and f
+// runs once, at the earliest of these registrations.
+func AfterFuncAt(c Clock, at time.Time, f func()) (stop func() bool) {
+	if ac, ok := c.(AbsoluteClock); ok {
+		return ac.AfterFuncAt(at, f)
+	}
+	var once sync.Once
+	run := func() { once.Do(f) }
+	var stops []func() bool
+	stopAll := func() bool {
+		stopped := false
+		for _, s := range stops {
+			if s() {
+				stopped = true
+			}
+		}
+		return stopped
+	}
+	before := c.Now()
+	for range 4 {
+		stops = append(stops, c.AfterFunc(at.Sub(before), run))
+		after := c.Now()
+		if !after.Before(at) {
+			if stopAll() {
+				go run()
+			}
+			break
+		}
+		if after.Equal(before) {
+			break
+		}
+		before = after
+	}
+	// stop prevents f if f has not started: it takes the once.
+	return func() bool {
+		stopAll()
+		ran := true
+		once.Do(func() { ran = false })
+		return !ran
+	}
 }

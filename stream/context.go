@@ -135,7 +135,7 @@ func (t *task) arm() {
 	}
 	t.armedAt = next
 	wake := t.wake
-	t.stopTimer = t.clock.AfterFunc(next.Sub(t.clock.Now()), func() {
+	t.stopTimer = AfterFuncAt(t.clock, next, func() {
 		select {
 		case wake <- struct{}{}:
 		default:

@@ -158,11 +158,13 @@ func TestCheckpointRestartIsExactlyOnce(t *testing.T) {
 			send(300)
 			sink1.tl.waitFor(t, "the first records", seqsUpTo(300))
 			// A checkpoint is triggered by the clock and taken when the
-			// source next hands records on.
+			// source next hands records on. The clock moves once: a second
+			// tick could start another checkpoint that takes in records
+			// sent after `before` below and rightly commits them.
 			deadline := time.Now().Add(time.Minute)
+			clk.Advance(time.Second)
 			for saved := false; !saved; {
 				require.True(t, time.Now().Before(deadline), "no checkpoint stored")
-				clk.Advance(time.Second)
 				send(10)
 				select {
 				case <-store.saved:

@@ -329,11 +329,13 @@ func (c *consumer[T]) loop(ctx context.Context, cl *kgo.Client) error {
 			cancel()
 		}
 		c.mu.Lock()
-		d, ok := c.nextWakeLocked(c.clock.Now())
+		at, ok := c.nextWakeLocked(c.clock.Now())
 		c.mu.Unlock()
 		stop := func() bool { return false }
 		if ok {
-			stop = c.clock.AfterFunc(d, cancel)
+			// An absolute deadline: a clock that moves between the reading
+			// above and this registration must not make the wake late.
+			stop = stream.AfterFuncAt(c.clock, at, cancel)
 		}
 		fetches := cl.PollRecords(pollCtx, c.s.cfg.maxPoll)
 		stop()
@@ -362,9 +364,9 @@ func (c *consumer[T]) loop(ctx context.Context, cl *kgo.Client) error {
 	}
 }
 
-// nextWakeLocked returns how long the poll may block: until the next
+// nextWakeLocked returns until when the poll may block: the time the next
 // partition would turn idle, the idle exit, or the commit tick.
-func (c *consumer[T]) nextWakeLocked(now time.Time) (time.Duration, bool) {
+func (c *consumer[T]) nextWakeLocked(now time.Time) (time.Time, bool) {
 	var next time.Time
 	consider := func(t time.Time) {
 		if next.IsZero() || t.Before(next) {
@@ -387,10 +389,7 @@ func (c *consumer[T]) nextWakeLocked(now time.Time) (time.Duration, bool) {
 	if uncommitted && c.group && !isCheckpointPolicy(cfg.policy) {
 		consider(now.Add(time.Second))
 	}
-	if next.IsZero() {
-		return 0, false
-	}
-	return max(next.Sub(now), 0), true
+	return next, !next.IsZero()
 }
 
 // handle emits the records of one poll, then the watermark, flushes, and

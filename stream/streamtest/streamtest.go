@@ -201,6 +201,8 @@ type fakeTimer struct {
 	stopped bool
 }
 
+var _ stream.AbsoluteClock = (*Clock)(nil)
+
 // NewClock returns a fake clock at start.
 func NewClock(start time.Time) *Clock { return &Clock{now: start, waitCh: make(chan struct{})} }
 
@@ -214,12 +216,26 @@ func (c *Clock) Now() time.Time {
 // AfterFunc schedules f for now+d.
 func (c *Clock) AfterFunc(d time.Duration, f func()) func() bool {
 	c.mu.Lock()
-	t := &fakeTimer{at: c.now.Add(d), f: f}
+	return c.scheduleLocked(c.now.Add(d), f)
+}
+
+// AfterFuncAt schedules f for at, in one step with reading the time (see
+// [stream.AbsoluteClock]): an Advance on another goroutine cannot come between
+// them. If at is not after now, f runs before AfterFuncAt returns.
+func (c *Clock) AfterFuncAt(at time.Time, f func()) func() bool {
+	c.mu.Lock()
+	return c.scheduleLocked(at, f)
+}
+
+// scheduleLocked adds a timer for at and unlocks c.mu.
+func (c *Clock) scheduleLocked(at time.Time, f func()) func() bool {
+	t := &fakeTimer{at: at, f: f}
 	c.timers = append(c.timers, t)
 	close(c.waitCh)
 	c.waitCh = make(chan struct{})
+	due := !at.After(c.now)
 	c.mu.Unlock()
-	if d <= 0 {
+	if due {
 		c.Advance(0)
 	}
 	return func() bool {
