@@ -2,7 +2,9 @@ package window_test
 
 import (
 	"context"
+	"fmt"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -58,70 +60,186 @@ type trackWindow struct {
 	track int
 }
 
-// BenchmarkTumblingCount counts plays per track per minute: a hand-written
-// loop (a map keyed by window and track, emitting each window once the
-// watermark passes it) against brook on one core (Parallelism(1)) and in
-// parallel (one instance per core).
-func BenchmarkTumblingCount(b *testing.B) {
-	recs := plays(benchEvents, 6*time.Millisecond) // 100 minutes
-	size := stream.Time(time.Minute)
-	b.Run("handwritten", func(b *testing.B) {
-		b.ReportAllocs()
-		var emitted int64
-		for b.Loop() {
-			counts := map[trackWindow]int64{}
-			openEnd := stream.MinTime
-			flush := func(w stream.Time) {
-				for k, n := range counts {
-					if k.start+size-1 <= w {
-						emitted += n
-						delete(counts, k)
+// tumblingInput is the input of BenchmarkTumblingCount: laps of the same
+// million plays, each lap later than the one before, so a long stream costs
+// no more memory than one lap. Play i is of track i*7 % keys, one every step.
+type tumblingInput struct {
+	recs []stream.Record[play]
+	laps int
+	span stream.Time // the time one lap covers
+}
+
+func newTumblingInput(keys, laps int, step time.Duration) tumblingInput {
+	recs := make([]stream.Record[play], benchEvents)
+	for i := range recs {
+		recs[i] = stream.Record[play]{Time: stream.Time(int64(i) * int64(step)), Value: play{Track: i * 7 % keys}}
+	}
+	return tumblingInput{recs: recs, laps: laps, span: stream.Time(benchEvents) * stream.Time(step)}
+}
+
+func (in tumblingInput) events() int { return len(in.recs) * in.laps }
+
+// source replays the laps into a pipeline, as stream.Records does one slice.
+func (in tumblingInput) source() stream.Source[play] {
+	return stream.SourceFunc[play](func(ctx context.Context, out stream.SourceOutput[play]) error {
+		for lap := range in.laps {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			shift := stream.Time(lap) * in.span
+			for _, r := range in.recs {
+				r.Time += shift
+				if err := out.Emit(r); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// handTumbling is the hand-written baseline of BenchmarkTumblingCount: an
+// event-time tumbling count per key as one would write it for this one job,
+// with the watermark of bounded out-of-orderness 0 (the time of the record
+// before, minus one). The open windows are in a slice by start, each with a
+// map of counts; a fired window's map is cleared and reused, so a steady
+// stream allocates nothing. It returns the number of results and the sum
+// of their counts.
+func handTumbling(in tumblingInput, size stream.Time) (results, sum int64) {
+	type win struct {
+		start  stream.Time
+		counts map[int]int64
+	}
+	var open, free []*win
+	fire := func(w stream.Time) {
+		for len(open) > 0 && open[0].start+size-1 <= w {
+			x := open[0]
+			for _, n := range x.counts {
+				results++
+				sum += n
+			}
+			clear(x.counts)
+			free = append(free, x)
+			open = open[1:]
+		}
+	}
+	var cur *win
+	for lap := range in.laps {
+		shift := stream.Time(lap) * in.span
+		for _, r := range in.recs {
+			t := r.Time + shift
+			fire(t - 1) // the watermark the previous record made
+			if cur == nil || t < cur.start || t >= cur.start+size {
+				start := floorTo(t, size)
+				cur = nil
+				for _, x := range open {
+					if x.start == start {
+						cur = x
 					}
 				}
-			}
-			for _, r := range recs {
-				if w := r.Time - 1; w >= openEnd-1 && openEnd != stream.MinTime {
-					flush(w)
+				if cur == nil {
+					if n := len(free); n > 0 {
+						cur, free = free[n-1], free[:n-1]
+					} else {
+						cur = &win{counts: map[int]int64{}}
+					}
+					cur.start = start
+					open = append(open, cur) // in order: the input is
 				}
-				start := floorTo(r.Time, size)
-				counts[trackWindow{start, r.Value.Track}]++
-				openEnd = start + size
 			}
-			flush(stream.MaxTime)
+			cur.counts[r.Value.Track]++
 		}
-		if emitted != int64(b.N)*benchEvents {
-			b.Fatalf("counted %d", emitted)
-		}
-		reportRate(b, benchEvents)
-	})
-	// The runtime alone: the same source, watermarks and KeyBy exchange into
-	// a sink, no window. brook minus this is the window operator's cost.
-	b.Run("keyby-only", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			p := stream.New()
-			src := stream.From(p, stream.Records(recs), stream.WithWatermarks(stream.BoundedOutOfOrderness[play](0)))
-			stream.To(stream.KeyBy(src, func(p play) int { return p.Track }, stream.Parallelism(1)).Stream, stream.Discard[play]())
-			if err := p.Run(context.Background()); err != nil {
-				b.Fatal(err)
-			}
-		}
-		reportRate(b, benchEvents)
-	})
+	}
+	fire(stream.MaxTime)
+	return results, sum
+}
+
+// BenchmarkTumblingCount counts plays per track per minute, at 10 and at
+// 100,000 keys: a hand-written loop (handTumbling) against brook on one
+// core (source, KeyBy with Parallelism(1), window, a sink counting the
+// results), and brook on every core. keyby-only is the runtime alone (the
+// same source, watermarks and exchange into a sink, no window): brook minus
+// keyby-only is the window operator's cost. B/record is the memory
+// allocated per input record.
+func BenchmarkTumblingCount(b *testing.B) {
+	size := stream.Time(time.Minute)
 	for _, bc := range []struct {
-		name string
-		par  int
-	}{{"brook", 1}, {"brook-parallel", runtime.GOMAXPROCS(0)}} {
-		b.Run(bc.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				runBrook(b, recs, func(p play) int { return p.Track }, bc.par, func(k stream.KeyedStream[int, play]) window.Windowed[int, play, int64] {
-					return window.Aggregate(k, window.Tumbling(time.Minute), window.Count[play]())
+		keys, laps int
+		step       time.Duration
+	}{
+		{10, 4, 6 * time.Millisecond},        // 10,000 plays a minute, 1,000 per key
+		{100_000, 8, 300 * time.Microsecond}, // 200,000 plays a minute, 2 per key
+	} {
+		in := newTumblingInput(bc.keys, bc.laps, bc.step)
+		wantResults, wantSum := handTumbling(in, size)
+		if wantSum != int64(in.events()) {
+			b.Fatalf("hand-written count %d of %d plays", wantSum, in.events())
+		}
+		b.Run(fmt.Sprintf("keys=%d", bc.keys), func(b *testing.B) {
+			b.Run("handwritten", func(b *testing.B) {
+				measure(b, in.events(), func() {
+					if n, sum := handTumbling(in, size); n != wantResults || sum != wantSum {
+						b.Fatalf("%d results counting %d", n, sum)
+					}
+				})
+			})
+			b.Run("keyby-only", func(b *testing.B) {
+				measure(b, in.events(), func() {
+					p := stream.New()
+					src := stream.From(p, in.source(), stream.WithWatermarks(stream.BoundedOutOfOrderness[play](0)))
+					stream.To(stream.KeyBy(src, func(p play) int { return p.Track }, stream.Parallelism(1)).Stream, stream.Discard[play]())
+					if err := p.Run(context.Background()); err != nil {
+						b.Fatal(err)
+					}
+				})
+			})
+			for _, par := range []struct {
+				name string
+				n    int
+			}{{"brook", 1}, {"brook-parallel", runtime.GOMAXPROCS(0)}} {
+				b.Run(par.name, func(b *testing.B) {
+					measure(b, in.events(), func() {
+						var results, sum atomic.Int64
+						p := stream.New()
+						src := stream.From(p, in.source(), stream.WithWatermarks(stream.BoundedOutOfOrderness[play](0)))
+						k := stream.KeyBy(src, func(p play) int { return p.Track }, stream.Parallelism(par.n))
+						w := window.Aggregate(k, window.Tumbling(time.Minute), window.Count[play]())
+						stream.To(w.Stream, stream.SinkFunc[window.Result[int, int64]](func(_ context.Context, r stream.Record[window.Result[int, int64]]) error {
+							results.Add(1)
+							sum.Add(r.Value.Value)
+							return nil
+						}))
+						if err := p.Run(context.Background()); err != nil {
+							b.Fatal(err)
+						}
+						if results.Load() != wantResults || sum.Load() != wantSum {
+							b.Fatalf("%d results counting %d, want %d counting %d", results.Load(), sum.Load(), wantResults, wantSum)
+						}
+					})
 				})
 			}
-			reportRate(b, benchEvents)
 		})
 	}
+}
+
+// measure runs one benchmark loop and reports events/s, ns/event, the CPU
+// time per event (all goroutines, GC included: on a loaded machine a fairer
+// figure than the wall clock) and the bytes allocated per event.
+func measure(b *testing.B, events int, run func()) {
+	b.Helper()
+	b.ReportAllocs()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	cpu := cpuTime()
+	for b.Loop() {
+		run()
+	}
+	cpu = cpuTime() - cpu
+	runtime.ReadMemStats(&after)
+	n := float64(events) * float64(b.N)
+	reportRate(b, events)
+	b.ReportMetric(float64(cpu.Nanoseconds())/n, "cpu-ns/event")
+	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/n, "B/record")
 }
 
 // BenchmarkSliding counts plays per track in 10 s windows every 2 s: every

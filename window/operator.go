@@ -123,8 +123,8 @@ func build[K comparable, T, Acc, Out any](in stream.KeyedStream[K, T], a Assigne
 // waits for an EarlyInterval firing.
 type cell[Acc any] struct {
 	acc   Acc
-	n     int
 	count int
+	n     int32
 	dirty bool
 }
 
@@ -344,7 +344,7 @@ func (o *op[K, T, Acc, Out]) after(c *cell[Acc], key K, sp Span, out stream.Emit
 		return false, o.fire(c, key, sp, Late, out)
 	}
 	if o.cfg.earlyN > 0 {
-		if c.n++; c.n >= o.cfg.earlyN {
+		if c.n++; int(c.n) >= o.cfg.earlyN {
 			return false, o.fire(c, key, sp, Early, out)
 		}
 	}

@@ -2,6 +2,7 @@ package window
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/brook-streams/brook/stream"
@@ -44,8 +45,8 @@ func AllowedLateness(d time.Duration) Option {
 // covers all the window's records so far.
 func EarlyEvery(n int) Option {
 	return optionFunc(func(c *config) {
-		if n < 1 {
-			c.err = fmt.Errorf("%w: EarlyEvery(%d): n must be at least 1", ErrInvalid, n)
+		if n < 1 || n > math.MaxInt32 {
+			c.err = fmt.Errorf("%w: EarlyEvery(%d): n must be at least 1 and fit 32 bits", ErrInvalid, n)
 			return
 		}
 		c.earlyN = n

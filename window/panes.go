@@ -1,6 +1,10 @@
 package window
 
-import "github.com/brook-streams/brook/stream"
+import (
+	"slices"
+
+	"github.com/brook-streams/brook/stream"
+)
 
 // Tumbling and sliding windows are aligned: every key shares the same
 // windows, so the store keeps one pane per window holding the cells of all
@@ -44,6 +48,11 @@ func (p *pane[K, Acc]) find(k K) (int32, bool) {
 // smallPane.
 func (p *pane[K, Acc]) insert(k K, acc Acc) int32 {
 	i := int32(len(p.slots))
+	if len(p.slots) == cap(p.slots) {
+		// Double: append's gentler growth for large slices would copy (and
+		// allocate) several times the final size while a pane fills.
+		p.slots = slices.Grow(p.slots, max(smallPane, len(p.slots)))
+	}
 	p.slots = append(p.slots, slot[K, Acc]{key: k, cell: cell[Acc]{acc: acc}})
 	switch {
 	case p.index != nil:
@@ -169,12 +178,22 @@ func (s *paneStore[K, T, Acc, Out]) open(sp Span) *pane[K, Acc] {
 		s.free[n-1] = nil
 		s.free = s.free[:n-1]
 	} else {
-		p = &pane[K, Acc]{}
-		if s.keyHint > 0 {
-			p.slots = make([]slot[K, Acc], 0, s.keyHint)
+		// Size a new pane like the last retired one, or like the ones open
+		// now: at a window boundary the next window opens before the last
+		// one closes.
+		hint := s.keyHint
+		if s.last != nil {
+			hint = max(hint, len(s.last.slots))
 		}
-		if s.keyHint > smallPane {
-			p.index = make(map[K]int32, s.keyHint)
+		for _, q := range s.slot {
+			hint = max(hint, len(q.slots))
+		}
+		p = &pane[K, Acc]{}
+		if hint > 0 {
+			p.slots = make([]slot[K, Acc], 0, hint)
+		}
+		if hint > smallPane {
+			p.index = make(map[K]int32, hint)
 		}
 	}
 	p.span = sp

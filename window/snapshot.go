@@ -51,13 +51,13 @@ type snapState[K comparable, Acc any] struct {
 }
 
 func snapOf[K comparable, Acc any](c *cell[Acc], key K) snapCell[K, Acc] {
-	return snapCell[K, Acc]{Key: key, Acc: c.acc, N: c.n, Count: c.count, Dirty: c.dirty}
+	return snapCell[K, Acc]{Key: key, Acc: c.acc, N: int(c.n), Count: c.count, Dirty: c.dirty}
 }
 
 // cellOf restores a cell; an accumulator that decoded as nil is made again
 // (see isNil).
 func (o *op[K, T, Acc, Out]) cellOf(sc snapCell[K, Acc]) cell[Acc] {
-	c := cell[Acc]{acc: sc.Acc, n: sc.N, count: sc.Count, dirty: sc.Dirty}
+	c := cell[Acc]{acc: sc.Acc, n: int32(sc.N), count: sc.Count, dirty: sc.Dirty}
 	if o.newAcc != nil && isNil(c.acc) {
 		c.acc = o.newAcc()
 	}
