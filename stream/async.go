@@ -180,7 +180,7 @@ func Async[In, Out any](s Stream[In], fn AsyncFunc[In, Out], opts ...AsyncOption
 			n.dead = d.(inlet[DeadLetter[In]])
 		}
 		if co := b.rt.co; co != nil {
-			n.st, n.co = b.registerState(name, inst, n, &n.wm), co
+			n.st, n.co = b.registerState(name, inst, in.parallelism, n, nil, &n.wm), co
 		}
 		b.t.openers = append(b.t.openers, func() error { return opErr(name, n.open()) })
 		b.t.closers = append(b.t.closers, n.close)

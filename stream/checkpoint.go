@@ -60,8 +60,17 @@ var ErrCorruptCheckpoint = errors.New("stream: corrupt checkpoint")
 // or flushes after the trigger); operators snapshot as it passes; exchanges
 // align it over their inputs; a checkpoint completes when every sink has it.
 // One checkpoint is in flight at a time, and none is started once a source
-// has ended. The restored pipeline must have the same shape (operator names
-// and parallelism) as the one that wrote the checkpoint.
+// has ended.
+//
+// The restored pipeline must have the same operator names and maximum
+// parallelism ([WithMaxParallelism]) as the one that wrote the checkpoint.
+// Its parallelism may differ: state kept by key group (operators
+// implementing [KeyGroupSnapshotter]) is redistributed, each instance taking the key groups it now owns, and each
+// instance starts from the smallest watermark the old instances had. State
+// an instance keeps of its own (a plain [Snapshotter] on a parallel stream)
+// cannot be split or merged: restoring it at another parallelism fails with
+// [ErrInvalid]. Sources and sinks run as one instance, so their state
+// always restores.
 func WithCheckpoints(store CheckpointStore, interval time.Duration) Option {
 	return optionFunc(func(c *config) error {
 		if store == nil {
@@ -77,11 +86,18 @@ func WithCheckpoints(store CheckpointStore, interval time.Duration) Option {
 
 // stateMsg is one instance's part of a checkpoint, or a sink's ack.
 type stateMsg struct {
-	id    int64
+	id     int64
+	key    string
+	state  []byte
+	groups []groupState // the instance's key groups, for a keyed operator
+	has    bool         // state is set
+	sink   bool         // a sink acknowledges the barrier
+}
+
+// groupState is the state of one key group under its checkpoint key.
+type groupState struct {
 	key   string
 	state []byte
-	has   bool // state is set
-	sink  bool // a sink acknowledges the barrier
 }
 
 // coordinator triggers checkpoints, collects their parts and stores them.
@@ -95,6 +111,7 @@ type coordinator struct {
 	nSinks    int
 	listeners []CheckpointListener
 	restored  map[string][]byte
+	maxPar    int // the pipeline's, recorded in every checkpoint
 	next      int64
 	ended     atomic.Bool // a source ended: start no more checkpoints
 	tick      chan struct{}
@@ -108,15 +125,6 @@ func (c *coordinator) send(ctx context.Context, m stateMsg) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-// restore returns the state saved for key in the restored checkpoint.
-func (c *coordinator) restore(key string) ([]byte, bool) {
-	if c == nil || c.restored == nil {
-		return nil, false
-	}
-	s, ok := c.restored[key]
-	return s, ok
 }
 
 func (c *coordinator) arm() {
@@ -160,6 +168,9 @@ func (c *coordinator) run(ctx context.Context, done <-chan struct{}) error {
 			}
 			if m.has {
 				states[m.key] = m.state
+				for _, g := range m.groups {
+					states[g.key] = g.state
+				}
 				got++
 			}
 			if m.sink {
@@ -168,6 +179,7 @@ func (c *coordinator) run(ctx context.Context, done <-chan struct{}) error {
 			if got < c.nStates || acks < c.nSinks {
 				continue
 			}
+			states[maxParallelismKey] = binary.AppendUvarint(nil, uint64(c.maxPar))
 			cp := &Checkpoint{ID: inFlight, States: states}
 			if err := c.store.Save(ctx, cp); err != nil {
 				return &OperatorError{Op: "checkpoint", Err: err}
@@ -183,14 +195,18 @@ func (c *coordinator) run(ctx context.Context, done <-chan struct{}) error {
 }
 
 // stateful wraps an instance's Snapshotter with the runtime's own state for
-// it (its watermark), under a stable key.
+// it (its watermark), under a stable key, and the state of its key groups
+// for an operator that keeps its state by key group.
 type stateful struct {
-	key  string
-	snap Snapshotter
-	wm   *Time
+	key   string
+	snap  Snapshotter
+	wm    *Time
+	kg    KeyGroupSnapshotter
+	first int      // the first of the instance's key groups, with kg
+	gkeys []string // the checkpoint keys of the instance's key groups, with kg
 }
 
-func (s stateful) snapshot() ([]byte, error) {
+func (s *stateful) snapshot() ([]byte, error) {
 	var buf []byte
 	buf = binary.AppendVarint(buf, int64(*s.wm))
 	if s.snap != nil {
@@ -203,7 +219,29 @@ func (s stateful) snapshot() ([]byte, error) {
 	return buf, nil
 }
 
-func (s stateful) restore(b []byte) error {
+// message returns the instance's whole part of checkpoint id.
+func (s *stateful) message(id int64) (stateMsg, error) {
+	st, err := s.snapshot()
+	if err != nil {
+		return stateMsg{}, err
+	}
+	m := stateMsg{id: id, key: s.key, state: st, has: true}
+	if s.kg == nil {
+		return m, nil
+	}
+	for i, key := range s.gkeys {
+		gs, err := s.kg.SnapshotKeyGroup(s.first + i)
+		if err != nil {
+			return stateMsg{}, err
+		}
+		if len(gs) > 0 {
+			m.groups = append(m.groups, groupState{key: key, state: gs})
+		}
+	}
+	return m, nil
+}
+
+func (s *stateful) restore(b []byte) error {
 	w, n := binary.Varint(b)
 	if n <= 0 {
 		return fmt.Errorf("%w: state of %s", ErrCorruptCheckpoint, s.key)
@@ -215,23 +253,132 @@ func (s stateful) restore(b []byte) error {
 	return nil
 }
 
-// registerState wires an instance's state into checkpoints: restore before
-// its first record, snapshot at each barrier.
-func (b *builder) registerState(name string, inst int, snap Snapshotter, wm *Time) *stateful {
+// KeyGroupSnapshotter is implemented by operators on a keyed stream that
+// keep their state by key group (see [KeyedStream.KeyGroup] and
+// [Context.KeyGroups]), so that their checkpoints can be restored at
+// another parallelism: each key group's state is stored on its own, and a
+// restored instance gets the groups it owns now, whichever instances wrote
+// them. Both methods are called on the instance's own goroutine.
+//
+// An operator may implement [Snapshotter] too, for state that belongs to
+// the instance rather than to keys; such state can only be restored at the
+// parallelism that wrote it (see [WithCheckpoints]).
+type KeyGroupSnapshotter interface {
+	// SnapshotKeyGroup returns the state of key group g, one of the
+	// instance's groups; empty means the group holds nothing.
+	SnapshotKeyGroup(g int) ([]byte, error)
+	// RestoreKeyGroup adds the state of key group g, as SnapshotKeyGroup
+	// returned it, before the instance's first record (and before Open).
+	// It is called once for each of the instance's groups that has state in
+	// the checkpoint, in increasing order of g.
+	RestoreKeyGroup(g int, state []byte) error
+}
+
+// maxParallelismKey is the checkpoint entry recording the pipeline's
+// maximum parallelism: key groups mean nothing under another one. No
+// operator's entry can have this key (instance entries end in "/n", key
+// group entries in "@n" after a non-empty name).
+const maxParallelismKey = "@max-parallelism"
+
+// groupKey is the checkpoint key of the state of key group g of operator name.
+func groupKey(name string, g int) string { return name + "@" + strconv.Itoa(g) }
+
+// checkRestoredMaxParallelism fails a restore into a pipeline whose maximum
+// parallelism differs from the checkpoint's.
+func (c *coordinator) checkRestoredMaxParallelism() error {
+	b, ok := c.restored[maxParallelismKey]
+	if !ok {
+		return nil // written before key groups existed: no group state in it
+	}
+	v, n := binary.Uvarint(b)
+	if n <= 0 || n != len(b) {
+		return fmt.Errorf("%w: max parallelism entry", ErrCorruptCheckpoint)
+	}
+	if int(v) != c.maxPar {
+		return fmt.Errorf("%w: checkpoint written with max parallelism %d restored into a pipeline with %d (keys would change key groups)", ErrInvalid, v, c.maxPar)
+	}
+	return nil
+}
+
+// restoredInstances returns the instance entries of operator name in the
+// restored checkpoint, by instance index: those of instances 0..n-1.
+func (c *coordinator) restoredInstances(name string) [][]byte {
+	var parts [][]byte
+	for i := 0; ; i++ {
+		st, ok := c.restored[name+"/"+strconv.Itoa(i)]
+		if !ok {
+			break
+		}
+		parts = append(parts, st)
+	}
+	return parts
+}
+
+// registerState wires the state of instance inst (of par) of a source,
+// operator or sink into checkpoints: restore before its first record,
+// snapshot at each barrier. kg is nil unless the operator keeps its state
+// by key group.
+//
+// Restoring at the parallelism that wrote the checkpoint gives each
+// instance its own entry. At another parallelism, an instance takes the
+// smallest of the old instances' watermarks and the key groups it now
+// owns; state of the instance's own ([Snapshotter]) cannot be split or
+// merged, so an operator holding some refuses the restore.
+func (b *builder) registerState(name string, inst, par int, snap Snapshotter, kg KeyGroupSnapshotter, wm *Time) *stateful {
 	co := b.rt.co
 	if co == nil {
 		return nil
 	}
-	st := &stateful{key: name + "/" + strconv.Itoa(inst), snap: snap, wm: wm}
+	st := &stateful{key: name + "/" + strconv.Itoa(inst), snap: snap, wm: wm, kg: kg}
 	co.nStates++
-	if saved, ok := co.restore(st.key); ok {
-		b.t.openers = append(b.t.openers, func() error { return opErr(name, st.restore(saved)) })
-	} else if co.restored != nil {
-		b.t.openers = append(b.t.openers, func() error {
-			return opErr(name, fmt.Errorf("%w: checkpoint has no state for %s (pipeline changed?)", ErrInvalid, st.key))
-		})
+	if kg != nil {
+		r := KeyGroupRangeOf(inst, par, co.maxPar)
+		st.first = r.Start
+		st.gkeys = make([]string, r.Len())
+		for g := r.Start; g < r.End; g++ {
+			st.gkeys[g-r.Start] = groupKey(name, g)
+		}
 	}
+	if co.restored == nil {
+		return st
+	}
+	b.t.openers = append(b.t.openers, func() error { return opErr(name, co.restoreInstance(st, name, inst, par)) })
 	return st
+}
+
+func (c *coordinator) restoreInstance(st *stateful, name string, inst, par int) error {
+	old := c.restoredInstances(name)
+	switch {
+	case len(old) == 0:
+		return fmt.Errorf("%w: checkpoint has no state for %s (pipeline changed?)", ErrInvalid, st.key)
+	case len(old) == par:
+		if err := st.restore(old[inst]); err != nil {
+			return err
+		}
+	case st.snap != nil:
+		return fmt.Errorf("%w: %s holds state of its own in %d instances, which cannot be restored at parallelism %d (only state kept by key group can: stream.KeyGroupSnapshotter)", ErrInvalid, name, len(old), par)
+	default:
+		wm := MaxTime
+		for i, b := range old {
+			w, n := binary.Varint(b)
+			if n <= 0 {
+				return fmt.Errorf("%w: state of %s/%d", ErrCorruptCheckpoint, name, i)
+			}
+			wm = min(wm, Time(w))
+		}
+		*st.wm = wm
+	}
+	if st.kg == nil {
+		return nil
+	}
+	for i, key := range st.gkeys {
+		if gs, ok := c.restored[key]; ok {
+			if err := st.kg.RestoreKeyGroup(st.first+i, gs); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // DirStore is a CheckpointStore in a local directory. Save writes a file,

@@ -1,5 +1,7 @@
 package stream
 
+import "fmt"
+
 // Either holds a record of one of two connected streams: Left when IsRight
 // is false, Right otherwise.
 type Either[A, B any] struct {
@@ -10,7 +12,7 @@ type Either[A, B any] struct {
 
 // Connect brings two streams of different types together, partitioned by a
 // common key: records of a and b with the same key reach the same parallel
-// instance, as Either values, through one exchange. The watermark downstream
+// instance (by key group, as with [KeyBy]), as Either values, through one exchange. The watermark downstream
 // is the minimum over both inputs (leaving out idle ones), which is what
 // two-input operators such as joins need.
 func Connect[A, B any, K comparable](a Stream[A], b Stream[B], keyA func(A) K, keyB func(B) K, opts ...ExchangeOption) KeyedStream[K, Either[A, B]] {
@@ -28,9 +30,13 @@ func Connect[A, B any, K comparable](a Stream[A], b Stream[B], keyA func(A) K, k
 		}
 		return keyA(e.Left)
 	}
-	h := hasherFor[K](p.seed)
+	h, err := StableHash[K]()
+	if err != nil {
+		p.fail(fmt.Errorf("connect: %w", err))
+		h = func(K) uint64 { return 0 }
+	}
 	x := newExchange(p, "connect", func(e Either[A, B]) uint64 { return h(key(e)) }, opts)
 	x.attach(Map(a, func(v A) Either[A, B] { return Either[A, B]{Left: v} }))
 	x.attach(Map(b, func(v B) Either[A, B] { return Either[A, B]{Right: v, IsRight: true} }))
-	return KeyedStream[K, Either[A, B]]{Stream: Stream[Either[A, B]]{o: x.down}, Key: key}
+	return KeyedStream[K, Either[A, B]]{Stream: Stream[Either[A, B]]{o: x.down}, Key: key, hash: h}
 }

@@ -16,6 +16,7 @@ type Context struct {
 	name        string
 	instance    int
 	parallelism int
+	maxPar      int
 	wm          Time
 	t           *task
 	cnt         *counts
@@ -33,6 +34,18 @@ func (c *Context) Instance() int { return c.instance }
 
 // Parallelism returns the number of parallel instances of the operator.
 func (c *Context) Parallelism() int { return c.parallelism }
+
+// MaxParallelism returns the pipeline's maximum parallelism: its number of
+// key groups (see [WithMaxParallelism]).
+func (c *Context) MaxParallelism() int { return c.maxPar }
+
+// KeyGroups returns the key groups this instance owns: on a keyed stream,
+// every record it receives has a key in one of them (see
+// [KeyedStream.KeyGroup]), and a checkpoint restored at another
+// parallelism gives it the state of exactly these groups.
+func (c *Context) KeyGroups() KeyGroupRange {
+	return KeyGroupRangeOf(c.instance, c.parallelism, c.maxPar)
+}
 
 // Watermark returns the operator's current input watermark.
 func (c *Context) Watermark() Time { return c.wm }

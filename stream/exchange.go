@@ -2,7 +2,6 @@ package stream
 
 import (
 	"context"
-	"math/bits"
 	"time"
 )
 
@@ -65,6 +64,8 @@ type exchangeSpec[T any] struct {
 	capacity    int
 	hash        func(T) uint64 // nil: round robin (or everything to the one instance)
 	forward     bool           // sender i sends its records to instance i (hash unset)
+
+	maxPar int // key groups, for a keyed exchange
 }
 
 // newExchange declares an exchange into parallelism instances.
@@ -80,6 +81,10 @@ func newExchange[T any](p *Pipeline, base string, hash func(T) uint64, opts []Ex
 		p.failf("%s: parallelism %d < 1", name, cfg.parallelism)
 		cfg.parallelism = 1
 	}
+	if cfg.parallelism > p.cfg.maxParallelism {
+		p.failf("%s: parallelism %d > max parallelism %d", name, cfg.parallelism, p.cfg.maxParallelism)
+		cfg.parallelism = p.cfg.maxParallelism
+	}
 	if cfg.batch < 1 {
 		p.failf("%s: batch size %d < 1", name, cfg.batch)
 		cfg.batch = 1
@@ -91,6 +96,7 @@ func newExchange[T any](p *Pipeline, base string, hash func(T) uint64, opts []Ex
 	return &exchangeSpec[T]{
 		name: name, down: newOutlet[T](p, name, cfg.parallelism),
 		parallelism: cfg.parallelism, batch: cfg.batch, capacity: cfg.capacity, hash: hash,
+		maxPar: p.cfg.maxParallelism,
 	}
 }
 
@@ -172,6 +178,9 @@ func (xr *exchangeRun[T]) newSender(ctx context.Context, id int) *sender[T] {
 	if xr.spec.forward {
 		s.fixed = id % n
 	}
+	if s.hash != nil {
+		s.router = newKeyRouter(n, xr.spec.maxPar)
+	}
 	for j := range s.sent {
 		s.sent[j] = MinTime
 	}
@@ -197,13 +206,14 @@ type sender[T any] struct {
 	fixed int
 	ctx   context.Context
 	done  <-chan struct{}
+
+	router *keyRouter // key group -> instance, for a keyed exchange
 }
 
 func (s *sender[T]) Emit(r Record[T]) error {
 	j := 0
 	if s.hash != nil {
-		hi, _ := bits.Mul64(s.hash(r.Value), uint64(s.n))
-		j = int(hi)
+		j = s.router.route(s.hash(r.Value))
 	} else if s.fixed >= 0 {
 		j = s.fixed
 	} else if s.n > 1 {

@@ -1,33 +1,63 @@
 package stream
 
 import (
-	"hash/maphash"
+	"fmt"
 	"reflect"
 	"unsafe"
 )
 
 // KeyedStream is a stream partitioned by key: every record with the same key
 // goes to the same parallel instance downstream, which owns the state for its
-// keys.
+// keys. The instance is chosen through the key's key group (see
+// [KeyGroupOf]), so keyed state can be checkpointed per group and restored
+// at another parallelism.
 type KeyedStream[K comparable, T any] struct {
 	Stream[T]
 	// Key extracts a record's key.
 	Key func(T) K
+
+	hash func(K) uint64 // the stable hash routing keys; nil in a hand-made KeyedStream
+}
+
+// KeyGroup returns the function from a key to its key group, in
+// [0, maxParallelism): the groups by which operators on s keep and
+// checkpoint their state (an instance owns [Context.KeyGroups]). Call it
+// while building the pipeline; a key type without a stable hash is reported
+// by Run.
+func (s KeyedStream[K, T]) KeyGroup() func(K) int {
+	p := s.must().p
+	h := s.hash
+	if h == nil {
+		var err error
+		if h, err = StableHash[K](); err != nil {
+			p.fail(err)
+			return func(K) int { return 0 }
+		}
+	}
+	maxPar := p.cfg.maxParallelism
+	return func(k K) int { return KeyGroupOf(h(k), maxPar) }
 }
 
 // KeyBy partitions s by key into Parallelism instances (default: the
-// pipeline's parallelism), through an exchange. Keys are hashed with a
-// hash that is stable across processes for string and integer keys, so the
-// same key lands on the same instance index everywhere.
+// pipeline's parallelism, at most its maximum parallelism), through an
+// exchange. A key goes to its key group by a hash that is the same in every
+// process and run ([StableHash]), and the group to the instance owning it
+// ([InstanceOf]). A key type without a stable hash (a pointer, an
+// interface, a struct holding one) makes Run fail with [ErrInvalid] unless
+// it implements [StableHasher].
 func KeyBy[T any, K comparable](s Stream[T], key func(T) K, opts ...ExchangeOption) KeyedStream[K, T] {
 	in := s.must()
 	if key == nil {
 		in.p.failf("keyby: nil key function")
 		key = func(T) K { var k K; return k }
 	}
-	hash := keyHasher(key, in.p.seed)
-	out := exchange(s, "keyby", in.p.cfg.parallelism, hash, opts...)
-	return KeyedStream[K, T]{Stream: out, Key: key}
+	kh, err := StableHash[K]()
+	if err != nil {
+		in.p.fail(fmt.Errorf("keyby: %w", err))
+		kh = func(K) uint64 { return 0 }
+	}
+	out := exchange(s, "keyby", in.p.cfg.parallelism, keyHasher(key, kh), opts...)
+	return KeyedStream[K, T]{Stream: out, Key: key, hash: kh}
 }
 
 // Rebalance spreads s round-robin over Parallelism instances (default: the
@@ -53,43 +83,26 @@ func Union[T any](first Stream[T], rest ...Stream[T]) Stream[T] {
 	return Stream[T]{o: x.down}
 }
 
-// keyHasher returns key's hash of a value, with the hash of the common key
-// kinds inlined: one call per record less on the exchange's hot path.
-func keyHasher[T any, K comparable](key func(T) K, seed maphash.Seed) func(T) uint64 {
-	var zero K
-	switch reflect.TypeOf(zero).Kind() {
-	case reflect.Int, reflect.Int64, reflect.Uint, reflect.Uint64, reflect.Uintptr:
-		return func(v T) uint64 {
-			k := key(v)
-			return mix64(*(*uint64)(unsafe.Pointer(&k)))
-		}
-	case reflect.String:
-		return func(v T) uint64 {
-			k := key(v)
-			return hashString(*(*string)(unsafe.Pointer(&k)))
+// keyHasher returns the hash of a value's key, with the hash of the common
+// key kinds inlined: one call per record less on the exchange's hot path.
+// The inlined hashes are those of StableHash.
+func keyHasher[T any, K comparable](key func(T) K, h func(K) uint64) func(T) uint64 {
+	t := reflect.TypeFor[K]()
+	if !t.Implements(stableHasherType) {
+		switch t.Kind() {
+		case reflect.Int, reflect.Int64, reflect.Uint, reflect.Uint64, reflect.Uintptr:
+			return func(v T) uint64 {
+				k := key(v)
+				return mix64(*(*uint64)(unsafe.Pointer(&k)))
+			}
+		case reflect.String:
+			return func(v T) uint64 {
+				k := key(v)
+				return hashString(*(*string)(unsafe.Pointer(&k)))
+			}
 		}
 	}
-	h := hasherFor[K](seed)
 	return func(v T) uint64 { return h(key(v)) }
-}
-
-// hasherFor picks a fast, process-independent hash for string and integer
-// keys, and maphash.Comparable (with the pipeline's seed) for other key types.
-func hasherFor[K comparable](seed maphash.Seed) func(K) uint64 {
-	var zero K
-	switch reflect.TypeOf(zero).Kind() {
-	case reflect.String:
-		return func(k K) uint64 { return hashString(*(*string)(unsafe.Pointer(&k))) }
-	case reflect.Int, reflect.Int64, reflect.Uint, reflect.Uint64, reflect.Uintptr:
-		return func(k K) uint64 { return mix64(*(*uint64)(unsafe.Pointer(&k))) }
-	case reflect.Int32, reflect.Uint32:
-		return func(k K) uint64 { return mix64(uint64(*(*uint32)(unsafe.Pointer(&k)))) }
-	case reflect.Int16, reflect.Uint16:
-		return func(k K) uint64 { return mix64(uint64(*(*uint16)(unsafe.Pointer(&k)))) }
-	case reflect.Int8, reflect.Uint8, reflect.Bool:
-		return func(k K) uint64 { return mix64(uint64(*(*uint8)(unsafe.Pointer(&k)))) }
-	}
-	return func(k K) uint64 { return maphash.Comparable(seed, k) }
 }
 
 // mix64 is the splitmix64 finalizer.

@@ -146,7 +146,7 @@ func (n *flatMapNode[In, Out]) ctrl(c control) error {
 // Apply adds an operator to s. newOp is called once per parallel instance of
 // s when the pipeline runs, so each instance owns its state. The operator
 // runs chained to its input (no exchange); it may implement [Opener],
-// [Closer], [TimerHandler] and [Snapshotter], and emit to side outputs
+// [Closer], [TimerHandler], [Snapshotter] and [KeyGroupSnapshotter], and emit to side outputs
 // obtained with [Output] (consumed through [SideOutput]).
 func Apply[In, Out any](s Stream[In], name string, newOp func() Operator[In, Out]) Stream[Out] {
 	in := s.must()
@@ -176,7 +176,7 @@ func Apply[In, Out any](s Stream[In], name string, newOp func() Operator[In, Out
 		n.cnt = b.t.newCounts(b.rt, name, inst)
 		n.out = &countingEmitter[Out]{next: next, cnt: n.cnt}
 		n.next = next
-		n.c = &Context{name: name, instance: inst, parallelism: in.parallelism, wm: MinTime, t: b.t, cnt: n.cnt, logger: loggerOf(in.p), sides: sides, ctx: b.rt.ctx}
+		n.c = &Context{name: name, instance: inst, parallelism: in.parallelism, maxPar: in.p.cfg.maxParallelism, wm: MinTime, t: b.t, cnt: n.cnt, logger: loggerOf(in.p), sides: sides, ctx: b.rt.ctx}
 		n.drain, _ = op.(Drainer[Out])
 		if th, ok := op.(TimerHandler[Out]); ok {
 			n.c.onTimer = func(now time.Time) error {
@@ -184,8 +184,10 @@ func Apply[In, Out any](s Stream[In], name string, newOp func() Operator[In, Out
 				return opErr(name, th.OnTimer(now, n.out))
 			}
 		}
-		if snap, ok := op.(Snapshotter); ok {
-			n.st = b.registerState(name, inst, snap, &n.c.wm)
+		snap, _ := op.(Snapshotter)
+		kg, _ := op.(KeyGroupSnapshotter)
+		if snap != nil || kg != nil {
+			n.st = b.registerState(name, inst, in.parallelism, snap, kg, &n.c.wm)
 			n.co, n.ctx = b.rt.co, b.rt.ctx
 		}
 		if op, ok := op.(Opener); ok {
@@ -250,11 +252,11 @@ func (n *opNode[In, Out]) ctrl(c control) error {
 		}
 	}
 	if c.kind == ctrlBarrier && n.st != nil {
-		state, err := n.st.snapshot()
+		m, err := n.st.message(c.id)
 		if err != nil {
 			return opErr(n.name, err)
 		}
-		if err := n.co.send(n.ctx, stateMsg{id: c.id, key: n.st.key, state: state, has: true}); err != nil {
+		if err := n.co.send(n.ctx, m); err != nil {
 			return err
 		}
 	}
@@ -361,7 +363,7 @@ func To[T any](s Stream[T], sink Sink[T], opts ...SinkOption) {
 		n.cnt = b.t.newCounts(b.rt, name, 0)
 		if co := b.rt.co; co != nil {
 			snap, _ := sink.(Snapshotter)
-			n.st = b.registerState(name, 0, snap, &n.cnt.wm)
+			n.st = b.registerState(name, 0, 1, snap, nil, &n.cnt.wm)
 			n.co = co
 			co.nSinks++
 			if l, ok := sink.(CheckpointListener); ok {
@@ -372,7 +374,7 @@ func To[T any](s Stream[T], sink Sink[T], opts ...SinkOption) {
 		n.wms, _ = sink.(WatermarkSink)
 		n.fl, _ = sink.(Flusher)
 		if op, ok := sink.(Opener); ok {
-			c := &Context{name: name, parallelism: 1, wm: MinTime, t: b.t, cnt: n.cnt, logger: loggerOf(in.p), ctx: b.rt.ctx}
+			c := &Context{name: name, parallelism: 1, maxPar: in.p.cfg.maxParallelism, wm: MinTime, t: b.t, cnt: n.cnt, logger: loggerOf(in.p), ctx: b.rt.ctx}
 			b.t.openers = append(b.t.openers, func() error { return opErr(name, op.Open(c)) })
 		}
 		if c, ok := sink.(Closer); ok {

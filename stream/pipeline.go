@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"log/slog"
 	"reflect"
 	"runtime"
@@ -30,17 +29,18 @@ type Pipeline struct {
 	used    map[any]string
 	names   map[string]int
 	ran     atomic.Bool
-	seed    maphash.Seed // for keys without a stable hash
 }
 
 type config struct {
-	parallelism int
-	batchSize   int
-	capacity    int
-	clock       Clock
-	logger      *slog.Logger
-	metrics     Metrics
-	idleTimeout time.Duration
+	parallelism    int
+	parallelismSet bool // WithParallelism was given
+	maxParallelism int
+	batchSize      int
+	capacity       int
+	clock          Clock
+	logger         *slog.Logger
+	metrics        Metrics
+	idleTimeout    time.Duration
 
 	store        CheckpointStore
 	ckptInterval time.Duration
@@ -55,13 +55,15 @@ type optionFunc func(*config) error
 func (f optionFunc) applyPipeline(c *config) error { return f(c) }
 
 // WithParallelism sets the default number of parallel instances downstream
-// of an exchange (KeyBy, Rebalance). The default is runtime.GOMAXPROCS(0).
+// of an exchange (KeyBy, Rebalance). The default is runtime.GOMAXPROCS(0),
+// capped at the maximum parallelism ([WithMaxParallelism]); a larger n makes
+// Run fail with [ErrInvalid].
 func WithParallelism(n int) Option {
 	return optionFunc(func(c *config) error {
 		if n < 1 {
 			return fmt.Errorf("%w: parallelism %d < 1", ErrInvalid, n)
 		}
-		c.parallelism = n
+		c.parallelism, c.parallelismSet = n, true
 		return nil
 	})
 }
@@ -141,10 +143,11 @@ func New(opts ...Option) *Pipeline {
 			batchSize:   256,
 			capacity:    8,
 			clock:       SystemClock{},
+
+			maxParallelism: DefaultMaxParallelism,
 		},
 		used:  map[any]string{},
 		names: map[string]int{},
-		seed:  maphash.MakeSeed(),
 	}
 	for _, o := range opts {
 		if o == nil {
@@ -154,6 +157,12 @@ func New(opts ...Option) *Pipeline {
 		if err := o.applyPipeline(&p.cfg); err != nil {
 			p.fail(err)
 		}
+	}
+	if c := &p.cfg; c.parallelism > c.maxParallelism {
+		if c.parallelismSet {
+			p.failf("parallelism %d > max parallelism %d", c.parallelism, c.maxParallelism)
+		}
+		c.parallelism = c.maxParallelism
 	}
 	return p
 }
@@ -214,11 +223,14 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			return &OperatorError{Op: "checkpoint", Err: err}
 		}
 		rt.co = &coordinator{store: p.cfg.store, interval: p.cfg.ckptInterval, clock: p.cfg.clock,
-			parts: make(chan stateMsg, 64), tick: make(chan struct{}, 1)}
+			parts: make(chan stateMsg, 64), tick: make(chan struct{}, 1), maxPar: p.cfg.maxParallelism}
 		if latest != nil {
 			rt.co.restored, rt.co.next = latest.States, latest.ID
 			if rt.co.restored == nil {
 				rt.co.restored = map[string][]byte{}
+			}
+			if err := rt.co.checkRestoredMaxParallelism(); err != nil {
+				return &OperatorError{Op: "checkpoint", Err: err}
 			}
 		}
 	}
