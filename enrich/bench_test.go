@@ -216,3 +216,121 @@ func BenchmarkLookup(b *testing.B) {
 		})
 	}
 }
+
+// slowTable answers every Get, and every GetMany as one round trip, after a
+// fixed latency: a remote table on a 5 ms link.
+type slowTable struct{ latency time.Duration }
+
+func (s slowTable) wait(ctx context.Context) error {
+	t := time.NewTimer(s.latency)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s slowTable) Get(ctx context.Context, k int) (int, bool, error) {
+	if err := s.wait(ctx); err != nil {
+		return 0, false, err
+	}
+	return k * 2, true, nil
+}
+
+func (s slowTable) GetMany(ctx context.Context, keys []int, rows []int, found []bool) error {
+	if err := s.wait(ctx); err != nil {
+		return err
+	}
+	for i, k := range keys {
+		rows[i], found[i] = k*2, true
+	}
+	return nil
+}
+
+// BenchmarkAsyncLookup compares, on one instance, lookups in a table with a
+// 5 ms round trip: the synchronous Lookup (a Get per record, and batches of
+// 100 with GetMany), the asynchronous one with 100 lookups in flight, and a
+// hand-written baseline keeping 100 goroutines busy with Gets and putting
+// the results back in order.
+func BenchmarkAsyncLookup(b *testing.B) {
+	tbl := slowTable{latency: 5 * time.Millisecond}
+	key := func(v int) int { return v }
+	join := func(v, row int) int { return v + row }
+	records := func(n int) []stream.Record[int] {
+		in := make([]stream.Record[int], n)
+		for i := range in {
+			in[i] = stream.At(i, stream.Time(i))
+		}
+		return in
+	}
+	run := func(b *testing.B, n int, opts ...LookupOption) {
+		b.ReportAllocs()
+		in := records(n)
+		for b.Loop() {
+			p := stream.New()
+			e := Lookup(stream.From(p, stream.Records(in)), tbl, key, join, opts...)
+			var got int
+			stream.To(e.Stream, stream.SinkFunc[int](func(_ context.Context, r stream.Record[int]) error {
+				if r.Value != 3*got {
+					b.Fatalf("result %d out of order or wrong", r.Value)
+				}
+				got++
+				return nil
+			}))
+			if err := p.Run(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+			if got != n {
+				b.Fatalf("%d results, want %d", got, n)
+			}
+		}
+		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	}
+	b.Run("hand-written/100-goroutines", func(b *testing.B) {
+		b.ReportAllocs()
+		const n = 5000
+		ctx := context.Background()
+		for b.Loop() {
+			out := make([]int, n)
+			sem := make(chan struct{}, 100)
+			var wg sync.WaitGroup
+			for i := range n {
+				sem <- struct{}{}
+				wg.Add(1)
+				go func() {
+					defer func() { <-sem; wg.Done() }()
+					row, _, err := tbl.Get(ctx, i)
+					if err != nil {
+						panic(err)
+					}
+					out[i] = i + row
+				}()
+			}
+			wg.Wait()
+		}
+		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	})
+	b.Run("sync/get-per-record", func(b *testing.B) { run(b, 100) })
+	b.Run("sync/batch=100", func(b *testing.B) { run(b, 2000, Batch(100)) })
+	b.Run("async/in-flight=100", func(b *testing.B) { run(b, 5000, Async(stream.MaxInFlight(100))) })
+	b.Run("async/in-flight=100/unordered", func(b *testing.B) {
+		b.ReportAllocs()
+		const n = 5000
+		in := records(n)
+		for b.Loop() {
+			p := stream.New()
+			e := Lookup(stream.From(p, stream.Records(in)), tbl, key, join, Async(stream.MaxInFlight(100), stream.Unordered()))
+			var got int
+			stream.To(e.Stream, stream.SinkFunc[int](func(context.Context, stream.Record[int]) error { got++; return nil }))
+			if err := p.Run(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+			if got != n {
+				b.Fatalf("%d results, want %d", got, n)
+			}
+		}
+		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	})
+}

@@ -6,7 +6,10 @@
 //     that can be reloaded atomically while the pipeline runs
 //     ([MapTable.Swap]); package enrich/redis has a Redis-backed table with a
 //     cache. With [Batch], the lookup resolves up to n records with one
-//     [Table.GetMany] call — one round trip for a remote table.
+//     [Table.GetMany] call — one round trip for a remote table. With
+//     [Async], each record's Get is a request of its own with up to
+//     [stream.MaxInFlight] outstanding per instance ([stream.Async]), so
+//     a table's latency overlaps instead of adding up.
 //   - [IntervalJoin] and [IntervalLeftJoin]: a record a of one stream joins
 //     every record b of the other with the same key and
 //     a.t + lower <= b.t <= a.t + upper (bounds inclusive).

@@ -37,6 +37,7 @@ type lookupConfig struct {
 	batch      int
 	maxWait    time.Duration
 	timeout    time.Duration
+	async      []stream.AsyncOption // nil: synchronous
 	errs       []error
 }
 
@@ -56,7 +57,8 @@ func DeadLetterMissing() LookupOption {
 // DropMissing drops a record whose key is not in the table and counts it
 // with [stream.Context.CountError]: it shows in the Errors figure of the
 // operator's [stream.OperatorMetrics] (e.g. the errors counter of
-// stream/prom). Nothing else records it.
+// stream/prom); under [Async], of the operator named after the lookup with
+// ".out" appended, which passes the results on. Nothing else records it.
 func DropMissing() LookupOption {
 	return lookupOptionFunc(func(c *lookupConfig) { c.missing, c.defaultRow = missingDrop, nil })
 }
@@ -114,6 +116,24 @@ func Timeout(d time.Duration) LookupOption {
 	})
 }
 
+// Async makes the lookup asynchronous, built on [stream.Async]: every
+// record's Get is a request of its own, with up to [stream.MaxInFlight]
+// (default 100) outstanding per instance, so the latency of a remote table
+// overlaps instead of adding up. opts are stream.Async's options: the
+// result order ([stream.Unordered]; in order by default), the request
+// timeout ([stream.RequestTimeout], on the pipeline's clock; [Timeout] is
+// taken as its default), retries with backoff ([stream.RetryRequests]) and
+// whether a lookup that still fails fails the run (the default) or becomes
+// a dead letter ([stream.DeadLetterFailed]). The missing-key policy is
+// applied as without Async. Async excludes [Batch]: each request is one
+// Get.
+//
+// With checkpoints on, the records of outstanding lookups are checkpointed
+// (with encoding/gob, like a batch's) and looked up again after a restore.
+func Async(opts ...stream.AsyncOption) LookupOption {
+	return lookupOptionFunc(func(c *lookupConfig) { c.async = append([]stream.AsyncOption{}, opts...) })
+}
+
 // LookupName names the lookup operator (default "lookup").
 func LookupName(name string) LookupOption {
 	return lookupOptionFunc(func(c *lookupConfig) { c.name = name })
@@ -123,14 +143,14 @@ func LookupName(name string) LookupOption {
 // whose key was missing from the table.
 type Enriched[T, Out any] struct {
 	stream.Stream[Out]
-	dead *stream.OutputTag[stream.DeadLetter[T]]
+	dead func() stream.Stream[stream.DeadLetter[T]]
 }
 
 // DeadLetters returns the records whose key was not in the table, each with
 // an [ErrMissingKey] reason (only under [DeadLetterMissing], the default).
 // If nothing consumes it, a missing key fails the run.
 func (e Enriched[T, Out]) DeadLetters() stream.Stream[stream.DeadLetter[T]] {
-	return stream.SideOutput(e.Stream, e.dead)
+	return e.dead()
 }
 
 // Lookup joins every record of s with the row of its key in table: the
@@ -166,11 +186,78 @@ func Lookup[T any, K comparable, V, Out any](s stream.Stream[T], table Table[K, 
 	}
 	dead := stream.NewOutputTag[stream.DeadLetter[T]]("dead-letters")
 	set := &lookupSettings[T, K, V, Out]{cfg: cfg, table: table, key: key, join: join, def: def, dead: dead}
+	if cfg.async != nil {
+		return asyncLookup(s, set)
+	}
 	out := stream.Apply(s, cfg.name, func() stream.Operator[T, Out] {
 		return &lookupOp[T, K, V, Out]{lookupSettings: set}
 	})
-	return Enriched[T, Out]{Stream: out, dead: dead}
+	return Enriched[T, Out]{Stream: out, dead: func() stream.Stream[stream.DeadLetter[T]] { return stream.SideOutput(out, dead) }}
 }
+
+// lookedUp is an async lookup's result: the joined value, or nothing (a
+// missing key under DropMissing).
+type lookedUp[Out any] struct {
+	v  Out
+	ok bool
+}
+
+// asyncLookup is Lookup under [Async]: a [stream.Async] request per record,
+// then an operator that passes the joined values on and counts the records
+// DropMissing dropped.
+func asyncLookup[T any, K comparable, V, Out any](s stream.Stream[T], set *lookupSettings[T, K, V, Out]) Enriched[T, Out] {
+	cfg := set.cfg
+	if cfg.batch > 1 {
+		cfg.errs = append(cfg.errs, fmt.Errorf("%w: lookup with both Async and Batch", stream.ErrInvalid))
+	}
+	opts := []stream.AsyncOption{stream.AsyncName(cfg.name)}
+	if cfg.timeout > 0 {
+		opts = append(opts, stream.RequestTimeout(cfg.timeout))
+	}
+	fn := func(ctx context.Context, v T) (lookedUp[Out], error) {
+		k := set.key(v)
+		row, ok, err := set.table.Get(ctx, k)
+		if err != nil {
+			return lookedUp[Out]{}, fmt.Errorf("lookup of key %v: %w", k, err)
+		}
+		if ok {
+			return lookedUp[Out]{v: set.join(v, row), ok: true}, nil
+		}
+		switch cfg.missing {
+		case missingDefault:
+			return lookedUp[Out]{v: set.join(v, set.def), ok: true}, nil
+		case missingDrop:
+			return lookedUp[Out]{}, nil
+		}
+		return lookedUp[Out]{}, stream.Reject(fmt.Errorf("%w: %v", ErrMissingKey, k))
+	}
+	res := stream.Async(s, fn, append(opts, cfg.async...)...)
+	out := stream.Apply(res.Stream, cfg.name+".out", func() stream.Operator[lookedUp[Out], Out] { return &unwrapOp[Out]{errs: cfg.errs} })
+	return Enriched[T, Out]{Stream: out, dead: res.DeadLetters}
+}
+
+// unwrapOp passes an async lookup's joined values on and counts the
+// records dropped for a missing key. It reports the lookup's configuration
+// mistakes when the run starts.
+type unwrapOp[Out any] struct {
+	c    *stream.Context
+	errs []error
+}
+
+func (u *unwrapOp[Out]) Open(c *stream.Context) error {
+	u.c = c
+	return errors.Join(u.errs...)
+}
+
+func (u *unwrapOp[Out]) ProcessRecord(r stream.Record[lookedUp[Out]], out stream.Emitter[Out]) error {
+	if !r.Value.ok {
+		u.c.CountError(1)
+		return nil
+	}
+	return out.Emit(stream.Record[Out]{Time: r.Time, Value: r.Value.v})
+}
+
+func (u *unwrapOp[Out]) ProcessWatermark(stream.Time, stream.Emitter[Out]) error { return nil }
 
 // lookupSettings is shared, read-only, by every instance of a lookup.
 type lookupSettings[T any, K comparable, V, Out any] struct {

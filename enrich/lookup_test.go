@@ -139,7 +139,7 @@ func TestLookupMissingKeyPolicies(t *testing.T) {
 		{"default row", []enrich.LookupOption{enrich.DefaultRow(unknown)}, false, ref(&unknown, false)},
 	}
 	for _, tc := range cases {
-		for _, batch := range []int{0, 1, 7, 1000} { // 0: a bare MapTable
+		for _, batch := range []int{0, 1, 7, 1000, -1} { // 0: a bare MapTable; -1: Async
 			t.Run(fmt.Sprintf("%s/batch=%d", tc.name, batch), func(t *testing.T) {
 				t.Parallel()
 				m := newMetrics()
@@ -147,8 +147,14 @@ func TestLookupMissingKeyPolicies(t *testing.T) {
 				s := stream.From(p, stream.Records(in))
 				opts := append([]enrich.LookupOption{enrich.LookupName("catalog")}, tc.opts...)
 				tbl := tableFor(batch)
-				if batch > 0 {
+				if batch < 0 {
+					tbl = tableFor(1)
+				}
+				switch {
+				case batch > 0:
 					opts = append(opts, enrich.Batch(batch))
+				case batch < 0:
+					opts = append(opts, enrich.Async(stream.MaxInFlight(13)))
 				}
 				e := enrich.Lookup(s, tbl, playTrack, joinPlay, opts...)
 				out := stream.Collect[enriched]()
@@ -168,7 +174,9 @@ func TestLookupMissingKeyPolicies(t *testing.T) {
 					assert.Equal(t, in[d.Record.Value.ID].Time, d.Record.Time)
 				}
 				assert.Equal(t, tc.want.dead, deadIDs)
-				assert.Equal(t, tc.want.errs, m.Errors("catalog"), "missing keys counted")
+				// Async: the records dropped are counted by the operator
+				// after the requests.
+				assert.Equal(t, tc.want.errs, m.Errors("catalog")+m.Errors("catalog.out"), "missing keys counted")
 			})
 		}
 	}
@@ -176,10 +184,14 @@ func TestLookupMissingKeyPolicies(t *testing.T) {
 
 func TestLookupDeadLetterUnconsumedFailsRun(t *testing.T) {
 	t.Parallel()
-	for _, batch := range []int{0, 1, 16} {
+	for _, batch := range []int{0, 1, 16, -1} {
 		p := stream.New()
 		s := stream.From(p, stream.Records(plays(100)))
-		e := enrich.Lookup(s, tableFor(batch), playTrack, joinPlay, enrich.Batch(max(batch, 1)))
+		opt := enrich.Batch(max(batch, 1))
+		if batch < 0 {
+			opt = enrich.Async()
+		}
+		e := enrich.Lookup(s, tableFor(max(batch, 0)), playTrack, joinPlay, opt)
 		stream.To(e.Stream, stream.Discard[enriched]())
 		err := p.Run(context.Background())
 		require.Error(t, err)
@@ -200,6 +212,9 @@ func TestLookupInvalid(t *testing.T) {
 		{"default row of the wrong type", []enrich.LookupOption{enrich.DefaultRow("not a track")}},
 		{"batch 0", []enrich.LookupOption{enrich.Batch(0)}},
 		{"negative timeout", []enrich.LookupOption{enrich.Timeout(-time.Second)}},
+		{"async and batch", []enrich.LookupOption{enrich.Batch(8), enrich.Async()}},
+		{"async with a bad option", []enrich.LookupOption{enrich.Async(stream.MaxInFlight(-1))}},
+		{"async default row of the wrong type", []enrich.LookupOption{enrich.DefaultRow(1), enrich.Async()}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -217,17 +232,21 @@ func TestLookupInvalid(t *testing.T) {
 func TestLookupTableErrorFailsRun(t *testing.T) {
 	t.Parallel()
 	down := errors.New("table down")
-	for _, batch := range []int{1, 8} {
-		calls := 0
+	for _, batch := range []int{1, 8, -1} { // -1: Async
+		var calls atomic.Int64
 		tbl := enrich.TableFunc[string, track](func(_ context.Context, k string) (track, bool, error) {
-			if calls++; calls > 20 {
+			if calls.Add(1) > 20 {
 				return track{}, false, down
 			}
 			return track{Title: k}, true, nil
 		})
 		p := stream.New()
 		s := stream.From(p, stream.Records(plays(100)))
-		e := enrich.Lookup(s, tbl, playTrack, joinPlay, enrich.Batch(batch))
+		opt := enrich.Batch(max(batch, 1))
+		if batch < 0 {
+			opt = enrich.Async(stream.MaxInFlight(4))
+		}
+		e := enrich.Lookup(s, tbl, playTrack, joinPlay, opt)
 		out := stream.Collect[enriched]()
 		stream.To(e.Stream, out)
 		err := p.Run(context.Background())

@@ -20,6 +20,20 @@
 // ([CacheSize], [CacheTTL]), so a row changed in Redis is seen at most a TTL
 // later; CacheSize(0) turns the cache off.
 //
+// # Synchronous batches or asynchronous lookups
+//
+// A lookup can also be asynchronous ([enrich.Async]): each record's Get is
+// its own round trip, with up to [stream.MaxInFlight] of them in flight
+// over the client's connection pool (go-redis: PoolSize, default 10 per
+// CPU), results in input order or [stream.Unordered], a per-request
+// timeout and retries on the pipeline's clock. It pays where the round
+// trip's latency dominates (a remote server) and batches cannot fill; on a
+// nearby server a batched lookup, one pipelined round trip per batch, is
+// much cheaper per record (see BenchmarkRedisLookup, which runs both).
+//
+//	e := enrich.Lookup(plays, tbl, Play.TrackID, joinTrack,
+//		enrich.Async(stream.MaxInFlight(100), stream.RequestTimeout(time.Second)))
+//
 // # Failures
 //
 // The table does not retry on its own: go-redis retries a failed round trip

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -349,6 +350,67 @@ func TestLookupWithRedisTable(t *testing.T) {
 			} else {
 				assert.LessOrEqual(t, got, int64(2), "50 distinct keys: the first batch or two read them all")
 			}
+		})
+	}
+}
+
+// TestAsyncLookupWithRedisTable runs an asynchronous lookup join on a
+// Redis table, ordered and unordered, and checks it against the map it was
+// loaded from: a round trip per record that missed the cache, with up to 32
+// of them in flight.
+func TestAsyncLookupWithRedisTable(t *testing.T) {
+	t.Parallel()
+	s := startRedis(t)
+	c, trips := newClient(t, s)
+	ctx := context.Background()
+	catalog := map[string]string{}
+	for i := range 40 {
+		catalog[strconv.Itoa(i)] = "title " + strconv.Itoa(i)
+		require.NoError(t, c.Set(ctx, trackKey(strconv.Itoa(i)), catalog[strconv.Itoa(i)], 0).Err())
+	}
+	const n = 1000
+	in := make([]stream.Record[play], n)
+	for i := range in {
+		in[i] = stream.At(play{ID: i, Track: strconv.Itoa(i * 7 % 50)}, stream.Time(i)) // 40..49 are missing
+	}
+	var want []joined
+	var wantDead []int
+	for _, r := range in {
+		if title, ok := catalog[r.Value.Track]; ok {
+			want = append(want, joined{r.Value.ID, title})
+		} else {
+			wantDead = append(wantDead, r.Value.ID)
+		}
+	}
+	for _, unordered := range []bool{false, true} {
+		t.Run(fmt.Sprintf("unordered=%v", unordered), func(t *testing.T) {
+			tbl, err := redis.NewStringTable(c, trackKey, decodeTitle, redis.CacheSize(0))
+			require.NoError(t, err)
+			before := trips.n.Load()
+			opts := []stream.AsyncOption{stream.MaxInFlight(32), stream.RequestTimeout(10 * time.Second)}
+			if unordered {
+				opts = append(opts, stream.Unordered())
+			}
+			p := stream.New()
+			e := enrich.Lookup(stream.From(p, stream.Records(in)), tbl, func(p play) string { return p.Track }, joinPlay, enrich.Async(opts...))
+			out := stream.Collect[joined]()
+			dead := stream.Collect[stream.DeadLetter[play]]()
+			stream.To(e.Stream, out)
+			stream.To(e.DeadLetters(), dead)
+			require.NoError(t, p.Run(ctx))
+			got := out.Values()
+			var gotDead []int
+			for _, d := range dead.Values() {
+				gotDead = append(gotDead, d.Record.Value.ID)
+				assert.ErrorIs(t, d.Err, enrich.ErrMissingKey)
+			}
+			if unordered {
+				slices.SortFunc(got, func(a, b joined) int { return a.ID - b.ID })
+				slices.Sort(gotDead)
+			}
+			assert.Equal(t, want, got)
+			assert.Equal(t, wantDead, gotDead)
+			assert.Equal(t, int64(n), trips.n.Load()-before, "one round trip per record")
 		})
 	}
 }
