@@ -39,6 +39,9 @@ func Records[T any](records []Record[T]) Source[T] { return &recordSource[T]{rec
 type recordSource[T any] struct{ records []Record[T] }
 
 func (s *recordSource[T]) Run(ctx context.Context, out SourceOutput[T]) error {
+	if so, ok := out.(*sourceOut[T]); ok {
+		return so.emitRecords(ctx, s.records)
+	}
 	done := ctx.Done()
 	for i, r := range s.records {
 		if i&1023 == 0 {
@@ -98,6 +101,9 @@ func (s *genSource[T]) Run(ctx context.Context, out SourceOutput[T]) error {
 	if s.fn == nil {
 		return fmt.Errorf("%w: nil generator function", ErrInvalid)
 	}
+	if so, ok := out.(*sourceOut[T]); ok && so.batching() {
+		return s.runBatched(ctx, so)
+	}
 	done := ctx.Done()
 	for i := int64(0); s.n < 0 || i < s.n; i++ {
 		if i&1023 == 0 {
@@ -108,6 +114,34 @@ func (s *genSource[T]) Run(ctx context.Context, out SourceOutput[T]) error {
 			}
 		}
 		if err := out.Emit(s.fn(i)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runBatched generates a batch of records at a time into the source's
+// buffer and emits it.
+func (s *genSource[T]) runBatched(ctx context.Context, so *sourceOut[T]) error {
+	buf := so.batchBuf()
+	done := ctx.Done()
+	for i := int64(0); s.n < 0 || i < s.n; {
+		select {
+		case <-done:
+			return ctx.Err()
+		default:
+		}
+		k := len(buf)
+		if s.n >= 0 {
+			k = int(min(int64(k), s.n-i))
+		}
+		rs := buf[:k]
+		so.t.cur = so.id // a panic in fn is the source's
+		for j := range rs {
+			rs[j] = s.fn(i)
+			i++
+		}
+		if err := so.emitBatch(rs); err != nil {
 			return err
 		}
 	}

@@ -16,7 +16,17 @@
 // # Execution
 //
 // Consecutive one-to-one operators are chained: they run in one goroutine and
-// pass each record by a direct call. Goroutines and channels appear only at
+// pass records by direct calls. Inside a chain, [Map], [Filter] and
+// [FlatMap] run a batch of records at a time (one loop per function and
+// batch; a Map followed by a Filter is one loop) when nothing but such
+// functions, exchanges and sinks follow them up to the next exchange; in front
+// of an operator built with [Apply] or [Process] (windows and joins
+// included) they go record by record, so such an operator sees each record
+// right after the functions before it ran for that record, exactly as if
+// every record went down the chain alone. The functions of Map, Filter and
+// FlatMap should therefore not depend on when a sink or an exchange gets
+// the records they produce. Watermarks, barriers and the order of records
+// are the same either way. Goroutines and channels appear only at
 // exchanges (KeyBy, Rebalance, Union, Connect, and a parallel stream feeding a
 // sink). An exchange carries batches of records with the control messages
 // between them (watermarks, idle marks, end of input) over bounded channels,

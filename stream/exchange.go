@@ -238,6 +238,41 @@ func (s *sender[T]) Emit(r Record[T]) error {
 	return nil
 }
 
+func (s *sender[T]) canBatch() bool { return true }
+
+// emitBatch routes a batch. With one downstream instance the records are
+// copied on in bulk: there is nothing to route.
+func (s *sender[T]) emitBatch(rs []Record[T]) error {
+	if s.n == 1 {
+		for len(rs) > 0 {
+			b := s.bufs[0]
+			if b == nil {
+				b = s.xr.get()
+				s.bufs[0] = b
+			}
+			if s.sent[0] != s.wm {
+				b.marks = append(b.marks, mark{at: len(b.recs), wm: s.wm})
+				s.sent[0] = s.wm
+			}
+			k := min(len(rs), s.size-len(b.recs))
+			b.recs = append(b.recs, rs[:k]...)
+			rs = rs[k:]
+			if len(b.recs) >= s.size {
+				if err := s.flushAll(false, false, 0); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	for i := range rs {
+		if err := s.Emit(rs[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (s *sender[T]) ctrl(c control) error {
 	switch c.kind {
 	case ctrlWatermark:
@@ -298,6 +333,7 @@ type receiver[T any] struct {
 	id          int
 	cnt         *counts
 	chain       inlet[T]
+	chainB      batchInlet[T]
 	idleTimeout time.Duration
 
 	wms      []Time
@@ -432,16 +468,23 @@ func (r *receiver[T]) handle(b *batch[T]) error {
 		r.idle[k] = false
 		r.outIdle = false
 	}
-	mi := 0
-	for i := range b.recs {
-		for mi < len(b.marks) && b.marks[mi].at == i {
-			if err := r.input(k, b.marks[mi].wm); err != nil {
+	// The records between two watermarks go down the chain as one batch.
+	mi, start := 0, 0
+	for mi < len(b.marks) && b.marks[mi].at < len(b.recs) {
+		at := b.marks[mi].at
+		if at > start {
+			if err := r.emit(b.recs[start:at]); err != nil {
 				return err
 			}
-			mi++
+			start = at
 		}
-		r.cnt.in++
-		if err := r.chain.Emit(b.recs[i]); err != nil {
+		if err := r.input(k, b.marks[mi].wm); err != nil {
+			return err
+		}
+		mi++
+	}
+	if start < len(b.recs) {
+		if err := r.emit(b.recs[start:]); err != nil {
 			return err
 		}
 	}
@@ -473,6 +516,14 @@ func (r *receiver[T]) handle(b *batch[T]) error {
 		return r.setIdle(k)
 	}
 	return nil
+}
+
+func (r *receiver[T]) emit(rs []Record[T]) error {
+	r.cnt.in += int64(len(rs))
+	if r.chainB == nil {
+		r.chainB = asBatch(r.chain)
+	}
+	return r.chainB.emitBatch(rs)
 }
 
 func (r *receiver[T]) input(k int, w Time) error {

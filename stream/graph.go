@@ -1,5 +1,7 @@
 package stream
 
+import "unsafe"
+
 type ctrlKind uint8
 
 const (
@@ -21,6 +23,66 @@ type control struct {
 type inlet[T any] interface {
 	Emitter[T]
 	ctrl(c control) error
+}
+
+// batchInlet is an inlet that also takes records a slice at a time: the
+// runtime's own nodes implement it, so a chain runs batch-at-a-time (one
+// loop per operator and batch, one call per batch between operators) while
+// user operators keep their per-record Emitter.
+//
+// emitBatch(rs) delivers the records of rs in order, with no control
+// message in between. rs is lent for the call: the callee may overwrite its
+// elements (a filter compacts it in place) but must not keep it.
+//
+// Running a function over a whole batch before the next operator sees the
+// first record changes how user code interleaves along the chain: a user
+// operator ([Apply], [Process], windows, joins) may read the clock or see
+// the side effects of an earlier function, and must get each record right
+// after the functions before it ran for that record, as one at a time.
+// canBatch reports whether the node and everything after it in the chain
+// are free of such operators, so that functions in front of it may run
+// ahead a batch at a time; where it is false, emitBatch goes record by record.
+type batchInlet[T any] interface {
+	inlet[T]
+	emitBatch(rs []Record[T]) error
+	canBatch() bool
+}
+
+// canBatch reports whether the functions in front of in may run a batch
+// ahead of it (see batchInlet).
+func canBatch[T any](in inlet[T]) bool {
+	b, ok := in.(batchInlet[T])
+	return ok && b.canBatch()
+}
+
+// asBatch returns in as a batchInlet, adapting a per-record inlet.
+func asBatch[T any](in inlet[T]) batchInlet[T] {
+	if b, ok := in.(batchInlet[T]); ok {
+		return b
+	}
+	return perRecord[T]{in}
+}
+
+// perRecord adapts a per-record inlet to batches.
+type perRecord[T any] struct{ inlet[T] }
+
+func (p perRecord[T]) canBatch() bool { return false }
+
+func (p perRecord[T]) emitBatch(rs []Record[T]) error {
+	for i := range rs {
+		if err := p.Emit(rs[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// batchLen is the number of records of type T a node buffers for a batch:
+// up to 1024, fewer for large records, so a buffer stays near 16 KiB and
+// the buffers of a chain stay in the first-level cache.
+func batchLen[T any]() int {
+	size := int(unsafe.Sizeof(Record[T]{}))
+	return max(16, min(1024, 16<<10/max(size, 1)))
 }
 
 // Stream is a typed stream of records in a pipeline under construction.
@@ -136,10 +198,47 @@ func tagName[X any](t *OutputTag[X]) string {
 
 type discard[T any] struct{}
 
-func (discard[T]) Emit(Record[T]) error { return nil }
-func (discard[T]) ctrl(control) error   { return nil }
+func (discard[T]) Emit(Record[T]) error        { return nil }
+func (discard[T]) emitBatch([]Record[T]) error { return nil }
+func (discard[T]) ctrl(control) error          { return nil }
+func (discard[T]) canBatch() bool              { return true }
 
-type fanout[T any] struct{ outs []inlet[T] }
+type fanout[T any] struct {
+	outs    []inlet[T]
+	batched []batchInlet[T]
+	scratch []Record[T]
+}
+
+func (f *fanout[T]) canBatch() bool {
+	for _, o := range f.outs {
+		if !canBatch(o) {
+			return false
+		}
+	}
+	return true
+}
+
+// emitBatch hands every consumer the batch; all but the last get a copy,
+// since a consumer may overwrite what it is lent.
+func (f *fanout[T]) emitBatch(rs []Record[T]) error {
+	if f.batched == nil {
+		f.batched = make([]batchInlet[T], len(f.outs))
+		for i, o := range f.outs {
+			f.batched[i] = asBatch(o)
+		}
+	}
+	last := len(f.batched) - 1
+	for i, o := range f.batched {
+		if i == last {
+			return o.emitBatch(rs)
+		}
+		f.scratch = append(f.scratch[:0], rs...)
+		if err := o.emitBatch(f.scratch); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 func (f *fanout[T]) Emit(r Record[T]) error {
 	for _, o := range f.outs {

@@ -48,12 +48,86 @@ type mapNode[In, Out any] struct {
 	t    *task
 	id   int
 	cnt  *counts
+
+	// batch-at-a-time: the results of a batch, and the Filter right after
+	// this Map when there is one, fused into the same loop.
+	nextB  batchInlet[Out]
+	buf    []Record[Out]
+	filter *filterNode[Out]
+	depth  int8 // 0: not decided yet, 1: a batch at a time, -1: record by record
 }
+
+func (n *mapNode[In, Out]) canBatch() bool { return canBatch(n.next) }
 
 func (n *mapNode[In, Out]) Emit(r Record[In]) error {
 	n.cnt.in++
 	n.t.cur = n.id
 	return n.next.Emit(Record[Out]{Time: r.Time, Value: n.fn(r.Value)})
+}
+
+func (n *mapNode[In, Out]) emitBatch(rs []Record[In]) error {
+	if n.depth == 0 {
+		n.depth = -1
+		if n.canBatch() {
+			n.depth = 1
+			n.nextB = asBatch(n.next)
+			if f, ok := n.next.(*filterNode[Out]); ok {
+				n.filter, n.nextB = f, asBatch(f.next)
+			}
+			n.buf = make([]Record[Out], batchLen[Out]())
+		}
+	}
+	if n.depth < 0 {
+		for i := range rs {
+			if err := n.Emit(rs[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	n.cnt.in += int64(len(rs))
+	for len(rs) > 0 {
+		chunk := rs[:min(len(rs), len(n.buf))]
+		rs = rs[len(chunk):]
+		var out []Record[Out]
+		if f := n.filter; f != nil {
+			out = n.mapFilter(chunk, f)
+		} else {
+			out = n.buf[:len(chunk)]
+			n.t.cur = n.id
+			fn := n.fn
+			for i := range chunk {
+				out[i] = Record[Out]{Time: chunk[i].Time, Value: fn(chunk[i].Value)}
+			}
+		}
+		if len(out) == 0 {
+			continue
+		}
+		if err := n.nextB.emitBatch(out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mapFilter is Map and the Filter after it in one loop. The task's current
+// node follows the function being called, so a panic names the right one.
+func (n *mapNode[In, Out]) mapFilter(chunk []Record[In], f *filterNode[Out]) []Record[Out] {
+	t, fn, keep, buf := n.t, n.fn, f.keep, n.buf[:len(chunk)]
+	mapID, filterID := n.id, f.id
+	k := 0
+	for i := range chunk {
+		t.cur = mapID
+		v := fn(chunk[i].Value)
+		t.cur = filterID
+		if keep(v) {
+			buf[k] = Record[Out]{Time: chunk[i].Time, Value: v}
+			k++
+		}
+	}
+	f.cnt.in += int64(len(chunk))
+	f.cnt.out += int64(k)
+	return buf[:k]
 }
 
 func (n *mapNode[In, Out]) ctrl(c control) error {
@@ -74,12 +148,16 @@ func Filter[T any](s Stream[T], keep func(T) bool) Stream[T] {
 }
 
 type filterNode[T any] struct {
-	keep func(T) bool
-	next inlet[T]
-	t    *task
-	id   int
-	cnt  *counts
+	keep  func(T) bool
+	next  inlet[T]
+	nextB batchInlet[T]
+	t     *task
+	id    int
+	cnt   *counts
+	depth int8 // as mapNode's
 }
+
+func (n *filterNode[T]) canBatch() bool { return canBatch(n.next) }
 
 func (n *filterNode[T]) Emit(r Record[T]) error {
 	n.cnt.in++
@@ -89,6 +167,40 @@ func (n *filterNode[T]) Emit(r Record[T]) error {
 	}
 	n.cnt.out++
 	return n.next.Emit(r)
+}
+
+// emitBatch compacts rs in place to the records kept.
+func (n *filterNode[T]) emitBatch(rs []Record[T]) error {
+	if n.depth == 0 {
+		n.depth = -1
+		if n.canBatch() {
+			n.depth = 1
+			n.nextB = asBatch(n.next)
+		}
+	}
+	if n.depth < 0 {
+		for i := range rs {
+			if err := n.Emit(rs[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	n.t.cur = n.id
+	keep := n.keep
+	k := 0
+	for i := range rs {
+		if keep(rs[i].Value) {
+			rs[k] = rs[i]
+			k++
+		}
+	}
+	n.cnt.in += int64(len(rs))
+	n.cnt.out += int64(k)
+	if k == 0 {
+		return nil
+	}
+	return n.nextB.emitBatch(rs[:k])
 }
 
 func (n *filterNode[T]) ctrl(c control) error {
@@ -120,12 +232,39 @@ type flatMapNode[In, Out any] struct {
 	cnt  *counts
 	name string
 	at   Time
+
+	// batch-at-a-time: inside emitBatch the values fn emits are collected
+	// and handed on a batch at a time.
+	nextB    batchInlet[Out]
+	buf      []Record[Out]
+	batching bool
+	depth    int8 // as mapNode's
 }
+
+func (n *flatMapNode[In, Out]) canBatch() bool { return canBatch(n.next) }
 
 func (n *flatMapNode[In, Out]) emitValue(v Out) error {
 	n.cnt.out++
+	if n.batching {
+		n.buf = append(n.buf, Record[Out]{Time: n.at, Value: v})
+		if len(n.buf) < cap(n.buf) {
+			return nil
+		}
+		err := n.flushBuf()
+		n.t.cur = n.id
+		return err
+	}
 	err := n.next.Emit(Record[Out]{Time: n.at, Value: v})
 	n.t.cur = n.id
+	return err
+}
+
+func (n *flatMapNode[In, Out]) flushBuf() error {
+	if len(n.buf) == 0 {
+		return nil
+	}
+	err := n.nextB.emitBatch(n.buf)
+	n.buf = n.buf[:0]
 	return err
 }
 
@@ -134,6 +273,37 @@ func (n *flatMapNode[In, Out]) Emit(r Record[In]) error {
 	n.t.cur = n.id
 	n.at = r.Time
 	return opErr(n.name, n.fn(r.Value, n.emit))
+}
+
+func (n *flatMapNode[In, Out]) emitBatch(rs []Record[In]) error {
+	if n.depth == 0 {
+		n.depth = -1
+		if n.canBatch() {
+			n.depth = 1
+			n.nextB = asBatch(n.next)
+			n.buf = make([]Record[Out], 0, batchLen[Out]())
+		}
+	}
+	if n.depth < 0 {
+		for i := range rs {
+			if err := n.Emit(rs[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	n.cnt.in += int64(len(rs))
+	n.batching = true
+	defer func() { n.batching = false }()
+	for i := range rs {
+		n.t.cur = n.id
+		n.at = rs[i].Time
+		if err := n.fn(rs[i].Value, n.emit); err != nil {
+			n.buf = n.buf[:0]
+			return opErr(n.name, err)
+		}
+	}
+	return n.flushBuf()
 }
 
 func (n *flatMapNode[In, Out]) ctrl(c control) error {
@@ -231,6 +401,22 @@ func (n *opNode[In, Out]) Emit(r Record[In]) error {
 	n.cnt.in++
 	n.t.cur = n.id
 	return opErr(n.name, n.op.ProcessRecord(r, n.out))
+}
+
+// canBatch is false: a user operator gets each record right after the
+// functions before it ran for it.
+func (n *opNode[In, Out]) canBatch() bool { return false }
+
+func (n *opNode[In, Out]) emitBatch(rs []Record[In]) error {
+	n.cnt.in += int64(len(rs))
+	op, out := n.op, n.out
+	for i := range rs {
+		n.t.cur = n.id
+		if err := op.ProcessRecord(rs[i], out); err != nil {
+			return opErr(n.name, err)
+		}
+	}
+	return nil
 }
 
 func (n *opNode[In, Out]) ctrl(c control) error {
@@ -449,6 +635,28 @@ func (n *sinkNode[T]) Emit(r Record[T]) error {
 	}
 	if err != nil {
 		return opErr(n.name, err)
+	}
+	return nil
+}
+
+func (n *sinkNode[T]) canBatch() bool { return true }
+
+func (n *sinkNode[T]) emitBatch(rs []Record[T]) error {
+	if fn := n.fn; fn != nil && n.retry == nil {
+		n.cnt.in += int64(len(rs))
+		n.t.cur = n.id
+		ctx := n.ctx
+		for i := range rs {
+			if err := fn(ctx, rs[i]); err != nil {
+				return opErr(n.name, err)
+			}
+		}
+		return nil
+	}
+	for i := range rs {
+		if err := n.Emit(rs[i]); err != nil {
+			return err
+		}
 	}
 	return nil
 }

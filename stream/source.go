@@ -60,7 +60,7 @@ func From[T any](p *Pipeline, src Source[T], opts ...SourceOption[T]) Stream[T] 
 		if err != nil {
 			return err
 		}
-		so := &sourceOut[T]{next: next, t: b.t, wm: MinTime, ts: cfg.ts}
+		so := &sourceOut[T]{next: next, t: b.t, wm: MinTime, ts: cfg.ts, batch: b.rt.p.cfg.batchSize}
 		so.id = b.t.node(name)
 		so.cnt = b.t.newCounts(b.rt, name, 0)
 		if cfg.wms != nil {
@@ -113,6 +113,12 @@ type sourceOut[T any] struct {
 	cnt   *counts
 	since int
 
+	// batch-at-a-time (the built-in sources)
+	buf   []Record[T]
+	nextB batchInlet[T]
+	batch int  // the pipeline's exchange batch size
+	depth int8 // 0: not decided yet, 1: the chain takes batches, -1: it does not
+
 	// checkpoints (nil without)
 	co          *coordinator
 	pending     *atomic.Int64
@@ -135,9 +141,10 @@ func (s *sourceOut[T]) Emit(r Record[T]) error {
 	return nil
 }
 
-// emitValues emits values at time 0 in chunks, checking ctx between them:
-// the built-in slice source's fast path, one call per record less.
+// emitValues emits values at time 0 a batch at a time, checking ctx
+// between batches: the built-in slice source's fast path.
 func (s *sourceOut[T]) emitValues(ctx context.Context, values []T) error {
+	buf := s.batchBuf()
 	done := ctx.Done()
 	for len(values) > 0 {
 		select {
@@ -145,30 +152,144 @@ func (s *sourceOut[T]) emitValues(ctx context.Context, values []T) error {
 			return ctx.Err()
 		default:
 		}
-		chunk := values[:min(len(values), 1024)]
+		chunk := values[:min(len(values), len(buf))]
 		values = values[len(chunk):]
-		if s.slow {
-			for _, v := range chunk {
-				if err := s.emitSlow(Record[T]{Value: v}); err != nil {
-					return err
-				}
-			}
-			continue
+		rs := buf[:len(chunk)]
+		for i, v := range chunk {
+			rs[i] = Record[T]{Value: v}
 		}
-		next := s.next
-		for _, v := range chunk {
-			if err := next.Emit(Record[T]{Value: v}); err != nil {
+		if err := s.emitBatch(rs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// emitRecords emits records a batch at a time, checking ctx between
+// batches: the built-in record and generator sources' fast path.
+func (s *sourceOut[T]) emitRecords(ctx context.Context, recs []Record[T]) error {
+	buf := s.batchBuf()
+	done := ctx.Done()
+	for len(recs) > 0 {
+		select {
+		case <-done:
+			return ctx.Err()
+		default:
+		}
+		rs := buf[:min(len(recs), len(buf))]
+		copy(rs, recs)
+		recs = recs[len(rs):]
+		if err := s.emitBatch(rs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// batching reports whether the chain takes batches (see batchInlet).
+func (s *sourceOut[T]) batching() bool {
+	if s.depth == 0 {
+		s.depth = -1
+		if canBatch(s.next) {
+			s.depth = 1
+		}
+	}
+	return s.depth > 0
+}
+
+func (s *sourceOut[T]) batchBuf() []Record[T] {
+	if s.buf == nil {
+		// No more than an exchange batch: a source never runs further ahead
+		// of a stalled consumer than with one record at a time.
+		s.buf = make([]Record[T], max(1, min(batchLen[T](), s.batch)))
+		s.nextB = asBatch(s.next)
+	}
+	return s.buf
+}
+
+// emitBatch emits rs (a batch the source owns) down the chain. Timestamps
+// are assigned and watermarks generated per record, as by Emit: a batch is
+// cut wherever the watermark rises, so every record reaches the chain behind
+// exactly the watermark it would have had one at a time.
+func (s *sourceOut[T]) emitBatch(rs []Record[T]) error {
+	if !s.batching() {
+		for i := range rs {
+			if err := s.emitSlow(rs[i]); err != nil {
 				return err
 			}
 		}
-		s.since += len(chunk)
-		if s.since >= 4096 {
-			if err := s.housekeep(); err != nil {
+		return nil
+	}
+	if s.idle {
+		s.idle = false
+		s.slow = s.ts != nil || s.gen != nil
+	}
+	if s.ts != nil {
+		for i := range rs {
+			rs[i].Time = TimeOf(s.ts(rs[i].Value))
+		}
+	}
+	switch g := s.gen.(type) {
+	case nil:
+		if err := s.nextB.emitBatch(rs); err != nil {
+			return err
+		}
+	case *boundedGen[T]:
+		// The built-in strategy, inlined: one comparison per record.
+		start := 0
+		for i := range rs {
+			if rs[i].Time > g.max {
+				g.max = rs[i].Time
+			}
+			w := g.watermark()
+			if w <= s.wm {
+				continue
+			}
+			if err := s.nextB.emitBatch(rs[start : i+1]); err != nil {
+				return err
+			}
+			start = i + 1
+			if err := s.raise(w); err != nil {
+				return err
+			}
+		}
+		if start < len(rs) {
+			if err := s.nextB.emitBatch(rs[start:]); err != nil {
+				return err
+			}
+		}
+	default:
+		start := 0
+		for i := range rs {
+			w := g.OnRecord(rs[i])
+			if w <= s.wm {
+				continue
+			}
+			if err := s.nextB.emitBatch(rs[start : i+1]); err != nil {
+				return err
+			}
+			start = i + 1
+			if err := s.raise(w); err != nil {
+				return err
+			}
+		}
+		if start < len(rs) {
+			if err := s.nextB.emitBatch(rs[start:]); err != nil {
 				return err
 			}
 		}
 	}
+	if s.since += len(rs); s.since >= 4096 {
+		return s.housekeep()
+	}
 	return nil
+}
+
+// raise forwards the generated watermark w, above the current one.
+func (s *sourceOut[T]) raise(w Time) error {
+	s.wm = w
+	s.cnt.wm = w
+	return s.next.ctrl(control{kind: ctrlWatermark, wm: w})
 }
 
 // emitSlow is Emit with timestamps to assign, watermarks to generate or an
@@ -331,6 +452,10 @@ func (g *boundedGen[T]) OnRecord(r Record[T]) Time {
 	if r.Time > g.max {
 		g.max = r.Time
 	}
+	return g.watermark()
+}
+
+func (g *boundedGen[T]) watermark() Time {
 	if g.max == MinTime || g.max < MinTime+g.bound+1 {
 		return MinTime
 	}
@@ -359,16 +484,18 @@ func AssignWatermarks[T any](s Stream[T], strategy WatermarkStrategy[T]) Stream[
 }
 
 type assignNode[T any] struct {
-	next inlet[T]
-	gen  WatermarkGenerator[T]
-	wm   Time
-	cnt  *counts
-	t    *task
-	id   int
-	name string
-	st   *stateful
-	co   *coordinator
-	ctx  context.Context
+	next  inlet[T]
+	nextB batchInlet[T]
+	depth int8 // as mapNode's
+	gen   WatermarkGenerator[T]
+	wm    Time
+	cnt   *counts
+	t     *task
+	id    int
+	name  string
+	st    *stateful
+	co    *coordinator
+	ctx   context.Context
 }
 
 func (n *assignNode[T]) Emit(r Record[T]) error {
@@ -381,6 +508,52 @@ func (n *assignNode[T]) Emit(r Record[T]) error {
 		n.wm = w
 		n.cnt.wm = w
 		return n.next.ctrl(control{kind: ctrlWatermark, wm: w})
+	}
+	return nil
+}
+
+func (n *assignNode[T]) canBatch() bool { return canBatch(n.next) }
+
+// emitBatch cuts rs wherever the generated watermark rises, as Emit would
+// have placed it.
+func (n *assignNode[T]) emitBatch(rs []Record[T]) error {
+	if n.depth == 0 {
+		n.depth = -1
+		if n.canBatch() {
+			n.depth = 1
+			n.nextB = asBatch(n.next)
+		}
+	}
+	if n.depth < 0 {
+		for i := range rs {
+			if err := n.Emit(rs[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	n.cnt.in += int64(len(rs))
+	n.t.cur = n.id
+	start := 0
+	for i := range rs {
+		w := n.gen.OnRecord(rs[i])
+		if w <= n.wm {
+			continue
+		}
+		if err := n.nextB.emitBatch(rs[start : i+1]); err != nil {
+			return err
+		}
+		start = i + 1
+		n.t.cur = n.id
+		n.wm = w
+		n.cnt.wm = w
+		if err := n.next.ctrl(control{kind: ctrlWatermark, wm: w}); err != nil {
+			return err
+		}
+		n.t.cur = n.id
+	}
+	if start < len(rs) {
+		return n.nextB.emitBatch(rs[start:])
 	}
 	return nil
 }
