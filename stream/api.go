@@ -24,9 +24,13 @@ type Emitter[T any] interface {
 // one goroutine; a Source used in two pipelines, or twice in one, is an error
 // reported by Run. When any call on out returns an error, Run must return it.
 //
-// A source that may wait for input (a channel, a socket, a broker) calls
-// out.Flush before it blocks, so records buffered for an exchange are not held
-// back while it waits.
+// A source that may wait for input (a channel, a socket, a broker) waits
+// inside [SourceOutput.Await], which hands buffered records on first and lets
+// checkpoint barriers pass while the source waits.
+//
+// A source may return [ErrStopped] to stop the pipeline gracefully at its
+// current position (see [Pipeline.Stop]); a source whose Run context is
+// cancelled by such a stop may return ctx.Err() as usual.
 type Source[T any] interface {
 	Run(ctx context.Context, out SourceOutput[T]) error
 }
@@ -42,8 +46,19 @@ type SourceOutput[T any] interface {
 	// holding back the minimum watermark downstream. Emitting a record or a
 	// watermark makes it active again.
 	MarkIdle() error
-	// Flush hands records buffered for downstream exchanges on now.
+	// Flush hands records buffered for downstream exchanges on now. A
+	// pending checkpoint barrier enters here too.
 	Flush() error
+	// Await flushes, then calls wait, which blocks until the source has
+	// input again (or its context is done), and returns wait's error.
+	// While wait blocks, the source is parked: the runtime may pass a
+	// checkpoint barrier on the source's behalf, calling the source's
+	// [Snapshotter.Snapshot] from another goroutine. wait must therefore not
+	// call out, and must not change anything Snapshot reads; Await returns
+	// only once such a snapshot is done. Sources wait in Await wherever they
+	// may block for long (a poll, a read from a pipe, a channel receive), so
+	// checkpoints keep completing on schedule while the input is quiet.
+	Await(wait func() error) error
 }
 
 // SourceFunc adapts a function to a Source.
@@ -69,16 +84,18 @@ type Operator[In, Out any] interface {
 	ProcessWatermark(w Time, out Emitter[Out]) error
 }
 
-// Opener is implemented by Operators and Sinks that need their Context (or
-// resources) before the first record. Open is called once per instance on the
-// instance's goroutine.
+// Opener is implemented by sources, operators and sinks that need their
+// Context (or resources) before the first record. Open is called once per
+// instance on the instance's goroutine, after Restore.
 type Opener interface {
 	Open(ctx *Context) error
 }
 
-// Closer is implemented by Operators and Sinks that release resources at the
-// end of a run. Close is called once per instance after its last record, on
-// success, error and cancellation alike.
+// Closer is implemented by sources, operators and sinks that release
+// resources at the end of a run. Close is called once per instance, on
+// success, error and cancellation alike, after every goroutine of the run has
+// exited and the final checkpoint (if any) is committed: a source or sink may
+// need its client until then.
 type Closer interface {
 	Close() error
 }
@@ -119,12 +136,51 @@ type WatermarkSink interface {
 	WriteWatermark(ctx context.Context, w Time) error
 }
 
-// Flusher is implemented by sinks that buffer. Flush is called at every
-// checkpoint barrier (before the sink acknowledges it) and when the input has
-// ended (after the final watermark, before Close, only on the successful
-// path).
-type Flusher interface {
-	Flush(ctx context.Context) error
+// Syncer is implemented by sinks that buffer. Sync makes every record
+// written so far durable (written out, acknowledged, fsynced). It is called
+// before the sink acknowledges each checkpoint barrier (unless the sink is a
+// [Committer], which pre-commits instead) and once at the end of the input,
+// after [Finisher.Finish].
+type Syncer interface {
+	Sync(ctx context.Context) error
+}
+
+// Finisher is implemented by sinks that want to know that their input has
+// ended: Finish is called once, after the last record and the final
+// watermark, on the successful path only (also when the pipeline stops with
+// a savepoint; see [Pipeline.Stop]). It is not called at checkpoints.
+type Finisher interface {
+	Finish(ctx context.Context) error
+}
+
+// Committer is implemented by sinks that give exactly-once output by two-phase
+// commit (see the package documentation, "Exactly-once output").
+//
+// PreCommit is called when the barrier of checkpoint id reaches the sink,
+// after the last record before it: the sink makes every record written since
+// the previous pre-commit durable but not yet visible (flushes and keeps open
+// a Kafka transaction, syncs a file without publishing its new length), and
+// the records after the barrier go to a new transaction. The sink's
+// [Snapshotter.Snapshot], called right after, must name what is
+// pre-committed, so a restored run can commit it. At the end of the input
+// PreCommit is called for the final checkpoint (see [WithCheckpoints]);
+// without checkpoints it is called with id 0 at the end of the input and
+// followed at once by Commit(ctx, 0).
+//
+// Commit makes visible what PreCommit(id) and any earlier pre-commit not yet
+// committed hold. The runtime calls it after checkpoint id is stored (from
+// the coordinator's goroutine, concurrently with Write), and in a restored
+// run once more, after Restore and Open and before the first record, with
+// the restored checkpoint's id: Commit must be idempotent. Restore itself
+// discards whatever a crashed run wrote after that checkpoint (the rest).
+//
+// Abort is called when the run fails or is cancelled, before Close: the sink
+// discards what it wrote after its last pre-commit. Pre-committed work is left
+// for the next run, which commits it if its checkpoint was stored.
+type Committer interface {
+	PreCommit(ctx context.Context, id int64) error
+	Commit(ctx context.Context, id int64) error
+	Abort(ctx context.Context) error
 }
 
 // SinkFunc adapts a function to a Sink.
@@ -137,11 +193,13 @@ func (f SinkFunc[T]) Write(ctx context.Context, r Record[T]) error { return f(ct
 // state can be checkpointed (see [WithCheckpoints]). Snapshot returns the
 // state as bytes; Restore replaces the state with one produced by Snapshot,
 // before the instance's first record. Both are called on the instance's own
-// goroutine.
+// goroutine, except for a source parked in [SourceOutput.Await].
 //
-// A source is snapshotted inside its calls to SourceOutput.Emit and Flush,
-// after the record being emitted: its position must count a record as
-// consumed before the record is passed to Emit.
+// A source is snapshotted inside its calls to SourceOutput.Emit, Flush and
+// Await, after the record being emitted: its position must count a record as
+// consumed before the record is passed to Emit. Every instance is also
+// snapshotted at its end of input, for the final checkpoint (a source after
+// its Run has returned).
 type Snapshotter interface {
 	Snapshot() ([]byte, error)
 	Restore(state []byte) error

@@ -163,13 +163,17 @@ func (s *chanSource[T]) Run(ctx context.Context, out SourceOutput[T]) error {
 		select {
 		case v, ok = <-s.ch:
 		default:
-			if err := out.Flush(); err != nil {
+			if err := out.Await(func() error {
+				select {
+				case v, ok = <-s.ch:
+				case <-done:
+				}
+				return nil
+			}); err != nil {
 				return err
 			}
-			select {
-			case v, ok = <-s.ch:
-			case <-done:
-				return ctx.Err()
+			if err := ctx.Err(); err != nil {
+				return err
 			}
 		}
 		if !ok {

@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 )
 
@@ -35,11 +34,13 @@ type CheckpointStore interface {
 	Latest(ctx context.Context) (*Checkpoint, error)
 }
 
-// CheckpointListener is implemented by sources and sinks that act when a
-// checkpoint is complete: a Kafka source commits the offsets it recorded in
-// that checkpoint's Snapshot, a transactional sink commits. It is called
-// from the checkpoint coordinator's goroutine, concurrently with the
-// source's Run or the sink's Write, after the checkpoint is in the store.
+// CheckpointListener is implemented by sources, operators and sinks that act
+// when a checkpoint is complete: a Kafka source commits the offsets it
+// recorded in that checkpoint's Snapshot. (A two-phase-commit sink implements
+// [Committer] instead.) It is called from the checkpoint coordinator's
+// goroutine, concurrently with the source's Run, the operator's records or the
+// sink's Write, after the checkpoint is in the store, for the final checkpoint
+// too (then after every instance has ended, before Close).
 type CheckpointListener interface {
 	CheckpointComplete(ctx context.Context, id int64) error
 }
@@ -56,11 +57,20 @@ var ErrCorruptCheckpoint = errors.New("stream: corrupt checkpoint")
 // exactly-once with idempotent or transactional sinks, at-least-once
 // otherwise.
 //
-// A barrier enters the dataflow at every source (when the source next emits
-// or flushes after the trigger); operators snapshot as it passes; exchanges
-// align it over their inputs; a checkpoint completes when every sink has it.
-// One checkpoint is in flight at a time, and none is started once a source
-// has ended.
+// A barrier enters the dataflow at every source when the source next emits
+// or flushes after the trigger, or at once if the source waits for input in
+// [SourceOutput.Await]: checkpoints complete on schedule while the input is
+// quiet. Operators snapshot as it passes; exchanges align it over their
+// inputs; a checkpoint completes when every sink has it (sinks sync or
+// pre-commit first; see [Committer]). One checkpoint is in flight at a time.
+//
+// The end of the input is a checkpoint too, the final one: once a source has
+// ended no periodic checkpoint starts, every instance hands its state over
+// as the end passes it, and when every instance has ended the final
+// checkpoint is stored and committed. The same happens when the pipeline
+// stops with a savepoint ([Pipeline.Stop]) or drains ([Pipeline.Drain]). A
+// run restored from a final checkpoint resumes after everything the ended
+// run processed.
 //
 // The restored pipeline must have the same operator names and maximum
 // parallelism ([WithMaxParallelism]) as the one that wrote the checkpoint.
@@ -82,116 +92,6 @@ func WithCheckpoints(store CheckpointStore, interval time.Duration) Option {
 		c.store, c.ckptInterval = store, interval
 		return nil
 	})
-}
-
-// stateMsg is one instance's part of a checkpoint, or a sink's ack.
-type stateMsg struct {
-	id     int64
-	key    string
-	state  []byte
-	groups []groupState // the instance's key groups, for a keyed operator
-	has    bool         // state is set
-	sink   bool         // a sink acknowledges the barrier
-}
-
-// groupState is the state of one key group under its checkpoint key.
-type groupState struct {
-	key   string
-	state []byte
-}
-
-// coordinator triggers checkpoints, collects their parts and stores them.
-type coordinator struct {
-	store     CheckpointStore
-	interval  time.Duration
-	clock     Clock
-	parts     chan stateMsg
-	sources   []*atomic.Int64 // pending barrier id per source task
-	nStates   int
-	nSinks    int
-	listeners []CheckpointListener
-	restored  map[string][]byte
-	maxPar    int // the pipeline's, recorded in every checkpoint
-	next      int64
-	ended     atomic.Bool // a source ended: start no more checkpoints
-	tick      chan struct{}
-	stop      func() bool
-}
-
-func (c *coordinator) send(ctx context.Context, m stateMsg) error {
-	select {
-	case c.parts <- m:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (c *coordinator) arm() {
-	c.stop = c.clock.AfterFunc(c.interval, func() {
-		select {
-		case c.tick <- struct{}{}:
-		default:
-		}
-	})
-}
-
-// run is the coordinator goroutine. It returns when done closes (every task
-// has finished) or ctx is cancelled.
-func (c *coordinator) run(ctx context.Context, done <-chan struct{}) error {
-	c.arm()
-	defer func() { c.stop() }()
-	var (
-		inFlight int64
-		states   map[string][]byte
-		got      int
-		acks     int
-	)
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-done:
-			return nil
-		case <-c.tick:
-			if inFlight == 0 && !c.ended.Load() {
-				c.next++
-				inFlight, states, got, acks = c.next, map[string][]byte{}, 0, 0
-				for _, s := range c.sources {
-					s.Store(inFlight)
-				}
-			}
-			c.arm()
-		case m := <-c.parts:
-			if m.id != inFlight {
-				continue
-			}
-			if m.has {
-				states[m.key] = m.state
-				for _, g := range m.groups {
-					states[g.key] = g.state
-				}
-				got++
-			}
-			if m.sink {
-				acks++
-			}
-			if got < c.nStates || acks < c.nSinks {
-				continue
-			}
-			states[maxParallelismKey] = binary.AppendUvarint(nil, uint64(c.maxPar))
-			cp := &Checkpoint{ID: inFlight, States: states}
-			if err := c.store.Save(ctx, cp); err != nil {
-				return &OperatorError{Op: "checkpoint", Err: err}
-			}
-			for _, l := range c.listeners {
-				if err := l.CheckpointComplete(ctx, inFlight); err != nil {
-					return &OperatorError{Op: "checkpoint", Err: err}
-				}
-			}
-			inFlight = 0
-		}
-	}
 }
 
 // stateful wraps an instance's Snapshotter with the runtime's own state for

@@ -77,15 +77,70 @@
 // # Checkpoints
 //
 // With [WithCheckpoints] the pipeline takes consistent snapshots by the
-// asynchronous barrier scheme: a barrier enters at every source (inside its
-// next Emit or Flush), operators implementing [Snapshotter] save their state
-// as it passes, exchanges align it over their inputs, and the checkpoint is
-// complete when every sink has it; it is then written to a
+// asynchronous barrier scheme: on schedule a barrier enters at every source
+// (inside its next Emit or Flush, or at once while it waits for input in
+// [SourceOutput.Await]), operators implementing [Snapshotter] save their
+// state as it passes, exchanges align it over their inputs, and the
+// checkpoint is complete when every sink has it; it is then written to a
 // [CheckpointStore] ([DirStore]: write, fsync, rename; torn files are
-// skipped) and [CheckpointListener]s are told (a Kafka source commits its
-// offsets then). Run restores the latest complete checkpoint before the first
-// record, and sources seek back, so state is exactly-once after a crash;
-// output is exactly-once with idempotent or transactional sinks.
+// skipped) and [CheckpointListener]s and [Committer] sinks are told (a Kafka
+// source commits its offsets then, a transactional sink commits). Run
+// restores the latest complete checkpoint before the first record, and
+// sources seek back, so state is exactly-once after a crash. The end of the
+// input is the final checkpoint, so a rerun after the end repeats nothing.
+// A [CheckpointMetrics] hook sees every checkpoint's duration and size.
+//
+// Source authors: emit from Run's goroutine; count a record as consumed (in
+// what Snapshot returns) before passing it to Emit; and wait for input only
+// inside [SourceOutput.Await], whose wait function must leave alone what
+// Snapshot reads. Then barriers pass within about one checkpoint interval
+// however quiet the input is.
+//
+// # Stopping
+//
+// [Pipeline.Stop] is stop-with-savepoint: the sources end where they are
+// without the end-of-input watermark, so no window fires early, the final
+// checkpoint is stored, and a later Run resumes as if the pipeline had never
+// stopped. [Pipeline.Drain] ends the input instead: every window fires, then
+// the final checkpoint is stored. A source can ask for a stop by returning
+// [ErrStopped]. Cancelling Run's context stops at once, and the next run
+// resumes from the last periodic checkpoint.
+//
+// # Exactly-once output
+//
+// Exactly-once output is two-phase commit: a [Committer] sink pre-commits
+// when the barrier reaches it (its checkpointed state names the pending
+// transaction or file range), commits once the checkpoint is stored, on
+// restore commits what the stored checkpoint pre-committed and drops the
+// rest, and aborts its open transaction when the run fails. A sink that only
+// syncs ([Syncer]) at barriers is at-least-once: after a crash, what it wrote
+// since the restored checkpoint is written again. The built-in sinks:
+//
+//	sink                          guarantee with checkpoints
+//	CollectSink, ChanSink         at-least-once (in memory; a restarted process starts empty)
+//	Discard, SinkFunc             whatever the function does (at-least-once calls)
+//	jsonl.Writer (a file)         exactly-once: the file is cut back to the checkpointed length on restore
+//	jsonl.Writer (an io.Writer)   at-least-once: a stream cannot be cut back
+//	kafka.Sink                    at-least-once: acks awaited at every barrier
+//	kafka.TransactionalSink       exactly-once for read_committed consumers (Kafka transactions)
+//
+// # Capabilities
+//
+// Sources, operators and sinks are plain interfaces; the runtime discovers
+// what else they can do from these optional interfaces, and honours each
+// only where the table says:
+//
+//	interface            source  operator  sink   called
+//	Opener               yes     yes       yes    once before the first record, after Restore
+//	Closer               yes     yes       yes    once after the run (and its final checkpoint)
+//	Snapshotter          yes     yes       yes    at every barrier and at the end; Restore before Open
+//	CheckpointListener   yes     yes       yes    after each checkpoint is stored
+//	TimerHandler         -       yes       -      when a processing-time timer is due
+//	Drainer              -       yes       -      when the input runs dry, before barriers and idleness, at the end
+//	WatermarkSink        -       -         yes    when the sink's input watermark advances
+//	Syncer               -       -         yes    at every barrier (unless Committer) and at the end
+//	Finisher             -       -         yes    once at the end of the input
+//	Committer            -       -         yes    PreCommit at barriers and the end, Commit after the store, Abort on failure
 //
 // # Concurrency
 //

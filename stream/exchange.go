@@ -20,6 +20,7 @@ type batch[T any] struct {
 	marks   []mark
 	idle    bool  // the sender went idle after this batch
 	end     bool  // the sender finished after this batch
+	stop    bool  // with end: the pipeline stopped with a savepoint (no MaxTime)
 	barrier int64 // a checkpoint barrier follows this batch's contents
 }
 
@@ -164,7 +165,7 @@ func (xr *exchangeRun[T]) get() *batch[T] {
 func (xr *exchangeRun[T]) put(b *batch[T]) {
 	b.recs = b.recs[:0]
 	b.marks = b.marks[:0]
-	b.idle, b.end, b.barrier = false, false, 0
+	b.idle, b.end, b.stop, b.barrier = false, false, false, 0
 	select {
 	case xr.free <- b:
 	default:
@@ -204,6 +205,7 @@ type sender[T any] struct {
 	rr   int
 	// fixed is the one instance a forward exchange's sender sends to, or -1.
 	fixed int
+	stop  bool // ending with a savepoint
 	ctx   context.Context
 	done  <-chan struct{}
 
@@ -284,7 +286,11 @@ func (s *sender[T]) ctrl(c control) error {
 	case ctrlFlush:
 		return s.flushAll(false, false, 0)
 	case ctrlEnd:
-		s.wm = MaxTime
+		if c.stop {
+			s.stop = true
+		} else {
+			s.wm = MaxTime
+		}
 		return s.flushAll(false, true, 0)
 	case ctrlBarrier:
 		return s.flushAll(false, false, c.id)
@@ -308,6 +314,7 @@ func (s *sender[T]) flushAll(idle, end bool, barrier int64) error {
 			s.sent[j] = s.wm
 		}
 		b.from, b.idle, b.end, b.barrier = s.id, idle, end, barrier
+		b.stop = end && s.stop
 		s.bufs[j] = nil
 		ch := s.xr.chans[j]
 		select {
@@ -346,9 +353,14 @@ type receiver[T any] struct {
 
 	// checkpoint barrier alignment: inputs whose barrier has arrived are
 	// held back until every input has delivered it (or ended).
-	aligning int64
-	arrived  []bool
-	held     []*batch[T]
+	aligning   int64
+	alignStart time.Time
+	arrived    []bool
+	held       []*batch[T]
+
+	// stopped: an input ended with a savepoint, so the watermark stays
+	// where it is (the windows it would fire belong to the resumed run).
+	stopped bool
 }
 
 func (r *receiver[T]) run(ctx context.Context) error {
@@ -429,6 +441,9 @@ func (r *receiver[T]) tryRelease() error {
 		id := r.aligning
 		r.aligning = 0
 		clear(r.arrived)
+		if am, ok := r.cnt.m.(AlignmentMetrics); ok {
+			am.Alignment(r.t.clock.Now().Sub(r.alignStart))
+		}
 		if err := r.chain.ctrl(control{kind: ctrlBarrier, id: id}); err != nil {
 			return err
 		}
@@ -449,14 +464,16 @@ func (r *receiver[T]) tryRelease() error {
 }
 
 func (r *receiver[T]) finish() error {
-	if err := r.advance(); err != nil {
-		return err
+	if !r.stopped {
+		if err := r.advance(); err != nil {
+			return err
+		}
 	}
 	if r.cnt.m != nil {
 		r.cnt.m.QueueFill(0, r.x.spec.capacity)
 	}
 	r.t.report()
-	return r.chain.ctrl(control{kind: ctrlEnd})
+	return r.chain.ctrl(control{kind: ctrlEnd, stop: r.stopped})
 }
 
 func (r *receiver[T]) handle(b *batch[T]) error {
@@ -503,12 +520,19 @@ func (r *receiver[T]) handle(b *batch[T]) error {
 		}
 		if r.aligning == 0 {
 			r.aligning = b.barrier
+			if r.cnt.m != nil {
+				r.alignStart = r.t.clock.Now()
+			}
 		}
 		r.arrived[k] = true
 	}
 	if b.end {
 		r.ended[k] = true
 		r.nEnded++
+		if b.stop {
+			r.stopped = true
+			return nil
+		}
 		r.wms[k] = MaxTime
 		return r.advance()
 	}
@@ -566,6 +590,9 @@ func (r *receiver[T]) setIdle(k int) error {
 // input that rejoins below it may bring late records. When all inputs have
 // finished it is MaxTime.
 func (r *receiver[T]) advance() error {
+	if r.stopped {
+		return nil
+	}
 	m, active, open := MaxTime, false, false
 	for i, w := range r.wms {
 		if r.ended[i] {

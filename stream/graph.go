@@ -8,7 +8,7 @@ const (
 	ctrlWatermark ctrlKind = iota // the input watermark advanced to wm
 	ctrlIdle                      // the input has gone idle
 	ctrlFlush                     // the input ran dry: hand buffered records on
-	ctrlEnd                       // the input ended (after the MaxTime watermark)
+	ctrlEnd                       // the input ended (after the MaxTime watermark, unless stop)
 	ctrlBarrier                   // checkpoint barrier id: snapshot, then forward
 )
 
@@ -16,6 +16,7 @@ type control struct {
 	kind ctrlKind
 	wm   Time
 	id   int64 // checkpoint id of a barrier
+	stop bool  // ctrlEnd: the pipeline stops with a savepoint (no MaxTime came)
 }
 
 // inlet is what a node instance exposes to the node before it in a chain:

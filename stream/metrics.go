@@ -1,5 +1,7 @@
 package stream
 
+import "time"
+
 // Metrics is the hook operators report to. The runtime asks it once per
 // operator instance for an [OperatorMetrics] when a run starts, and reports
 // counts in increments (per batch, not per record), so an implementation may
@@ -27,6 +29,26 @@ type OperatorMetrics interface {
 	// QueueFill reports how many batches wait in the instance's input
 	// exchange, and its capacity. Only exchange-fed instances report it.
 	QueueFill(used, capacity int)
+}
+
+// CheckpointMetrics is implemented by a [Metrics] hook that wants the
+// checkpoint figures (package stream/prom does). Its methods are called from
+// the checkpoint coordinator's goroutine.
+type CheckpointMetrics interface {
+	// CheckpointCompleted reports a checkpoint stored and committed: how long
+	// it took from its trigger, and the bytes of state it holds.
+	CheckpointCompleted(id int64, duration time.Duration, bytes int)
+	// CheckpointFailed reports a checkpoint that could not be stored or
+	// committed (the run then fails).
+	CheckpointFailed(id int64)
+}
+
+// AlignmentMetrics is implemented by an [OperatorMetrics] that wants the time
+// an exchange-fed instance spent aligning a checkpoint barrier: from the
+// barrier's arrival on its first input to its arrival on the last, while the
+// inputs that had delivered it were held back.
+type AlignmentMetrics interface {
+	Alignment(d time.Duration)
 }
 
 // NopMetrics discards every report. It is the default.

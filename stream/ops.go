@@ -360,6 +360,9 @@ func Apply[In, Out any](s Stream[In], name string, newOp func() Operator[In, Out
 			n.st = b.registerState(name, inst, in.parallelism, snap, kg, &n.c.wm)
 			n.co, n.ctx = b.rt.co, b.rt.ctx
 		}
+		if l, ok := op.(CheckpointListener); ok && b.rt.co != nil {
+			b.rt.co.listeners = append(b.rt.co.listeners, l)
+		}
 		if op, ok := op.(Opener); ok {
 			b.t.openers = append(b.t.openers, func() error { return opErr(name, op.Open(n.c)) })
 		}
@@ -431,18 +434,18 @@ func (n *opNode[In, Out]) ctrl(c control) error {
 			return opErr(n.name, err)
 		}
 	}
-	if n.drain != nil && (c.kind == ctrlFlush || c.kind == ctrlBarrier || c.kind == ctrlIdle) {
+	if n.drain != nil && (c.kind == ctrlFlush || c.kind == ctrlBarrier || c.kind == ctrlIdle || c.kind == ctrlEnd) {
 		n.t.cur = n.id
 		if err := n.drain.Drain(n.out); err != nil {
 			return opErr(n.name, err)
 		}
 	}
-	if c.kind == ctrlBarrier && n.st != nil {
-		m, err := n.st.message(c.id)
-		if err != nil {
-			return opErr(n.name, err)
+	if n.st != nil && (c.kind == ctrlBarrier || c.kind == ctrlEnd) {
+		id := c.id
+		if c.kind == ctrlEnd {
+			id = finalID
 		}
-		if err := n.co.send(n.ctx, m); err != nil {
+		if err := n.co.sendState(n.ctx, n.name, n.st, id, false); err != nil {
 			return err
 		}
 	}
@@ -547,21 +550,35 @@ func To[T any](s Stream[T], sink Sink[T], opts ...SinkOption) {
 	in.consume(func(b *builder, inst int) (inlet[T], error) {
 		n := &sinkNode[T]{sink: sink, name: name, ctx: b.rt.ctx, t: b.t, id: b.t.node(name), retry: cfg.retry}
 		n.cnt = b.t.newCounts(b.rt, name, 0)
+		n.fn, _ = sink.(SinkFunc[T])
+		n.wms, _ = sink.(WatermarkSink)
+		n.sy, _ = sink.(Syncer)
+		n.fin, _ = sink.(Finisher)
+		n.cm, _ = sink.(Committer)
 		if co := b.rt.co; co != nil {
 			snap, _ := sink.(Snapshotter)
 			n.st = b.registerState(name, 0, 1, snap, nil, &n.cnt.wm)
 			n.co = co
 			co.nSinks++
+			if n.cm != nil {
+				co.listeners = append(co.listeners, committerListener{n.cm, name})
+			}
 			if l, ok := sink.(CheckpointListener); ok {
 				co.listeners = append(co.listeners, l)
 			}
 		}
-		n.fn, _ = sink.(SinkFunc[T])
-		n.wms, _ = sink.(WatermarkSink)
-		n.fl, _ = sink.(Flusher)
 		if op, ok := sink.(Opener); ok {
 			c := &Context{name: name, parallelism: 1, maxPar: in.p.cfg.maxParallelism, wm: MinTime, t: b.t, cnt: n.cnt, logger: loggerOf(in.p), ctx: b.rt.ctx}
 			b.t.openers = append(b.t.openers, func() error { return opErr(name, op.Open(c)) })
+		}
+		if n.cm != nil {
+			if co := b.rt.co; co != nil && co.restoreID != 0 {
+				// Commit what the restored checkpoint pre-committed (it may
+				// have been stored by a run that died before committing).
+				id, ctx := co.restoreID, b.rt.ctx
+				b.t.openers = append(b.t.openers, func() error { return opErr(name, n.cm.Commit(ctx, id)) })
+			}
+			b.rt.aborters = append(b.rt.aborters, func(ctx context.Context) error { return opErr(name, n.cm.Abort(ctx)) })
 		}
 		if c, ok := sink.(Closer); ok {
 			b.t.closers = append(b.t.closers, func() error { return opErr(name, c.Close()) })
@@ -610,7 +627,9 @@ type sinkNode[T any] struct {
 	sink  Sink[T]
 	fn    SinkFunc[T] // sink itself when it is a SinkFunc: one call less per record
 	wms   WatermarkSink
-	fl    Flusher
+	sy    Syncer
+	fin   Finisher
+	cm    Committer
 	name  string
 	ctx   context.Context
 	cnt   *counts
@@ -661,11 +680,11 @@ func (n *sinkNode[T]) emitBatch(rs []Record[T]) error {
 	return nil
 }
 
-// flush flushes a buffering sink, with retries if configured.
-func (n *sinkNode[T]) flush() error {
-	err := n.fl.Flush(n.ctx)
+// sync syncs a buffering sink, with retries if configured.
+func (n *sinkNode[T]) sync() error {
+	err := n.sy.Sync(n.ctx)
 	if err != nil && n.retry != nil {
-		err = n.retrying(err, func() error { return n.fl.Flush(n.ctx) })
+		err = n.retrying(err, func() error { return n.sy.Sync(n.ctx) })
 	}
 	return opErr(n.name, err)
 }
@@ -708,25 +727,57 @@ func (n *sinkNode[T]) ctrl(c control) error {
 			return opErr(n.name, n.wms.WriteWatermark(n.ctx, c.wm))
 		}
 	case ctrlEnd:
-		if n.fl != nil {
-			return n.flush()
+		if n.fin != nil {
+			if err := n.fin.Finish(n.ctx); err != nil {
+				return opErr(n.name, err)
+			}
 		}
+		if n.co == nil {
+			if n.cm != nil { // no checkpoints: commit everything at the end
+				if err := n.cm.PreCommit(n.ctx, 0); err != nil {
+					return opErr(n.name, err)
+				}
+				return opErr(n.name, n.cm.Commit(n.ctx, 0))
+			}
+			if n.sy != nil {
+				return n.sync()
+			}
+			return nil
+		}
+		// The end is the final checkpoint's barrier.
+		return n.barrier(n.co.finalCheckpointID(), finalID)
 	case ctrlBarrier:
 		if n.co == nil {
 			return nil
 		}
-		// Everything before the barrier must be durable before the sink
-		// acknowledges it.
-		if n.fl != nil {
-			if err := n.flush(); err != nil {
-				return err
-			}
-		}
-		state, err := n.st.snapshot()
-		if err != nil {
-			return opErr(n.name, err)
-		}
-		return n.co.send(n.ctx, stateMsg{id: c.id, key: n.st.key, state: state, has: true, sink: true})
+		return n.barrier(c.id, c.id)
 	}
 	return nil
+}
+
+// barrier pre-commits (or syncs) everything before checkpoint id's barrier
+// and acknowledges it with the sink's state, as part msgID.
+func (n *sinkNode[T]) barrier(id, msgID int64) error {
+	switch {
+	case n.cm != nil:
+		if err := n.cm.PreCommit(n.ctx, id); err != nil {
+			return opErr(n.name, err)
+		}
+	case n.sy != nil:
+		if err := n.sync(); err != nil {
+			return err
+		}
+	}
+	return n.co.sendState(n.ctx, n.name, n.st, msgID, true)
+}
+
+// committerListener commits a two-phase-commit sink when a checkpoint is
+// complete.
+type committerListener struct {
+	c    Committer
+	name string
+}
+
+func (l committerListener) CheckpointComplete(ctx context.Context, id int64) error {
+	return opErr(l.name, l.c.Commit(ctx, id))
 }

@@ -29,6 +29,12 @@ type Pipeline struct {
 	used    map[any]string
 	names   map[string]int
 	ran     atomic.Bool
+
+	stopMu   sync.Mutex
+	stopMode stopMode                  // set by Stop or Drain
+	stoppers []context.CancelCauseFunc // cancel each running source's context
+	runDone  chan struct{}             // closed when Run returns
+	doneOnce sync.Once
 }
 
 type config struct {
@@ -146,8 +152,9 @@ func New(opts ...Option) *Pipeline {
 
 			maxParallelism: DefaultMaxParallelism,
 		},
-		used:  map[any]string{},
-		names: map[string]int{},
+		used:    map[any]string{},
+		names:   map[string]int{},
+		runDone: make(chan struct{}),
 	}
 	for _, o := range opts {
 		if o == nil {
@@ -204,8 +211,11 @@ func (p *Pipeline) claim(v any, name string) bool {
 // first error cancels the rest, and Run returns only after every goroutine
 // has exited — on success, on error and on cancellation. Errors name the
 // operator they came from. When all sources are bounded, Run returns nil once
-// their end has flushed through every operator and sink.
+// their end has flushed through every operator and sink. [Pipeline.Stop] and
+// [Pipeline.Drain] end a run gracefully from another goroutine; cancelling
+// ctx ends it at once, without a final checkpoint.
 func (p *Pipeline) Run(ctx context.Context) error {
+	defer p.doneOnce.Do(func() { close(p.runDone) })
 	if len(p.errs) > 0 {
 		return errors.Join(p.errs...)
 	}
@@ -223,9 +233,10 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			return &OperatorError{Op: "checkpoint", Err: err}
 		}
 		rt.co = &coordinator{store: p.cfg.store, interval: p.cfg.ckptInterval, clock: p.cfg.clock,
-			parts: make(chan stateMsg, 64), tick: make(chan struct{}, 1), maxPar: p.cfg.maxParallelism}
+			parts: make(chan stateMsg, 64), tick: make(chan struct{}, 1), maxPar: p.cfg.maxParallelism, failed: &rt.failed}
+		rt.co.metrics, _ = p.cfg.metrics.(CheckpointMetrics)
 		if latest != nil {
-			rt.co.restored, rt.co.next = latest.States, latest.ID
+			rt.co.restored, rt.co.next, rt.co.restoreID = latest.States, latest.ID, latest.ID
 			if rt.co.restored == nil {
 				rt.co.restored = map[string][]byte{}
 			}
@@ -243,9 +254,16 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	for _, t := range rt.tasks {
 		wg.Add(1)
 		g.Go(func() error {
-			defer wg.Done()
-			return t.run(gctx)
+			err := t.run(gctx)
+			if err != nil {
+				rt.failed.Store(true)
+			}
+			wg.Done()
+			return err
 		})
+	}
+	for _, a := range rt.agents {
+		g.Go(func() error { return a(gctx) })
 	}
 	if rt.co != nil {
 		done := make(chan struct{})
@@ -256,7 +274,39 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		})
 		g.Go(func() error { return rt.co.run(gctx, done) })
 	}
-	return g.Wait()
+	err := g.Wait()
+	return rt.close(ctx, err)
+}
+
+// close ends a run whose goroutines have all exited: on failure it aborts
+// the sinks' open transactions, then it closes every instance (after the
+// final checkpoint, which may still need the sources' and sinks' clients).
+func (rt *runtime_) close(ctx context.Context, err error) error {
+	if err != nil {
+		actx := context.WithoutCancel(ctx)
+		for _, a := range rt.aborters {
+			if aerr := a(actx); aerr != nil {
+				err = errors.Join(err, aerr)
+			}
+		}
+	}
+	for _, t := range rt.tasks {
+		for _, c := range t.closers {
+			if cerr := safeClose(c); cerr != nil && err == nil {
+				err = cerr
+			}
+		}
+	}
+	return err
+}
+
+func safeClose(c func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &OperatorError{Op: "close", Err: &PanicError{Value: r, Stack: debug.Stack()}}
+		}
+	}()
+	return c()
 }
 
 // runtime_ is the per-run state: tasks and exchange channels. It holds the
@@ -268,6 +318,9 @@ type runtime_ struct {
 	tasks     []*task
 	exchanges map[any]any
 	co        *coordinator // nil without checkpoints
+	failed    atomic.Bool  // a task failed
+	agents    []func(ctx context.Context) error
+	aborters  []func(ctx context.Context) error
 }
 
 type builder struct {
@@ -286,9 +339,9 @@ func (rt *runtime_) newBuilder() *builder {
 type task struct {
 	body      func(ctx context.Context) error
 	openers   []func() error
-	closers   []func() error
-	names     []string // operator names, indexed by node id
-	cur       int      // node running user code, for naming a panic
+	closers   []func() error // run by Run once every goroutine has exited
+	names     []string       // operator names, indexed by node id
+	cur       int            // node running user code, for naming a panic
 	counts    []*counts
 	metricsOn bool
 
@@ -337,11 +390,6 @@ func (t *task) run(ctx context.Context) (err error) {
 			t.stopTimer()
 		}
 		t.report()
-		for _, c := range t.closers {
-			if cerr := c(); cerr != nil && err == nil {
-				err = cerr
-			}
-		}
 	}()
 	for _, o := range t.openers {
 		if err := o(); err != nil {

@@ -3,7 +3,10 @@ package stream
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -76,6 +79,9 @@ func From[T any](p *Pipeline, src Source[T], opts ...SourceOption[T]) Stream[T] 
 			if l, ok := src.(CheckpointListener); ok {
 				co.listeners = append(co.listeners, l)
 			}
+			so.park = &parking{poke: make(chan struct{}, 1), finished: make(chan struct{})}
+			co.pokes = append(co.pokes, so.park.poke)
+			b.rt.agents = append(b.rt.agents, so.agent)
 		}
 		if op, ok := src.(Opener); ok {
 			ctx := &Context{name: name, parallelism: 1, maxPar: b.rt.p.cfg.maxParallelism, t: b.t, cnt: so.cnt, logger: loggerOf(b.rt.p), wm: MinTime, ctx: b.rt.ctx}
@@ -84,15 +90,32 @@ func From[T any](p *Pipeline, src Source[T], opts ...SourceOption[T]) Stream[T] 
 		if c, ok := src.(Closer); ok {
 			b.t.closers = append(b.t.closers, func() error { return opErr(name, c.Close()) })
 		}
+		p := b.rt.p
 		b.t.body = func(ctx context.Context) error {
 			b.t.cur = so.id
-			if err := src.Run(ctx, so); err != nil {
+			srcCtx, cancel := context.WithCancelCause(ctx)
+			defer cancel(nil)
+			p.addStopper(cancel)
+			err := src.Run(srcCtx, so)
+			if so.park != nil {
+				so.park.mu.Lock()
+				so.park.done = true
+				so.park.mu.Unlock()
+				close(so.park.finished)
+			}
+			if ctx.Err() != nil {
+				return ctx.Err() // the run was cancelled or failed elsewhere
+			}
+			switch {
+			case err == nil:
+				return so.finish(false) // the end of the input
+			case errors.Is(err, ErrStopped):
+				p.requestStop(savepoint)
+			case !errors.Is(context.Cause(srcCtx), ErrStopped):
 				return opErr(name, err)
 			}
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			return so.finish()
+			// Stopped: with a savepoint, or drained.
+			return so.finish(p.mode() == savepoint && so.co != nil)
 		}
 		return nil
 	})
@@ -126,6 +149,70 @@ type sourceOut[T any] struct {
 	state       *stateful
 	ctx         context.Context
 	name        string
+	park        *parking
+}
+
+// parking is a source's state in [SourceOutput.Await]: while it is parked,
+// its agent goroutine may inject checkpoint barriers on its behalf.
+type parking struct {
+	mu       sync.Mutex
+	parked   bool // the source waits in Await: the agent may use the output
+	done     bool // the source's Run has returned
+	poke     chan struct{}
+	finished chan struct{}
+}
+
+// Await hands buffered records on and calls wait with the source parked.
+func (s *sourceOut[T]) Await(wait func() error) error {
+	if err := s.Flush(); err != nil {
+		return err
+	}
+	if s.park == nil {
+		return wait()
+	}
+	s.park.mu.Lock()
+	s.park.parked = true
+	s.park.mu.Unlock()
+	select {
+	case s.park.poke <- struct{}{}: // a barrier may have become pending since the Flush
+	default:
+	}
+	err := wait()
+	s.park.mu.Lock() // waits for a barrier being injected on our behalf
+	s.park.parked = false
+	s.park.mu.Unlock()
+	return err
+}
+
+// agent is the goroutine that injects checkpoint barriers for the source
+// while it is parked in Await. It ends when the source's Run has returned.
+func (s *sourceOut[T]) agent(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.park.finished:
+			return nil
+		case <-s.park.poke:
+			if err := s.injectParked(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (s *sourceOut[T]) injectParked() (err error) {
+	s.park.mu.Lock()
+	defer s.park.mu.Unlock()
+	if !s.park.parked || s.park.done {
+		return nil
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = &OperatorError{Op: s.name, Err: &PanicError{Value: r, Stack: debug.Stack()}}
+		}
+	}()
+	return s.checkBarrier()
 }
 
 func (s *sourceOut[T]) Emit(r Record[T]) error {
@@ -374,27 +461,36 @@ func (s *sourceOut[T]) checkBarrier() error {
 		return nil
 	}
 	s.lastBarrier = id
-	st, err := s.state.snapshot()
-	if err != nil {
-		return opErr(s.name, err)
-	}
-	if err := s.co.send(s.ctx, stateMsg{id: id, key: s.state.key, state: st, has: true}); err != nil {
+	if err := s.co.sendState(s.ctx, s.name, s.state, id, false); err != nil {
 		return err
 	}
 	return s.next.ctrl(control{kind: ctrlBarrier, id: id})
 }
 
-func (s *sourceOut[T]) finish() error {
+// finish ends the source's stream: a barrier still pending goes first, then
+// (unless the pipeline stops with a savepoint) the end-of-input watermark,
+// the source's final state and the end.
+func (s *sourceOut[T]) finish(stop bool) error {
 	if s.co != nil {
-		s.co.ended.Store(true)
+		s.co.endSource()
+		if err := s.checkBarrier(); err != nil {
+			return err
+		}
 	}
-	if err := s.EmitWatermark(MaxTime); err != nil {
-		return err
+	if !stop {
+		if err := s.EmitWatermark(MaxTime); err != nil {
+			return err
+		}
 	}
 	s.cnt.out += int64(s.since)
 	s.since = 0
 	s.t.report()
-	return s.next.ctrl(control{kind: ctrlEnd})
+	if s.co != nil {
+		if err := s.co.sendState(s.ctx, s.name, s.state, finalID, false); err != nil {
+			return err
+		}
+	}
+	return s.next.ctrl(control{kind: ctrlEnd, stop: stop})
 }
 
 // WatermarkStrategy makes a WatermarkGenerator for each source instance.
@@ -568,11 +664,13 @@ func (n *assignNode[T]) ctrl(c control) error {
 		n.cnt.wm = MaxTime
 	case ctrlBarrier:
 		if n.st != nil {
-			st, err := n.st.snapshot()
-			if err != nil {
-				return opErr(n.name, err)
+			if err := n.co.sendState(n.ctx, n.name, n.st, c.id, false); err != nil {
+				return err
 			}
-			if err := n.co.send(n.ctx, stateMsg{id: c.id, key: n.st.key, state: st, has: true}); err != nil {
+		}
+	case ctrlEnd:
+		if n.st != nil {
+			if err := n.co.sendState(n.ctx, n.name, n.st, finalID, false); err != nil {
 				return err
 			}
 		}

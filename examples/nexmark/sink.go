@@ -25,7 +25,7 @@ type rowSink[T Row] struct {
 }
 
 var _ stream.Sink[BidRow] = (*rowSink[BidRow])(nil)
-var _ stream.Flusher = (*rowSink[BidRow])(nil)
+var _ stream.Syncer = (*rowSink[BidRow])(nil)
 
 func rowSinkOf[T Row](s *RowSink) *rowSink[T] {
 	r := &rowSink[T]{s: s}
@@ -50,8 +50,8 @@ func (r *rowSink[T]) Write(_ context.Context, rec stream.Record[T]) error {
 	return nil
 }
 
-// Flush writes out what is buffered.
-func (r *rowSink[T]) Flush(context.Context) error {
+// Sync writes out what is buffered.
+func (r *rowSink[T]) Sync(context.Context) error {
 	if r.bw == nil {
 		return nil
 	}

@@ -350,7 +350,7 @@ func TestWriterErrors(t *testing.T) {
 		require.ErrorIs(t, w.Write(ctx, stream.At("two\nlines", 0)), jsonl.ErrNewline)
 		require.EqualError(t, w.Write(ctx, stream.At("", 0)), "jsonl: encode: empty")
 		require.NoError(t, w.Write(ctx, stream.At("three", 0)))
-		require.NoError(t, w.Flush(ctx))
+		require.NoError(t, w.Sync(ctx))
 		require.NoError(t, w.Close())
 		assert.Equal(t, "one\nthree\n", buf.String())
 	})

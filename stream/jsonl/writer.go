@@ -65,7 +65,7 @@ type Writer[T any] struct {
 
 var (
 	_ stream.Sink[int] = (*Writer[int])(nil)
-	_ stream.Flusher   = (*Writer[int])(nil)
+	_ stream.Syncer    = (*Writer[int])(nil)
 	_ stream.Closer    = (*Writer[int])(nil)
 	_ stream.Opener    = (*Writer[int])(nil)
 )
@@ -178,7 +178,7 @@ func (w *Writer[T]) fail(err error) error {
 }
 
 // Flush writes the buffered lines to the underlying writer.
-func (w *Writer[T]) Flush(context.Context) error {
+func (w *Writer[T]) Sync(context.Context) error {
 	if !w.inited {
 		if err := w.init(); err != nil {
 			return err

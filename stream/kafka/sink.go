@@ -20,9 +20,12 @@ var errSinkClosed = errors.New("kafka: sink closed")
 // Sink is a [stream.Sink] that produces each record's value to a Kafka topic.
 // Write hands the record to the client's batching producer and returns at
 // once (blocking only while the client's buffer is full); the acks are
-// awaited by Flush, which the runtime calls at the end of the input, and by
-// Close. A record that fails to produce is never dropped silently: its error
-// is returned by the next Write, by Flush or by Close, and fails the run.
+// awaited by Sync, which the runtime calls at every checkpoint barrier and at
+// the end of the input, and by Close. A record that fails to produce is never
+// dropped silently: its error is returned by the next Write, by Sync or by
+// Close, and fails the run. Its guarantee is at-least-once: after a crash,
+// the records produced since the last checkpoint are produced again. For
+// exactly-once output use [NewTransactionalSink].
 //
 // The sink creates its client when the pipeline opens it and closes it in
 // Close, unless [Client] gave it one.
@@ -45,7 +48,7 @@ type Sink[T any] struct {
 
 var (
 	_ stream.Sink[int] = (*Sink[int])(nil)
-	_ stream.Flusher   = (*Sink[int])(nil)
+	_ stream.Syncer    = (*Sink[int])(nil)
 	_ stream.Closer    = (*Sink[int])(nil)
 	_ stream.Opener    = (*Sink[int])(nil)
 )
@@ -163,9 +166,9 @@ func (s *Sink[T]) Write(ctx context.Context, r stream.Record[T]) error {
 	return nil
 }
 
-// Flush waits until every record handed to the producer is acknowledged,
+// Sync waits until every record handed to the producer is acknowledged,
 // and returns the first failure.
-func (s *Sink[T]) Flush(ctx context.Context) error {
+func (s *Sink[T]) Sync(ctx context.Context) error {
 	if s.cl == nil {
 		if err := s.open(); err != nil {
 			return err

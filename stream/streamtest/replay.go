@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"time"
 
 	"github.com/brook-streams/brook/stream"
 )
@@ -12,9 +11,10 @@ import (
 // Replay is a checkpointable source of fixed records, for testing pipelines
 // under checkpoints: its position is its state ([stream.Snapshotter]), and it
 // flushes every ten records so barriers pass often. With Hold set it does not
-// end after the last record but waits, flushing every millisecond, like a
-// source waiting for more input, until the run is cancelled or fails — so a
-// test can crash the pipeline at a checkpoint before the input ends.
+// end after the last record but waits in [stream.SourceOutput.Await], like a
+// source waiting for more input, until its context is done (the run is
+// cancelled, fails or stops) — so a test can crash or stop the pipeline at a
+// checkpoint before the input ends. Checkpoints go on while it waits.
 type Replay[T any] struct {
 	recs []stream.Record[T]
 	pos  int64 // the next record to emit
@@ -39,17 +39,13 @@ func (s *Replay[T]) Run(ctx context.Context, out stream.SourceOutput[T]) error {
 			}
 		}
 	}
-	for s.Hold {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Millisecond):
-			if err := out.Flush(); err != nil {
-				return err
-			}
-		}
+	if !s.Hold {
+		return nil
 	}
-	return nil
+	if err := out.Await(func() error { <-ctx.Done(); return nil }); err != nil {
+		return err
+	}
+	return ctx.Err()
 }
 
 // Snapshot returns the position.

@@ -117,8 +117,8 @@ func (s *Sink[T]) WriteWatermark(_ context.Context, w stream.Time) error {
 	return nil
 }
 
-// Flush records that the input ended.
-func (s *Sink[T]) Flush(context.Context) error {
+// Finish records that the input ended.
+func (s *Sink[T]) Finish(context.Context) error {
 	s.mu.Lock()
 	s.flushed = true
 	s.mu.Unlock()
