@@ -122,7 +122,6 @@
 //	jsonl.Writer (a file)         exactly-once: the file is cut back to the checkpointed length on restore
 //	jsonl.Writer (an io.Writer)   at-least-once: a stream cannot be cut back
 //	kafka.Sink                    at-least-once: acks awaited at every barrier
-//	kafka.TransactionalSink       exactly-once for read_committed consumers (Kafka transactions)
 //
 // # Capabilities
 //

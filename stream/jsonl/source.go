@@ -297,9 +297,10 @@ func (s *Source[T]) seek(r io.Reader) error {
 	return err
 }
 
-// input wraps r so that the source flushes its output before each read that
-// may block (pipes, sockets, terminals), as a Source must. Regular files and
-// in-memory readers never block, so they are read without flushing.
+// input wraps r so that the source waits for each read that may block
+// (pipes, sockets, terminals) in out.Await, as a Source must: buffered records
+// go on first, and checkpoint barriers pass while it waits. Regular files and
+// in-memory readers never block, so they are read directly.
 func (s *Source[T]) input(r io.Reader, out stream.SourceOutput[Line[T]]) io.Reader {
 	switch r := r.(type) {
 	case *bytes.Reader, *bytes.Buffer, *strings.Reader:
@@ -309,20 +310,24 @@ func (s *Source[T]) input(r io.Reader, out stream.SourceOutput[Line[T]]) io.Read
 			return r
 		}
 	}
-	return &flushingReader{r: r, flush: out.Flush}
+	return &awaitingReader{r: r, await: out.Await}
 }
 
-// flushingReader calls flush before every read.
-type flushingReader struct {
+// awaitingReader reads inside await. A read changes nothing the source's
+// Snapshot reads (its position moves only as lines are emitted).
+type awaitingReader struct {
 	r     io.Reader
-	flush func() error
+	await func(wait func() error) error
 }
 
-func (f *flushingReader) Read(p []byte) (int, error) {
-	if err := f.flush(); err != nil {
-		return 0, err
+func (f *awaitingReader) Read(p []byte) (n int, err error) {
+	if aerr := f.await(func() error {
+		n, err = f.r.Read(p)
+		return nil
+	}); aerr != nil {
+		return 0, aerr
 	}
-	return f.r.Read(p)
+	return n, err
 }
 
 // Decode splits a stream of Lines into the decoded values, at their lines'

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -47,14 +48,27 @@ func BufferSize(n int) WriterOption {
 }
 
 // Writer is a [stream.Sink] that writes each record's value as one line of
-// JSON. It buffers: the runtime calls Flush at the end of the input, and
-// Close flushes whatever is left (also after a failed run) and closes the
-// file the Writer created. Write, Flush and Close are called from one
-// goroutine at a time, as the runtime does.
+// JSON. It buffers: the runtime calls Sync at every checkpoint barrier and at
+// the end of the input (a file is then also fsynced), and Close flushes
+// whatever is left (also after a failed run) and closes the file the Writer
+// created. Write, Sync and Close are called from one goroutine at a time, as
+// the runtime does.
+//
+// Under checkpoints ([stream.WithCheckpoints]) a Writer to a file is
+// exactly-once: its checkpointed state is the file's length after the
+// barrier's Sync, and a restored run opens the file without truncating it
+// and cuts it back to that length, dropping what the crashed run wrote after
+// the checkpoint, before writing on. It fails before touching the file if the
+// file is missing or shorter than the checkpoint says (someone else changed
+// it). A Writer to an [io.Writer] or to standard output cannot cut anything
+// back: it is at-least-once. Without checkpoints CreateFile creates or
+// truncates the file.
 type Writer[T any] struct {
 	w      io.Writer // NewWriter
 	path   string    // CreateFile: created by Open
 	f      *os.File
+	cw     countingWriter
+	resume int64 // restored length to cut the file back to (-1: none)
 	bw     *bufio.Writer
 	enc    *json.Encoder
 	encode func(T) ([]byte, error)
@@ -64,11 +78,24 @@ type Writer[T any] struct {
 }
 
 var (
-	_ stream.Sink[int] = (*Writer[int])(nil)
-	_ stream.Syncer    = (*Writer[int])(nil)
-	_ stream.Closer    = (*Writer[int])(nil)
-	_ stream.Opener    = (*Writer[int])(nil)
+	_ stream.Sink[int]   = (*Writer[int])(nil)
+	_ stream.Syncer      = (*Writer[int])(nil)
+	_ stream.Closer      = (*Writer[int])(nil)
+	_ stream.Opener      = (*Writer[int])(nil)
+	_ stream.Snapshotter = (*Writer[int])(nil)
 )
+
+// countingWriter counts the bytes written through it: the file's length.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
 
 // NewWriter returns a Writer writing to w. It does not close w.
 func NewWriter[T any](w io.Writer, opts ...WriterOption) *Writer[T] {
@@ -77,13 +104,15 @@ func NewWriter[T any](w io.Writer, opts ...WriterOption) *Writer[T] {
 
 // CreateFile returns a Writer to the file at path, which it creates (or
 // truncates) when the pipeline opens it and closes at the end of the run;
-// "-" is standard output, which it does not close.
+// "-" is standard output, which it does not close. A run restored from a
+// checkpoint instead reopens the file and cuts it back to its checkpointed
+// length (see [Writer]).
 func CreateFile[T any](path string, opts ...WriterOption) *Writer[T] {
 	return newWriter[T](nil, path, opts)
 }
 
 func newWriter[T any](w io.Writer, path string, opts []WriterOption) *Writer[T] {
-	wr := &Writer[T]{w: w, path: path, opts: writerOptions{bufSize: 64 << 10}}
+	wr := &Writer[T]{w: w, path: path, resume: -1, opts: writerOptions{bufSize: 64 << 10}}
 	for _, o := range opts {
 		if o != nil {
 			o.applyWriter(&wr.opts)
@@ -116,18 +145,80 @@ func (w *Writer[T]) init() error {
 		case "-":
 			w.w = os.Stdout
 		default:
-			f, err := os.Create(w.path)
+			f, n, err := w.openFile()
 			if err != nil {
 				w.err = err
 				return err
 			}
-			w.f, w.w = f, f
+			w.f, w.w, w.cw.n = f, f, n
 		}
 	}
-	w.bw = bufio.NewWriterSize(w.w, w.opts.bufSize)
+	w.cw.w = w.w
+	w.bw = bufio.NewWriterSize(&w.cw, w.opts.bufSize)
 	if w.encode == nil {
 		w.enc = json.NewEncoder(w.bw)
 		w.enc.SetEscapeHTML(false)
+	}
+	return nil
+}
+
+// openFile creates the file, or for a restored run reopens it cut back to
+// the checkpointed length, and returns it with its length.
+func (w *Writer[T]) openFile() (*os.File, int64, error) {
+	if w.resume < 0 {
+		f, err := os.Create(w.path)
+		return f, 0, err
+	}
+	f, err := os.OpenFile(w.path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, 0, fmt.Errorf("jsonl: resume %s: %w", w.path, err)
+	}
+	st, err := f.Stat()
+	if err == nil && st.Size() < w.resume {
+		err = fmt.Errorf("%w: jsonl: resume %s: the file has %d bytes, the checkpoint %d (changed since?)", stream.ErrInvalid, w.path, st.Size(), w.resume)
+	}
+	if err == nil {
+		err = f.Truncate(w.resume)
+	}
+	if err == nil {
+		_, err = f.Seek(w.resume, io.SeekStart)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, w.resume, nil
+}
+
+const writerStateVersion = 1
+
+// Snapshot implements [stream.Snapshotter]: the length of the output after
+// the lines written so far (the runtime calls Sync first).
+func (w *Writer[T]) Snapshot() ([]byte, error) {
+	if w.bw != nil && w.bw.Buffered() > 0 {
+		if err := w.Sync(context.Background()); err != nil {
+			return nil, err
+		}
+	}
+	return binary.AppendUvarint([]byte{writerStateVersion}, uint64(w.cw.n)), nil
+}
+
+// Restore implements [stream.Snapshotter]: a file Writer will cut its file
+// back to the length in state when it opens it. A Writer to an io.Writer
+// ignores it.
+func (w *Writer[T]) Restore(state []byte) error {
+	if len(state) < 2 || state[0] != writerStateVersion {
+		return fmt.Errorf("%w: jsonl writer: unknown state version", stream.ErrCorruptCheckpoint)
+	}
+	n, k := binary.Uvarint(state[1:])
+	if k <= 0 || 1+k != len(state) || n > 1<<62 {
+		return fmt.Errorf("%w: jsonl writer: bad length", stream.ErrCorruptCheckpoint)
+	}
+	if w.path != "" && w.path != "-" {
+		w.resume = int64(n)
 	}
 	return nil
 }
@@ -177,7 +268,8 @@ func (w *Writer[T]) fail(err error) error {
 	return w.err
 }
 
-// Flush writes the buffered lines to the underlying writer.
+// Sync writes the buffered lines to the underlying writer and, for a file
+// the Writer created, fsyncs it.
 func (w *Writer[T]) Sync(context.Context) error {
 	if !w.inited {
 		if err := w.init(); err != nil {
@@ -190,6 +282,12 @@ func (w *Writer[T]) Sync(context.Context) error {
 	if err := w.bw.Flush(); err != nil {
 		w.err = fmt.Errorf("jsonl: write: %w", err)
 		return w.err
+	}
+	if w.f != nil {
+		if err := w.f.Sync(); err != nil {
+			w.err = fmt.Errorf("jsonl: sync: %w", err)
+			return w.err
+		}
 	}
 	return nil
 }

@@ -24,8 +24,7 @@ var errSinkClosed = errors.New("kafka: sink closed")
 // the end of the input, and by Close. A record that fails to produce is never
 // dropped silently: its error is returned by the next Write, by Sync or by
 // Close, and fails the run. Its guarantee is at-least-once: after a crash,
-// the records produced since the last checkpoint are produced again. For
-// exactly-once output use [NewTransactionalSink].
+// the records produced since the last checkpoint are produced again.
 //
 // The sink creates its client when the pipeline opens it and closes it in
 // Close, unless [Client] gave it one.
