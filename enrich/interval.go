@@ -59,14 +59,14 @@ func intervalJoin[A, B any, K comparable, Out any](a stream.Stream[A], b stream.
 	ks := stream.Connect(a, b, keyA, keyB, cfg.exchange...)
 	late := stream.NewOutputTag[stream.Either[A, B]]("late")
 	set := &intervalSettings[A, B, K, Out]{cfg: cfg, keyA: keyA, keyB: keyB, lower: lower, upper: upper, join: join, left: left, late: late}
-	out := stream.Apply(ks.Stream, cfg.name, func() stream.Operator[stream.Either[A, B], Out] {
+	out := stream.Apply(ks.Stream, func() stream.Operator[stream.Either[A, B], Out] {
 		return &intervalOp[A, B, K, Out]{intervalSettings: set}
-	})
+	}, cfg.op.As(""))
 	return Joined[A, B, Out]{Stream: out, late: func() stream.Stream[stream.Either[A, B]] { return stream.SideOutput(out, late) }}
 }
 
 type intervalSettings[A, B any, K comparable, Out any] struct {
-	cfg          joinConfig
+	cfg          *joinConfig
 	keyA         func(A) K
 	keyB         func(B) K
 	lower, upper time.Duration

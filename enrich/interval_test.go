@@ -96,7 +96,7 @@ func TestIntervalJoinMatchesReference(t *testing.T) {
 						wa := stream.WithWatermarks(stream.BoundedOutOfOrderness[ev](time.Duration(disorder)))
 						sa := stream.From(p, stream.Records(as), wa)
 						sb := stream.From(p, stream.Records(bs), wa)
-						opts := []enrich.JoinOption{enrich.JoinExchange(stream.Parallelism(par)), enrich.JoinName("ij")}
+						opts := []enrich.JoinOption{enrich.JoinExchange(stream.Parallelism(par)), stream.Name("ij")}
 						var j enrich.Joined[ev, ev, pair]
 						if left {
 							j = enrich.IntervalLeftJoin(sa, sb, evKey, evKey, bd.lower, bd.upper, func(a, b ev, ok bool) pair {
@@ -179,7 +179,7 @@ func TestIntervalJoinLateRecords(t *testing.T) {
 					sa = stream.From[ev](p, early)
 					sb = stream.From[ev](p, late)
 				}
-				j := enrich.IntervalJoin(sa, sb, evKey, evKey, -1000, 1000, func(a, b ev) pair { return pair{a.ID, b.ID, 0} })
+				j := enrich.IntervalJoin(sa, sb, evKey, evKey, -1000, 1000, func(a, b ev) pair { return pair{a.ID, b.ID, 0} }, stream.Name("join"))
 				out := stream.Collect[pair]()
 				stream.To(j.Stream, out)
 				lateOut := stream.Collect[stream.Either[ev, ev]]()
@@ -197,7 +197,7 @@ func TestIntervalJoinLateRecords(t *testing.T) {
 				} else {
 					assert.Equal(t, []pair{{1, 2, 110}, {1, 4, 1010}}, got, "the late record 3 joins nothing")
 				}
-				assert.Equal(t, int64(1), m.Late("interval-join"))
+				assert.Equal(t, int64(1), m.Late("join"))
 				if consumeLate {
 					lr := lateOut.Records()
 					require.Len(t, lr, 1)

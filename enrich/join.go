@@ -8,26 +8,18 @@ import (
 )
 
 // JoinOption configures the two-stream joins ([IntervalJoin],
-// [IntervalLeftJoin], [WindowJoin]). Options are values of a sealed
-// interface: only this package defines them.
-type JoinOption interface{ applyJoin(*joinConfig) }
+// [IntervalLeftJoin], [WindowJoin]): [stream.Name] and this package's join
+// options (see [stream.OperatorConfig] for how option types relate).
+type JoinOption func(*stream.OperatorConfig)
 
 type joinConfig struct {
-	name     string
+	op       *stream.OperatorConfig
 	exchange []stream.ExchangeOption
 	probe    func(maxState, finalState int) // tests only: state size of each instance at Close
 	errs     []error
 }
 
-type joinOptionFunc func(*joinConfig)
-
-func (f joinOptionFunc) applyJoin(c *joinConfig) { f(c) }
-
-// JoinName names the join operator (default "interval-join" or
-// "window-join").
-func JoinName(name string) JoinOption {
-	return joinOptionFunc(func(c *joinConfig) { c.name = name })
-}
+func joinOptionFunc(set func(*joinConfig)) JoinOption { return stream.OptionFor[JoinOption](set) }
 
 // JoinExchange passes options to the exchange that brings both inputs
 // together by key ([stream.Connect]), e.g. [stream.Parallelism].
@@ -41,12 +33,19 @@ func withStateProbe(f func(maxState, finalState int)) JoinOption {
 	return joinOptionFunc(func(c *joinConfig) { c.probe = f })
 }
 
-func newJoinConfig(name string, opts []JoinOption) joinConfig {
-	cfg := joinConfig{name: name}
-	for _, o := range opts {
-		if o != nil {
-			o.applyJoin(&cfg)
-		}
+// newJoinConfig applies opts for a join of kind ("interval-join",
+// "window-join"): the join's default name is the name of the exchange that
+// connects its inputs and the kind (see [stream.Name]). A named join names
+// that exchange after itself, with ".connect", unless [JoinExchange] names
+// it.
+func newJoinConfig(kind string, opts []JoinOption) *joinConfig {
+	cfg := &joinConfig{}
+	cfg.op = stream.Configure(kind, cfg, opts)
+	if err := cfg.op.Err(); err != nil {
+		cfg.errs = append(cfg.errs, err)
+	}
+	if name, ok := cfg.op.Name(); ok {
+		cfg.exchange = append([]stream.ExchangeOption{stream.Name(name + ".connect")}, cfg.exchange...)
 	}
 	return cfg
 }

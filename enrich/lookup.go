@@ -18,9 +18,9 @@ import (
 // output is connected.
 var ErrMissingKey = errors.New("enrich: key not in table")
 
-// LookupOption configures [Lookup]. Options are values of a sealed
-// interface: only this package defines them.
-type LookupOption interface{ applyLookup(*lookupConfig) }
+// LookupOption configures [Lookup]: [stream.Name] and this package's lookup
+// options (see [stream.OperatorConfig] for how option types relate).
+type LookupOption func(*stream.OperatorConfig)
 
 type missingPolicy uint8
 
@@ -31,7 +31,6 @@ const (
 )
 
 type lookupConfig struct {
-	name       string
 	missing    missingPolicy
 	defaultRow any
 	batch      int
@@ -41,9 +40,9 @@ type lookupConfig struct {
 	errs       []error
 }
 
-type lookupOptionFunc func(*lookupConfig)
-
-func (f lookupOptionFunc) applyLookup(c *lookupConfig) { f(c) }
+func lookupOptionFunc(set func(*lookupConfig)) LookupOption {
+	return stream.OptionFor[LookupOption](set)
+}
 
 // DeadLetterMissing sends a record whose key is not in the table to the
 // dead-letter output ([Enriched.DeadLetters]) with an [ErrMissingKey] reason,
@@ -134,11 +133,6 @@ func Async(opts ...stream.AsyncOption) LookupOption {
 	return lookupOptionFunc(func(c *lookupConfig) { c.async = append([]stream.AsyncOption{}, opts...) })
 }
 
-// LookupName names the lookup operator (default "lookup").
-func LookupName(name string) LookupOption {
-	return lookupOptionFunc(func(c *lookupConfig) { c.name = name })
-}
-
 // Enriched is the output of [Lookup]: the joined stream, and the records
 // whose key was missing from the table.
 type Enriched[T, Out any] struct {
@@ -161,13 +155,13 @@ func (e Enriched[T, Out]) DeadLetters() stream.Stream[stream.DeadLetter[T]] {
 //
 // Lookup runs chained to s, one instance per instance of s, each calling the
 // table from its own goroutine. The order of records is kept, also with
-// [Batch].
+// [Batch]. Its default name is its input's name and ".lookup" (see
+// [stream.Name]).
 func Lookup[T any, K comparable, V, Out any](s stream.Stream[T], table Table[K, V], key func(T) K, join func(T, V) Out, opts ...LookupOption) Enriched[T, Out] {
-	cfg := lookupConfig{name: "lookup", batch: 1, maxWait: 100 * time.Millisecond}
-	for _, o := range opts {
-		if o != nil {
-			o.applyLookup(&cfg)
-		}
+	cfg := lookupConfig{batch: 1, maxWait: 100 * time.Millisecond}
+	oc := stream.Configure("lookup", &cfg, opts)
+	if err := oc.Err(); err != nil {
+		cfg.errs = append(cfg.errs, err)
 	}
 	if table == nil {
 		cfg.errs = append(cfg.errs, fmt.Errorf("%w: nil lookup table", stream.ErrInvalid))
@@ -187,11 +181,11 @@ func Lookup[T any, K comparable, V, Out any](s stream.Stream[T], table Table[K, 
 	dead := stream.NewOutputTag[stream.DeadLetter[T]]("dead-letters")
 	set := &lookupSettings[T, K, V, Out]{cfg: cfg, table: table, key: key, join: join, def: def, dead: dead}
 	if cfg.async != nil {
-		return asyncLookup(s, set)
+		return asyncLookup(s, set, oc)
 	}
-	out := stream.Apply(s, cfg.name, func() stream.Operator[T, Out] {
+	out := stream.Apply(s, func() stream.Operator[T, Out] {
 		return &lookupOp[T, K, V, Out]{lookupSettings: set}
-	})
+	}, oc.As(""))
 	return Enriched[T, Out]{Stream: out, dead: func() stream.Stream[stream.DeadLetter[T]] { return stream.SideOutput(out, dead) }}
 }
 
@@ -205,12 +199,12 @@ type lookedUp[Out any] struct {
 // asyncLookup is Lookup under [Async]: a [stream.Async] request per record,
 // then an operator that passes the joined values on and counts the records
 // DropMissing dropped.
-func asyncLookup[T any, K comparable, V, Out any](s stream.Stream[T], set *lookupSettings[T, K, V, Out]) Enriched[T, Out] {
+func asyncLookup[T any, K comparable, V, Out any](s stream.Stream[T], set *lookupSettings[T, K, V, Out], oc *stream.OperatorConfig) Enriched[T, Out] {
 	cfg := set.cfg
 	if cfg.batch > 1 {
 		cfg.errs = append(cfg.errs, fmt.Errorf("%w: lookup with both Async and Batch", stream.ErrInvalid))
 	}
-	opts := []stream.AsyncOption{stream.AsyncName(cfg.name)}
+	opts := []stream.AsyncOption{oc.As("")}
 	if cfg.timeout > 0 {
 		opts = append(opts, stream.RequestTimeout(cfg.timeout))
 	}
@@ -232,7 +226,8 @@ func asyncLookup[T any, K comparable, V, Out any](s stream.Stream[T], set *looku
 		return lookedUp[Out]{}, stream.Reject(fmt.Errorf("%w: %v", ErrMissingKey, k))
 	}
 	res := stream.Async(s, fn, append(opts, cfg.async...)...)
-	out := stream.Apply(res.Stream, cfg.name+".out", func() stream.Operator[lookedUp[Out], Out] { return &unwrapOp[Out]{errs: cfg.errs} })
+	out := stream.Apply(res.Stream, func() stream.Operator[lookedUp[Out], Out] { return &unwrapOp[Out]{errs: cfg.errs} },
+		stream.Name(res.Name()+".out"))
 	return Enriched[T, Out]{Stream: out, dead: res.DeadLetters}
 }
 

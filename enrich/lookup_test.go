@@ -145,7 +145,7 @@ func TestLookupMissingKeyPolicies(t *testing.T) {
 				m := newMetrics()
 				p := stream.New(stream.WithMetrics(m))
 				s := stream.From(p, stream.Records(in))
-				opts := append([]enrich.LookupOption{enrich.LookupName("catalog")}, tc.opts...)
+				opts := append([]enrich.LookupOption{stream.Name("catalog")}, tc.opts...)
 				tbl := tableFor(batch)
 				if batch < 0 {
 					tbl = tableFor(1)
@@ -191,7 +191,7 @@ func TestLookupDeadLetterUnconsumedFailsRun(t *testing.T) {
 		if batch < 0 {
 			opt = enrich.Async()
 		}
-		e := enrich.Lookup(s, tableFor(max(batch, 0)), playTrack, joinPlay, opt)
+		e := enrich.Lookup(s, tableFor(max(batch, 0)), playTrack, joinPlay, opt, stream.Name("lookup"))
 		stream.To(e.Stream, stream.Discard[enriched]())
 		err := p.Run(context.Background())
 		require.Error(t, err)
@@ -254,7 +254,7 @@ func TestLookupTableErrorFailsRun(t *testing.T) {
 		assert.ErrorIs(t, err, down)
 		var oe *stream.OperatorError
 		require.ErrorAs(t, err, &oe)
-		assert.Equal(t, "lookup", oe.Op)
+		assert.Equal(t, "source.lookup", oe.Op, "default name")
 		got := out.Values()
 		assert.LessOrEqual(t, len(got), 20, "no record passes after the failure")
 		for i, v := range got {

@@ -53,7 +53,7 @@ func WindowJoin[A, B any, K comparable, Out any](a stream.Stream[A], b stream.St
 			return out
 		}
 	}
-	w := window.Process(ks, assigner, fn, window.Name(cfg.name))
+	w := window.Process(ks, assigner, fn, window.Option(cfg.op.As("window-join")))
 	out := stream.FlatMap(w.Stream, func(r window.Result[K, []Out], emit func(Out) error) error {
 		for _, v := range r.Value {
 			if err := emit(v); err != nil {

@@ -142,7 +142,7 @@ func TestWindowJoinMatchesReference(t *testing.T) {
 					wa := stream.WithWatermarks(stream.BoundedOutOfOrderness[ev](time.Duration(disorder)))
 					j := enrich.WindowJoin(stream.From(p, stream.Records(as), wa), stream.From(p, stream.Records(bs), wa),
 						evKey, evKey, tc.assigner, func(a, b ev) pair { return pair{a.ID, b.ID, 0} },
-						enrich.JoinExchange(stream.Parallelism(par)), enrich.JoinName("wj"))
+						enrich.JoinExchange(stream.Parallelism(par)), stream.Name("wj"))
 					sink := streamtest.NewSink[pair]()
 					stream.To(j.Stream, sink)
 					require.NoError(t, p.Run(context.Background()))
@@ -210,7 +210,7 @@ func TestWindowJoinLateRecords(t *testing.T) {
 	)
 	m := newMetrics()
 	p := stream.New(stream.WithMetrics(m))
-	j := enrich.WindowJoin(stream.From[ev](p, late), stream.From[ev](p, early), evKey, evKey, window.Tumbling(100),
+	j := enrich.WindowJoin(stream.From[ev](p, late, stream.Name("late")), stream.From[ev](p, early), evKey, evKey, window.Tumbling(100),
 		func(a, b ev) pair { return pair{a.ID, b.ID, 0} })
 	out := stream.Collect[pair]()
 	stream.To(j.Stream, out)
@@ -223,7 +223,7 @@ func TestWindowJoinLateRecords(t *testing.T) {
 	assert.Equal(t, stream.Time(160), lr[0].Time)
 	assert.False(t, lr[0].Value.IsRight)
 	assert.Equal(t, 2, lr[0].Value.Left.ID)
-	assert.Equal(t, int64(1), m.Late("window-join"))
+	assert.Equal(t, int64(1), m.Late("late.connect.window-join"))
 }
 
 func TestWindowJoinInvalidAssigner(t *testing.T) {

@@ -70,10 +70,10 @@ func buildGroupSum(p *stream.Pipeline, par int, src *streamtest.Replay[int64], s
 	s := stream.From(p, src, stream.WithWatermarks(stream.BoundedOutOfOrderness[int64](0)))
 	k := stream.KeyBy(stream.Map(s, func(v int64) int64 { return v }), func(v int64) int64 { return v % 13 }, stream.Parallelism(par), stream.BatchSize(5))
 	group := k.KeyGroup()
-	sums := stream.Apply(k.Stream, "sum", func() stream.Operator[int64, string] {
+	sums := stream.Apply(k.Stream, func() stream.Operator[int64, string] {
 		return &groupSumOp{group: func(v int64) int { return group(v) }, sums: map[int64]int64{}}
-	})
-	stream.To(sums, sink, stream.SinkName("list"))
+	}, stream.Name("sum"))
+	stream.To(sums, sink, stream.Name("list"))
 }
 
 // crashAt runs build at parallelism par with half the input, held open,
@@ -136,8 +136,8 @@ func TestRestoreRefusesInstanceStateAtAnotherParallelism(t *testing.T) {
 	p2 := stream.New(stream.WithCheckpoints(store, time.Hour))
 	s := stream.From(p2, streamtest.NewReplay(counts(400)), stream.WithWatermarks(stream.BoundedOutOfOrderness[int64](0)))
 	k := stream.KeyBy(s, func(v int64) int64 { return v % 5 }, stream.Parallelism(3))
-	sums := stream.Apply(k.Stream, "sum", func() stream.Operator[int64, string] { return &sumOp{sums: map[int64]int64{}} })
-	stream.To(sums, &listSink{}, stream.SinkName("list"))
+	sums := stream.Apply(k.Stream, func() stream.Operator[int64, string] { return &sumOp{sums: map[int64]int64{}} }, stream.Name("sum"))
+	stream.To(sums, &listSink{}, stream.Name("list"))
 	err = p2.Run(context.Background())
 	require.ErrorIs(t, err, stream.ErrInvalid)
 	assert.Contains(t, err.Error(), "cannot be restored at parallelism 3")

@@ -105,8 +105,8 @@ func (s *listSink) CheckpointComplete(_ context.Context, id int64) error {
 func buildSum(p *stream.Pipeline, src *streamtest.Replay[int64], sink *listSink) {
 	s := stream.From(p, src, stream.WithWatermarks(stream.BoundedOutOfOrderness[int64](0)))
 	k := stream.KeyBy(s, func(v int64) int64 { return v % 5 }, stream.Parallelism(2), stream.BatchSize(7))
-	sums := stream.Apply(k.Stream, "sum", func() stream.Operator[int64, string] { return &sumOp{sums: map[int64]int64{}} })
-	stream.To(sums, sink, stream.SinkName("list"))
+	sums := stream.Apply(k.Stream, func() stream.Operator[int64, string] { return &sumOp{sums: map[int64]int64{}} }, stream.Name("sum"))
+	stream.To(sums, sink, stream.Name("list"))
 }
 
 func TestCheckpointCrashAndRestoreIsExactlyOnce(t *testing.T) {

@@ -14,15 +14,18 @@ type Either[A, B any] struct {
 // common key: records of a and b with the same key reach the same parallel
 // instance (by key group, as with [KeyBy]), as Either values, through one exchange. The watermark downstream
 // is the minimum over both inputs (leaving out idle ones), which is what
-// two-input operators such as joins need.
+// two-input operators such as joins need. Its default name is a's name and
+// ".connect" (see [Name]); the operators turning a's and b's records into
+// Either values are named after it, with ".left" and ".right".
 func Connect[A, B any, K comparable](a Stream[A], b Stream[B], keyA func(A) K, keyB func(B) K, opts ...ExchangeOption) KeyedStream[K, Either[A, B]] {
 	p := a.must().p
 	if b.must().p != p {
 		p.failf("connect: streams of different pipelines")
 	}
 	if keyA == nil || keyB == nil {
-		p.failf("connect: nil key function")
-		return KeyedStream[K, Either[A, B]]{Stream: Stream[Either[A, B]]{o: newOutlet[Either[A, B]](p, "connect", 1)}}
+		name := p.opName(a.o.name, Configure("connect", &exchangeConfig{}, opts))
+		p.failf("%s: nil key function", name)
+		return KeyedStream[K, Either[A, B]]{Stream: Stream[Either[A, B]]{o: newOutlet[Either[A, B]](p, name, 1)}}
 	}
 	key := func(e Either[A, B]) K {
 		if e.IsRight {
@@ -35,8 +38,8 @@ func Connect[A, B any, K comparable](a Stream[A], b Stream[B], keyA func(A) K, k
 		p.fail(fmt.Errorf("connect: %w", err))
 		h = func(K) uint64 { return 0 }
 	}
-	x := newExchange(p, "connect", func(e Either[A, B]) uint64 { return h(key(e)) }, opts)
-	x.attach(Map(a, func(v A) Either[A, B] { return Either[A, B]{Left: v} }))
-	x.attach(Map(b, func(v B) Either[A, B] { return Either[A, B]{Right: v, IsRight: true} }))
+	x := newExchange(p, a.o.name, "connect", p.cfg.parallelism, func(e Either[A, B]) uint64 { return h(key(e)) }, opts)
+	x.attach(Map(a, func(v A) Either[A, B] { return Either[A, B]{Left: v} }, Name(x.name+".left")))
+	x.attach(Map(b, func(v B) Either[A, B] { return Either[A, B]{Right: v, IsRight: true} }, Name(x.name+".right")))
 	return KeyedStream[K, Either[A, B]]{Stream: Stream[Either[A, B]]{o: x.down}, Key: key, hash: h}
 }

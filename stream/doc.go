@@ -13,6 +13,21 @@
 //	stream.To(stream.Map(odd, func(n int) int { return n * 10 }), sink)
 //	err := p.Run(ctx)
 //
+// # Names
+//
+// Every operator has a name, unique in its pipeline, that appears in errors
+// and metrics labels and keys its state in checkpoints. [Name] sets it, and
+// every operator constructor in brook accepts it, here and in packages
+// window and enrich:
+//
+//	plays := stream.From(p, src, stream.Name("plays"))
+//	counts := window.Aggregate(stream.KeyBy(plays, Play.Track), window.Tumbling(time.Minute),
+//		window.Count[Play](), stream.Name("plays-per-minute"))
+//
+// An unnamed operator's default name is its input's name and its kind
+// ("plays.keyby"): name the operators whose state must survive changes to the
+// pipeline (see [Name]).
+//
 // # Execution
 //
 // Consecutive one-to-one operators are chained: they run in one goroutine and

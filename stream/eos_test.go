@@ -174,8 +174,8 @@ func buildEndSum(p *stream.Pipeline, src stream.Source[int64], sink stream.Sink[
 	s := stream.From(p, src, stream.WithWatermarks(stream.BoundedOutOfOrderness[int64](0)))
 	// Through an exchange, so the stop travels like the end of input does.
 	r := stream.Rebalance(s, stream.Parallelism(1))
-	sums := stream.Apply(r, "sum", func() stream.Operator[int64, string] { return &endSum{} })
-	stream.To(sums, sink, stream.SinkName("list"))
+	sums := stream.Apply(r, func() stream.Operator[int64, string] { return &endSum{} }, stream.Name("sum"))
+	stream.To(sums, sink, stream.Name("list"))
 }
 
 func values(from, to int64) []string {
@@ -408,8 +408,8 @@ func TestTwoPhaseCommitSinkIsExactlyOnceAcrossACrash(t *testing.T) {
 	build := func(p *stream.Pipeline, src *streamtest.Replay[int64], sink *txnSink) {
 		s := stream.From(p, src, stream.WithWatermarks(stream.BoundedOutOfOrderness[int64](0)))
 		k := stream.KeyBy(s, func(v int64) int64 { return v % 5 }, stream.Parallelism(2), stream.BatchSize(7))
-		sums := stream.Apply(k.Stream, "sum", func() stream.Operator[int64, string] { return &sumOp{sums: map[int64]int64{}} })
-		stream.To(sums, sink, stream.SinkName("txn"))
+		sums := stream.Apply(k.Stream, func() stream.Operator[int64, string] { return &sumOp{sums: map[int64]int64{}} }, stream.Name("sum"))
+		stream.To(sums, sink, stream.Name("txn"))
 	}
 	// Run 1 stores checkpoint 3 and dies before committing it.
 	held := streamtest.NewReplay(counts(n / 2))

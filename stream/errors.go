@@ -20,7 +20,7 @@ var (
 
 // OperatorError is an error raised in a named operator, source or sink.
 type OperatorError struct {
-	Op  string // the operator's name, e.g. "map#2" or "sink:leaderboard"
+	Op  string // the operator's name (see [Name]), e.g. "plays.map" or "leaderboard"
 	Err error
 }
 

@@ -28,7 +28,7 @@ func ExampleKeyBy() {
 	p := stream.New()
 	keyed := stream.KeyBy(stream.From(p, stream.Slice(plays)), func(v play) string { return v.track }, stream.Parallelism(3))
 	// Each instance sums the plays of its own keys.
-	totals := stream.Apply(keyed.Stream, "sum", func() stream.Operator[play, string] { return &summer{sums: map[string]int{}} })
+	totals := stream.Apply(keyed.Stream, func() stream.Operator[play, string] { return &summer{sums: map[string]int{}} }, stream.Name("sum"))
 	out := stream.Collect[string]()
 	stream.To(totals, out)
 	if err := p.Run(context.Background()); err != nil {
@@ -67,13 +67,13 @@ func (s *summer) ProcessWatermark(w stream.Time, out stream.Emitter[string]) err
 func ExampleProcess() {
 	p := stream.New()
 	lines := stream.From(p, stream.Slice([]string{"12", "x", "7"}))
-	parsed := stream.Process(lines, "parse", func(_ *stream.Context, r stream.Record[string], out stream.Emitter[int]) error {
+	parsed := stream.Process(lines, func(_ *stream.Context, r stream.Record[string], out stream.Emitter[int]) error {
 		var n int
 		if _, err := fmt.Sscan(r.Value, &n); err != nil {
 			return stream.Rejectf("not a number: %q", r.Value)
 		}
 		return out.Emit(stream.At(n, r.Time))
-	})
+	}, stream.Name("parse"))
 	good, bad := stream.Collect[int](), stream.Collect[stream.DeadLetter[string]]()
 	stream.To(parsed.Stream, good)
 	stream.To(parsed.DeadLetters(), bad)

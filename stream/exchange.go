@@ -24,36 +24,28 @@ type batch[T any] struct {
 	barrier int64 // a checkpoint barrier follows this batch's contents
 }
 
-// ExchangeOption configures an exchange ([KeyBy], [Rebalance], [Union]).
-type ExchangeOption interface{ applyExchange(*exchangeConfig) }
+// ExchangeOption configures an exchange ([KeyBy], [Rebalance], [Union],
+// [Connect]): [Name], [Parallelism], [BatchSize], [ChannelCapacity] (see
+// [OperatorConfig] for how option types relate).
+type ExchangeOption func(*OperatorConfig)
 
 type exchangeConfig struct {
 	parallelism, batch, capacity int
-	name                         string
 }
-
-type exchangeOptionFunc func(*exchangeConfig)
-
-func (f exchangeOptionFunc) applyExchange(c *exchangeConfig) { f(c) }
 
 // Parallelism sets the number of parallel instances after the exchange.
 func Parallelism(n int) ExchangeOption {
-	return exchangeOptionFunc(func(c *exchangeConfig) { c.parallelism = n })
+	return OptionFor[ExchangeOption](func(c *exchangeConfig) { c.parallelism = n })
 }
 
 // BatchSize sets the records per exchange message for this exchange.
 func BatchSize(n int) ExchangeOption {
-	return exchangeOptionFunc(func(c *exchangeConfig) { c.batch = n })
+	return OptionFor[ExchangeOption](func(c *exchangeConfig) { c.batch = n })
 }
 
 // ChannelCapacity sets the batches buffered per downstream instance.
 func ChannelCapacity(n int) ExchangeOption {
-	return exchangeOptionFunc(func(c *exchangeConfig) { c.capacity = n })
-}
-
-// ExchangeName names the exchange (used in errors and metrics).
-func ExchangeName(name string) ExchangeOption {
-	return exchangeOptionFunc(func(c *exchangeConfig) { c.name = name })
+	return OptionFor[ExchangeOption](func(c *exchangeConfig) { c.capacity = n })
 }
 
 type exchangeSpec[T any] struct {
@@ -69,15 +61,11 @@ type exchangeSpec[T any] struct {
 	maxPar int // key groups, for a keyed exchange
 }
 
-// newExchange declares an exchange into parallelism instances.
-func newExchange[T any](p *Pipeline, base string, hash func(T) uint64, opts []ExchangeOption) *exchangeSpec[T] {
-	cfg := exchangeConfig{parallelism: p.cfg.parallelism, batch: p.cfg.batchSize, capacity: p.cfg.capacity, name: base}
-	for _, o := range opts {
-		if o != nil {
-			o.applyExchange(&cfg)
-		}
-	}
-	name := p.uniqueName(cfg.name)
+// newExchange declares an exchange of kind reading the stream named parent
+// into parallelism instances (unless opts set it).
+func newExchange[T any](p *Pipeline, parent, kind string, parallelism int, hash func(T) uint64, opts []ExchangeOption) *exchangeSpec[T] {
+	cfg := exchangeConfig{parallelism: parallelism, batch: p.cfg.batchSize, capacity: p.cfg.capacity}
+	name := p.opName(parent, Configure(kind, &cfg, opts))
 	if cfg.parallelism < 1 {
 		p.failf("%s: parallelism %d < 1", name, cfg.parallelism)
 		cfg.parallelism = 1
@@ -113,9 +101,9 @@ func (x *exchangeSpec[T]) attach(s Stream[T]) {
 }
 
 // exchange is the common case: one input, into parallelism instances.
-func exchange[T any](s Stream[T], name string, parallelism int, hash func(T) uint64, opts ...ExchangeOption) Stream[T] {
-	opts = append([]ExchangeOption{ExchangeName(name), Parallelism(parallelism)}, opts...)
-	x := newExchange(s.must().p, name, hash, opts)
+func exchange[T any](s Stream[T], kind string, parallelism int, hash func(T) uint64, opts ...ExchangeOption) Stream[T] {
+	in := s.must()
+	x := newExchange(in.p, in.name, kind, parallelism, hash, opts)
 	x.attach(s)
 	return Stream[T]{o: x.down}
 }

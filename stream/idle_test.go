@@ -51,7 +51,7 @@ func TestIdleTimeoutReleasesWatermark(t *testing.T) {
 	b := stream.From(p, streamtest.NewScript(
 		streamtest.Rec(2, 5), streamtest.Watermark[int](5), streamtest.WaitFor[int](release)))
 	wms := make(chan stream.Time, 16)
-	stream.To(stream.Union(a, b), wmChan{ch: wms})
+	stream.To(stream.Union([]stream.Stream[int]{a, b}), wmChan{ch: wms})
 	done := make(chan error, 1)
 	go func() { done <- p.Run(context.Background()) }()
 
@@ -77,7 +77,7 @@ func TestMarkIdleAndRejoin(t *testing.T) {
 		streamtest.Watermark[int](10), streamtest.Idle[int](), streamtest.WaitFor[int](step1),
 		streamtest.Watermark[int](150), streamtest.WaitFor[int](step3)))
 	wms := make(chan stream.Time, 16)
-	stream.To(stream.Union(a, b), wmChan{ch: wms})
+	stream.To(stream.Union([]stream.Stream[int]{a, b}), wmChan{ch: wms})
 	done := make(chan error, 1)
 	go func() { done <- p.Run(context.Background()) }()
 	// b is idle: a's 50 rules, not min(50, 10).
@@ -116,7 +116,7 @@ func TestProcessingTimeTimersUseInjectedClock(t *testing.T) {
 	p := stream.New(stream.WithClock(clk))
 	s := stream.Rebalance(stream.From(p, stream.Chan(in)), stream.Parallelism(1))
 	ticks := make(chan string, 8)
-	stream.To(stream.Apply(s, "ticker", func() stream.Operator[int, string] { return &timerOp{every: time.Minute} }), stream.ChanSink(ticks))
+	stream.To(stream.Apply(s, func() stream.Operator[int, string] { return &timerOp{every: time.Minute} }, stream.Name("ticker")), stream.ChanSink(ticks))
 	done := make(chan error, 1)
 	go func() { done <- p.Run(context.Background()) }()
 	require.NoError(t, clk.WaitForTimers(context.Background(), 1))

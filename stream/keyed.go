@@ -44,11 +44,12 @@ func (s KeyedStream[K, T]) KeyGroup() func(K) int {
 // process and run ([StableHash]), and the group to the instance owning it
 // ([InstanceOf]). A key type without a stable hash (a pointer, an
 // interface, a struct holding one) makes Run fail with [ErrInvalid] unless
-// it implements [StableHasher].
+// it implements [StableHasher]. Its default name is its input's name and
+// ".keyby" (see [Name]).
 func KeyBy[T any, K comparable](s Stream[T], key func(T) K, opts ...ExchangeOption) KeyedStream[K, T] {
 	in := s.must()
-	if key == nil {
-		in.p.failf("keyby: nil key function")
+	nilKey := key == nil
+	if nilKey {
 		key = func(T) K { var k K; return k }
 	}
 	kh, err := StableHash[K]()
@@ -57,25 +58,34 @@ func KeyBy[T any, K comparable](s Stream[T], key func(T) K, opts ...ExchangeOpti
 		kh = func(K) uint64 { return 0 }
 	}
 	out := exchange(s, "keyby", in.p.cfg.parallelism, keyHasher(key, kh), opts...)
+	if nilKey {
+		in.p.failf("%s: nil key function", out.Name())
+	}
 	return KeyedStream[K, T]{Stream: out, Key: key, hash: kh}
 }
 
 // Rebalance spreads s round-robin over Parallelism instances (default: the
-// pipeline's parallelism), through an exchange.
+// pipeline's parallelism), through an exchange. Its default name is its
+// input's name and ".rebalance" (see [Name]).
 func Rebalance[T any](s Stream[T], opts ...ExchangeOption) Stream[T] {
 	return exchange(s, "rebalance", s.must().p.cfg.parallelism, nil, opts...)
 }
 
-// Union merges streams of the same type into one stream with one instance
-// (use Rebalance or KeyBy after it to spread again). Its watermark is the
-// minimum over all its inputs' instances, leaving out idle ones.
-func Union[T any](first Stream[T], rest ...Stream[T]) Stream[T] {
-	p := first.must().p
-	x := newExchange[T](p, "union", nil, []ExchangeOption{Parallelism(1)})
-	x.attach(first)
-	for _, s := range rest {
+// Union merges streams of the same type into one stream, by default with one
+// instance (use Rebalance or KeyBy after it to spread again, or
+// [Parallelism] to spread round robin). Its watermark is the minimum over all
+// its inputs' instances, leaving out idle ones. Its default name is the
+// first stream's name and ".union" (see [Name]).
+func Union[T any](streams []Stream[T], opts ...ExchangeOption) Stream[T] {
+	if len(streams) == 0 {
+		panic("stream: Union of no streams")
+	}
+	first := streams[0].must()
+	p := first.p
+	x := newExchange[T](p, first.name, "union", 1, nil, opts)
+	for _, s := range streams {
 		if s.must().p != p {
-			p.failf("union: streams of different pipelines")
+			p.failf("%s: streams of different pipelines", x.name)
 			continue
 		}
 		x.attach(s)

@@ -172,9 +172,9 @@ func TestKeyByRoutesByKeyGroup(t *testing.T) {
 				s := stream.From(p, stream.Slice(keys))
 				k := stream.KeyBy(s, func(v string) string { return v }, stream.Parallelism(par))
 				group := k.KeyGroup()
-				checked := stream.Apply(k.Stream, "check", func() stream.Operator[string, string] {
+				checked := stream.Apply(k.Stream, func() stream.Operator[string, string] {
 					return &groupCheck{group: group}
-				})
+				}, stream.Name("check"))
 				sink := stream.Collect[string]()
 				stream.To(checked, sink)
 				require.NoError(t, p.Run(context.Background()))
@@ -191,9 +191,9 @@ func TestConnectRoutesByKeyGroup(t *testing.T) {
 	b := stream.From(p, stream.Slice([]int{1, 2, 3}))
 	ks := stream.Connect(a, b, func(s string) string { return s }, func(n int) string { return fmt.Sprint("k", n) }, stream.Parallelism(3))
 	group := ks.KeyGroup()
-	out := stream.Apply(ks.Stream, "check", func() stream.Operator[stream.Either[string, int], string] {
+	out := stream.Apply(ks.Stream, func() stream.Operator[stream.Either[string, int], string] {
 		return &eitherCheck{key: ks.Key, group: group}
-	})
+	}, stream.Name("check"))
 	sink := stream.Collect[string]()
 	stream.To(out, sink)
 	require.NoError(t, p.Run(context.Background()))

@@ -15,11 +15,22 @@ func loggerOf(p *Pipeline) *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// chained adds a one-to-one operator to s: it runs in the same goroutine as
-// its input, called directly for each record.
-func chained[In, Out any](s Stream[In], base string, mk func(b *builder, name string, inst int, next inlet[Out], id int, cnt *counts) (inlet[In], error)) Stream[Out] {
+// OperatorOption configures an operator without settings of its own kind:
+// [Map], [Filter], [FlatMap], [Process], [Apply] and [AssignWatermarks]. The
+// only such option is [Name].
+type OperatorOption func(*OperatorConfig)
+
+// plainName is the unique name of an operator of kind reading s, configured
+// by opts.
+func plainName[T any](s Stream[T], kind string, opts []OperatorOption) string {
 	in := s.must()
-	name := in.p.uniqueName(base)
+	return in.p.opName(in.name, Configure[OperatorOption, struct{}](kind, nil, opts))
+}
+
+// chained adds a one-to-one operator named name to s: it runs in the same
+// goroutine as its input, called directly for each record.
+func chained[In, Out any](s Stream[In], name string, mk func(b *builder, name string, inst int, next inlet[Out], id int, cnt *counts) (inlet[In], error)) Stream[Out] {
+	in := s.must()
 	o := newOutlet[Out](in.p, name, in.parallelism)
 	in.consume(func(b *builder, inst int) (inlet[In], error) {
 		next, err := o.build(b, inst)
@@ -32,11 +43,12 @@ func chained[In, Out any](s Stream[In], base string, mk func(b *builder, name st
 }
 
 // Map applies fn to every record's value, keeping its time.
-func Map[In, Out any](s Stream[In], fn func(In) Out) Stream[Out] {
+func Map[In, Out any](s Stream[In], fn func(In) Out, opts ...OperatorOption) Stream[Out] {
+	name := plainName(s, "map", opts)
 	if fn == nil {
-		s.must().p.failf("map: nil function")
+		s.must().p.failf("%s: nil function", name)
 	}
-	return chained(s, "map", func(b *builder, name string, inst int, next inlet[Out], id int, cnt *counts) (inlet[In], error) {
+	return chained(s, name, func(b *builder, name string, inst int, next inlet[Out], id int, cnt *counts) (inlet[In], error) {
 		cnt.oneToOne = true
 		return &mapNode[In, Out]{fn: fn, next: next, t: b.t, id: id, cnt: cnt}, nil
 	})
@@ -138,11 +150,12 @@ func (n *mapNode[In, Out]) ctrl(c control) error {
 }
 
 // Filter keeps the records whose value satisfies keep.
-func Filter[T any](s Stream[T], keep func(T) bool) Stream[T] {
+func Filter[T any](s Stream[T], keep func(T) bool, opts ...OperatorOption) Stream[T] {
+	name := plainName(s, "filter", opts)
 	if keep == nil {
-		s.must().p.failf("filter: nil function")
+		s.must().p.failf("%s: nil function", name)
 	}
-	return chained(s, "filter", func(b *builder, name string, inst int, next inlet[T], id int, cnt *counts) (inlet[T], error) {
+	return chained(s, name, func(b *builder, name string, inst int, next inlet[T], id int, cnt *counts) (inlet[T], error) {
 		return &filterNode[T]{keep: keep, next: next, t: b.t, id: id, cnt: cnt}, nil
 	})
 }
@@ -212,11 +225,12 @@ func (n *filterNode[T]) ctrl(c control) error {
 
 // FlatMap calls fn for every record; each value fn emits becomes a record at
 // the input record's time. fn must return emit's error when it is non-nil.
-func FlatMap[In, Out any](s Stream[In], fn func(v In, emit func(Out) error) error) Stream[Out] {
+func FlatMap[In, Out any](s Stream[In], fn func(v In, emit func(Out) error) error, opts ...OperatorOption) Stream[Out] {
+	name := plainName(s, "flatmap", opts)
 	if fn == nil {
-		s.must().p.failf("flatmap: nil function")
+		s.must().p.failf("%s: nil function", name)
 	}
-	return chained(s, "flatmap", func(b *builder, name string, inst int, next inlet[Out], id int, cnt *counts) (inlet[In], error) {
+	return chained(s, name, func(b *builder, name string, inst int, next inlet[Out], id int, cnt *counts) (inlet[In], error) {
 		n := &flatMapNode[In, Out]{fn: fn, next: next, t: b.t, id: id, cnt: cnt, name: name}
 		n.emit = n.emitValue
 		return n, nil
@@ -318,12 +332,11 @@ func (n *flatMapNode[In, Out]) ctrl(c control) error {
 // runs chained to its input (no exchange); it may implement [Opener],
 // [Closer], [TimerHandler], [Snapshotter] and [KeyGroupSnapshotter], and emit to side outputs
 // obtained with [Output] (consumed through [SideOutput]).
-func Apply[In, Out any](s Stream[In], name string, newOp func() Operator[In, Out]) Stream[Out] {
+//
+// Its default name is its input's name and ".operator" (see [Name]).
+func Apply[In, Out any](s Stream[In], newOp func() Operator[In, Out], opts ...OperatorOption) Stream[Out] {
 	in := s.must()
-	if name == "" {
-		name = "operator"
-	}
-	name = in.p.uniqueName(name)
+	name := plainName(s, "operator", opts)
 	o := newOutlet[Out](in.p, name, in.parallelism)
 	o.sidesOK = true
 	if newOp == nil {
@@ -480,16 +493,18 @@ func (p Processed[In, Out]) DeadLetters() Stream[DeadLetter[In]] {
 }
 
 // Process adds a record-at-a-time operator with access to the record's time,
-// the current watermark and a dead-letter output.
-func Process[In, Out any](s Stream[In], name string, fn ProcessFunc[In, Out]) Processed[In, Out] {
-	if name == "" {
-		name = "process"
-	}
+// the current watermark and a dead-letter output. Its default name is its
+// input's name and ".process" (see [Name]).
+func Process[In, Out any](s Stream[In], fn ProcessFunc[In, Out], opts ...OperatorOption) Processed[In, Out] {
 	dead := NewOutputTag[DeadLetter[In]]("dead-letters")
-	if fn == nil {
-		s.must().p.failf("%s: nil function", name)
+	cfg := Configure[OperatorOption, struct{}]("process", nil, opts)
+	if err := cfg.Err(); err != nil {
+		s.must().p.fail(err)
 	}
-	out := Apply(s, name, func() Operator[In, Out] { return &processOp[In, Out]{fn: fn, dead: dead} })
+	out := Apply(s, func() Operator[In, Out] { return &processOp[In, Out]{fn: fn, dead: dead} }, cfg.As("process"))
+	if fn == nil {
+		s.must().p.failf("%s: nil function", out.Name())
+	}
 	return Processed[In, Out]{Stream: out, dead: dead}
 }
 
@@ -525,16 +540,12 @@ func (p *processOp[In, Out]) ProcessRecord(r Record[In], out Emitter[Out]) error
 func (p *processOp[In, Out]) ProcessWatermark(Time, Emitter[Out]) error { return nil }
 
 // To sends s into sink. The sink runs as a single instance: a parallel s is
-// merged into it through an exchange.
+// merged into it through an exchange named after the sink with ".merge".
+// The sink's default name is its input's name and ".sink" (see [Name]).
 func To[T any](s Stream[T], sink Sink[T], opts ...SinkOption) {
 	in := s.must()
-	cfg := sinkConfig{name: "sink"}
-	for _, o := range opts {
-		if o != nil {
-			o.applySink(&cfg)
-		}
-	}
-	name := in.p.uniqueName(cfg.name)
+	var cfg sinkConfig
+	name := in.p.opName(in.name, Configure("sink", &cfg, opts))
 	if sink == nil {
 		in.p.failf("%s: nil sink", name)
 		return
@@ -544,7 +555,7 @@ func To[T any](s Stream[T], sink Sink[T], opts ...SinkOption) {
 	}
 	in.p.claim(sink, name)
 	if in.parallelism > 1 {
-		s = exchange(s, name+".merge", 1, nil)
+		s = exchange(s, "merge", 1, nil, Name(name+".merge"))
 		in = s.o
 	}
 	in.consume(func(b *builder, inst int) (inlet[T], error) {
@@ -587,20 +598,13 @@ func To[T any](s Stream[T], sink Sink[T], opts ...SinkOption) {
 	})
 }
 
-// SinkOption configures [To].
-type SinkOption interface{ applySink(*sinkConfig) }
+// SinkOption configures [To]: [Name] and [RetryWrites] (see
+// [OperatorConfig] for how option types relate).
+type SinkOption func(*OperatorConfig)
 
 type sinkConfig struct {
-	name  string
 	retry *Retry
 }
-
-type sinkName string
-
-func (n sinkName) applySink(c *sinkConfig) { c.name = string(n) }
-
-// SinkName names the sink (default "sink").
-func SinkName(name string) SinkOption { return sinkName(name) }
 
 // Retry is how a sink's failed writes are retried (see [RetryWrites]).
 type Retry struct {
@@ -614,14 +618,14 @@ type Retry struct {
 	Retryable func(error) bool
 }
 
-func (r *Retry) applySink(c *sinkConfig) { c.retry = r }
-
 // RetryWrites makes the sink retry a failed Write (and Flush) with
 // exponential backoff, waiting on the pipeline's clock, before the error
 // fails the run. The record is never skipped: after the last attempt the run
 // fails with the sink's name, the attempts made and the last error, and a
 // restart from a checkpoint replays it.
-func RetryWrites(r Retry) SinkOption { return &r }
+func RetryWrites(r Retry) SinkOption {
+	return OptionFor[SinkOption](func(c *sinkConfig) { c.retry = &r })
+}
 
 type sinkNode[T any] struct {
 	sink  Sink[T]

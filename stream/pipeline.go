@@ -8,7 +8,6 @@ import (
 	"reflect"
 	"runtime"
 	"runtime/debug"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,7 +26,7 @@ type Pipeline struct {
 	errs    []error
 	sources []func(b *builder) error
 	used    map[any]string
-	names   map[string]int
+	names   map[string]bool // operator names taken: true if given with Name
 	ran     atomic.Bool
 
 	stopMu   sync.Mutex
@@ -153,7 +152,7 @@ func New(opts ...Option) *Pipeline {
 			maxParallelism: DefaultMaxParallelism,
 		},
 		used:    map[any]string{},
-		names:   map[string]int{},
+		names:   map[string]bool{},
 		runDone: make(chan struct{}),
 	}
 	for _, o := range opts {
@@ -178,16 +177,6 @@ func (p *Pipeline) fail(err error) { p.errs = append(p.errs, err) }
 
 func (p *Pipeline) failf(format string, args ...any) {
 	p.fail(fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...))
-}
-
-// uniqueName returns base, or base#n if base was used before.
-func (p *Pipeline) uniqueName(base string) string {
-	n := p.names[base]
-	p.names[base] = n + 1
-	if n == 0 {
-		return base
-	}
-	return base + "#" + strconv.Itoa(n+1)
 }
 
 // claim records that v (a source or sink) is used by name, and reports

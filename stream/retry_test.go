@@ -77,7 +77,7 @@ func TestRetryWritesGivesUpNamingTheSink(t *testing.T) {
 	go advancer(clk, stop)
 	sink := &flakySink{fails: 5, tries: map[int]int{}}
 	p := stream.New(stream.WithClock(clk))
-	stream.To(stream.From(p, stream.Slice([]int{1, 2})), sink, stream.SinkName("store"),
+	stream.To(stream.From(p, stream.Slice([]int{1, 2})), sink, stream.Name("store"),
 		stream.RetryWrites(stream.Retry{Attempts: 3, Initial: time.Millisecond}))
 	err := p.Run(context.Background())
 	require.ErrorIs(t, err, errFlaky)

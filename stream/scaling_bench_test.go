@@ -120,9 +120,9 @@ func runScaling(b *testing.B, parallelism int) summary {
 	p := stream.New(stream.WithParallelism(parallelism))
 	src := stream.From(p, stream.Generate(scalingN, scalingRecord))
 	keyed := stream.KeyBy(src, func(e scalingEvent) int { return e.Key })
-	res := stream.Apply(keyed.Stream, "sketches", func() stream.Operator[scalingEvent, keyResult] {
+	res := stream.Apply(keyed.Stream, func() stream.Operator[scalingEvent, keyResult] {
 		return &scalingOp{keys: map[int]*keyStats{}}
-	})
+	}, stream.Name("sketches"))
 	stream.To(res, stream.SinkFunc[keyResult](func(_ context.Context, r stream.Record[keyResult]) error {
 		got.add(r.Value)
 		return nil

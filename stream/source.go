@@ -11,47 +11,33 @@ import (
 	"time"
 )
 
-// SourceOption configures [From].
-type SourceOption[T any] interface{ applySource(*sourceConfig[T]) }
+// SourceOption configures [From]: [Name], [WithWatermarks] and
+// [WithTimestamps] (see [OperatorConfig] for how option types relate).
+type SourceOption[T any] func(*OperatorConfig)
 
 type sourceConfig[T any] struct {
-	name string
-	wms  WatermarkStrategy[T]
-	ts   func(T) time.Time
+	wms WatermarkStrategy[T]
+	ts  func(T) time.Time
 }
-
-type sourceOptionFunc[T any] func(*sourceConfig[T])
-
-func (f sourceOptionFunc[T]) applySource(c *sourceConfig[T]) { f(c) }
 
 // WithWatermarks sets how the source's watermarks are generated from the
 // records it emits (by default only the source's own EmitWatermark calls and
 // the end-of-input watermark).
 func WithWatermarks[T any](s WatermarkStrategy[T]) SourceOption[T] {
-	return sourceOptionFunc[T](func(c *sourceConfig[T]) { c.wms = s })
+	return OptionFor[SourceOption[T]](func(c *sourceConfig[T]) { c.wms = s })
 }
 
 // WithTimestamps sets each record's event time from its value, overriding
 // the time the source gave it.
 func WithTimestamps[T any](fn func(T) time.Time) SourceOption[T] {
-	return sourceOptionFunc[T](func(c *sourceConfig[T]) { c.ts = fn })
-}
-
-// SourceName names the source (default "source").
-func SourceName[T any](name string) SourceOption[T] {
-	return sourceOptionFunc[T](func(c *sourceConfig[T]) { c.name = name })
+	return OptionFor[SourceOption[T]](func(c *sourceConfig[T]) { c.ts = fn })
 }
 
 // From adds a source to the pipeline and returns its stream. The source runs
-// as one instance.
+// as one instance. Its default name is "source" (see [Name]).
 func From[T any](p *Pipeline, src Source[T], opts ...SourceOption[T]) Stream[T] {
-	cfg := sourceConfig[T]{name: "source"}
-	for _, o := range opts {
-		if o != nil {
-			o.applySource(&cfg)
-		}
-	}
-	name := p.uniqueName(cfg.name)
+	var cfg sourceConfig[T]
+	name := p.opName("", Configure("source", &cfg, opts))
 	o := newOutlet[T](p, name, 1)
 	if src == nil {
 		p.failf("%s: nil source", name)
@@ -563,11 +549,12 @@ func (g *boundedGen[T]) watermark() Time {
 // rejected upstream (invalid input, say) then never move event time. Watermarks
 // arriving from upstream are dropped, except the end of input (MaxTime).
 // The generator's state is checkpointed with the pipeline.
-func AssignWatermarks[T any](s Stream[T], strategy WatermarkStrategy[T]) Stream[T] {
+func AssignWatermarks[T any](s Stream[T], strategy WatermarkStrategy[T], opts ...OperatorOption) Stream[T] {
+	name := plainName(s, "watermarks", opts)
 	if strategy == nil {
-		s.must().p.failf("watermarks: nil strategy")
+		s.must().p.failf("%s: nil watermark strategy", name)
 	}
-	return chained(s, "watermarks", func(b *builder, name string, inst int, next inlet[T], id int, cnt *counts) (inlet[T], error) {
+	return chained(s, name, func(b *builder, name string, inst int, next inlet[T], id int, cnt *counts) (inlet[T], error) {
 		n := &assignNode[T]{next: next, wm: MinTime, cnt: cnt, t: b.t, id: id, name: name}
 		n.cnt.oneToOne = true
 		n.gen = strategy.NewGenerator()

@@ -78,7 +78,7 @@ func TestErrorNamesOperatorAndCancelsRest(t *testing.T) {
 			return boom
 		}
 		return nil
-	}), stream.SinkName("fragile"))
+	}), stream.Name("fragile"))
 	err := p.Run(context.Background())
 	require.Error(t, err)
 	assert.ErrorIs(t, err, boom)
@@ -104,7 +104,7 @@ func TestPanicRecovered(t *testing.T) {
 	assert.Equal(t, "five", pe.Value)
 	var oe *stream.OperatorError
 	require.ErrorAs(t, err, &oe)
-	assert.Equal(t, "map", oe.Op)
+	assert.Equal(t, "source.map", oe.Op)
 }
 
 func TestCancellationReturnsPromptly(t *testing.T) {
@@ -168,12 +168,12 @@ func TestProcessDeadLetters(t *testing.T) {
 	t.Parallel()
 	p := stream.New()
 	s := stream.From(p, stream.Slice(ints(10)))
-	pr := stream.Process(s, "validate", func(c *stream.Context, r stream.Record[int64], out stream.Emitter[int64]) error {
+	pr := stream.Process(s, func(c *stream.Context, r stream.Record[int64], out stream.Emitter[int64]) error {
 		if r.Value%4 == 0 {
 			return stream.Rejectf("multiple of four: %d", r.Value)
 		}
 		return out.Emit(r)
-	})
+	}, stream.Name("validate"))
 	good := stream.Collect[int64]()
 	bad := stream.Collect[stream.DeadLetter[int64]]()
 	stream.To(pr.Stream, good)
@@ -190,12 +190,12 @@ func TestProcessDeadLetters(t *testing.T) {
 
 	// Without a dead-letter consumer, a rejection fails the run.
 	p2 := stream.New()
-	pr2 := stream.Process(stream.From(p2, stream.Slice(ints(10))), "validate", func(c *stream.Context, r stream.Record[int64], out stream.Emitter[int64]) error {
+	pr2 := stream.Process(stream.From(p2, stream.Slice(ints(10))), func(c *stream.Context, r stream.Record[int64], out stream.Emitter[int64]) error {
 		if r.Value == 3 {
 			return stream.Rejectf("three")
 		}
 		return out.Emit(r)
-	})
+	}, stream.Name("validate"))
 	stream.To(pr2.Stream, stream.Discard[int64]())
 	assert.ErrorIs(t, p2.Run(context.Background()), stream.ErrNotConnected)
 }
@@ -215,7 +215,7 @@ func TestUnionAndIdle(t *testing.T) {
 		return out.MarkIdle()
 	}))
 	var wms []stream.Time
-	u := stream.Union(a, b)
+	u := stream.Union([]stream.Stream[int]{a, b})
 	stream.To(stream.Map(u, func(x int) string { return "" }), &wmSink{wms: &wms})
 	require.NoError(t, p.Run(context.Background()))
 	require.NotEmpty(t, wms)
@@ -262,7 +262,7 @@ func TestDrainerEmitsWhenInputRunsDry(t *testing.T) {
 	out := make(chan int64)
 	p := stream.New()
 	s := stream.Rebalance(stream.From(p, stream.Chan(in)), stream.Parallelism(1))
-	stream.To(stream.Apply(s, "batch", func() stream.Operator[int64, int64] { return &batcher{} }), stream.ChanSink(out))
+	stream.To(stream.Apply(s, func() stream.Operator[int64, int64] { return &batcher{} }, stream.Name("batch")), stream.ChanSink(out))
 	done := make(chan error, 1)
 	go func() { done <- p.Run(context.Background()) }()
 	// Each record is held by the operator until the input runs dry, which

@@ -317,7 +317,7 @@ func TestInvalidConfigurationFailsRun(t *testing.T) {
 			if agg == nil && tc.match != "nil aggregator" {
 				agg = window.Count[ev]()
 			}
-			w := window.Aggregate(keyed, tc.a, agg, append(tc.opts, window.Name("counts"))...)
+			w := window.Aggregate(keyed, tc.a, agg, append(tc.opts, stream.Name("counts"))...)
 			stream.To(w.Stream, stream.Discard[window.Result[int, int64]]())
 			err := p.Run(t.Context())
 			require.Error(t, err)

@@ -33,14 +33,16 @@ func (w Windowed[K, T, Out]) Late() stream.Stream[LateRecord[T]] {
 // trigger.
 //
 // The operator runs in the keyed stream's parallel instances, each owning the
-// windows of its keys. Configuration mistakes (a non-positive size, a bad
+// windows of its keys. [stream.Name] names it; its default name is the keyed
+// stream's name and the assigner, e.g. "plays.keyby.tumbling(1m0s)".
+// Configuration mistakes (a non-positive size, a bad
 // option) are returned by Run.
 func Aggregate[K comparable, T, Acc, Out any](in stream.KeyedStream[K, T], a Assigner, agg Aggregator[T, Acc, Out], opts ...Option) Windowed[K, T, Out] {
-	cfg := newConfig(opts)
+	cfg, oc := newConfig(opts)
 	if agg == nil && cfg.err == nil {
 		cfg.err = fmt.Errorf("%w: nil aggregator", ErrInvalid)
 	}
-	return build(in, a, cfg, func() *op[K, T, Acc, Out] {
+	return build(in, a, cfg, oc, func() *op[K, T, Acc, Out] {
 		if agg == nil {
 			return &op[K, T, Acc, Out]{} // Open reports cfg.err
 		}
@@ -65,11 +67,11 @@ type ProcessFunc[K comparable, T, Out any] func(key K, w Span, records []stream.
 // windows merge, the records of the earlier session come first. Prefer
 // Aggregate: its windows hold one accumulator, not every record.
 func Process[K comparable, T, Out any](in stream.KeyedStream[K, T], a Assigner, fn ProcessFunc[K, T, Out], opts ...Option) Windowed[K, T, Out] {
-	cfg := newConfig(opts)
+	cfg, oc := newConfig(opts)
 	if fn == nil && cfg.err == nil {
 		cfg.err = fmt.Errorf("%w: nil process function", ErrInvalid)
 	}
-	return build(in, a, cfg, func() *op[K, T, []stream.Record[T], Out] {
+	return build(in, a, cfg, oc, func() *op[K, T, []stream.Record[T], Out] {
 		return &op[K, T, []stream.Record[T], Out]{
 			newAcc: func() []stream.Record[T] { return nil },
 			addRec: func(acc []stream.Record[T], r stream.Record[T]) []stream.Record[T] { return append(acc, r) },
@@ -79,19 +81,18 @@ func Process[K comparable, T, Out any](in stream.KeyedStream[K, T], a Assigner, 
 	})
 }
 
-func newConfig(opts []Option) config {
-	cfg := config{name: "window"}
-	for _, o := range opts {
-		if o == nil {
-			cfg.err = fmt.Errorf("%w: nil option", ErrInvalid)
-			continue
-		}
-		o.apply(&cfg)
+func newConfig(opts []Option) (config, *stream.OperatorConfig) {
+	var cfg config
+	oc := stream.Configure("window", &cfg, opts)
+	if err := oc.Err(); err != nil && cfg.err == nil {
+		cfg.err = fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	return cfg
+	return cfg, oc
 }
 
-func build[K comparable, T, Acc, Out any](in stream.KeyedStream[K, T], a Assigner, cfg config, mk func() *op[K, T, Acc, Out]) Windowed[K, T, Out] {
+// build adds the window operator. Its default name is its input's name and
+// the assigner, e.g. "plays.keyby.tumbling(1m0s)" (see [stream.Name]).
+func build[K comparable, T, Acc, Out any](in stream.KeyedStream[K, T], a Assigner, cfg config, oc *stream.OperatorConfig, mk func() *op[K, T, Acc, Out]) Windowed[K, T, Out] {
 	late := stream.NewOutputTag[LateRecord[T]]("late")
 	if cfg.err == nil {
 		cfg.err = a.validate()
@@ -108,12 +109,16 @@ func build[K comparable, T, Acc, Out any](in stream.KeyedStream[K, T], a Assigne
 			cfg.err = fmt.Errorf("%w: %v: a count trigger purges its window, so allowed lateness has nothing to update", ErrInvalid, a)
 		}
 	}
-	s := stream.Apply(in.Stream, cfg.name, func() stream.Operator[T, Result[K, Out]] {
+	kind := oc.Kind()
+	if kind == "window" { // not handed on by another operator (a window join)
+		kind = a.String()
+	}
+	s := stream.Apply(in.Stream, func() stream.Operator[T, Result[K, Out]] {
 		o := mk()
 		o.a, o.cfg, o.key, o.lateTag = a, cfg, in.Key, late
 		o.init()
 		return o
-	})
+	}, oc.As(kind))
 	return Windowed[K, T, Out]{Stream: s, late: late}
 }
 

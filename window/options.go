@@ -8,12 +8,12 @@ import (
 	"github.com/brook-streams/brook/stream"
 )
 
-// Option configures [Aggregate] and [Process]. Options are values of a
-// sealed interface: only this package defines them.
-type Option interface{ apply(*config) }
+// Option configures [Aggregate] and [Process]: [stream.Name] and this
+// package's options (see [stream.OperatorConfig] for how option types
+// relate).
+type Option func(*stream.OperatorConfig)
 
 type config struct {
-	name     string
 	lateness stream.Time
 	earlyN   int
 	earlyD   time.Duration
@@ -21,9 +21,7 @@ type config struct {
 	err      error
 }
 
-type optionFunc func(*config)
-
-func (f optionFunc) apply(c *config) { f(c) }
+func optionFunc(set func(*config)) Option { return stream.OptionFor[Option](set) }
 
 // AllowedLateness keeps event-time windows open for d after they fired: a
 // window closes when the watermark reaches End-1+d. A record for a window
@@ -86,9 +84,4 @@ func CountTrigger(n int) Option {
 		}
 		c.countN = n
 	})
-}
-
-// Name names the window operator (default "window"), in errors and metrics.
-func Name(name string) Option {
-	return optionFunc(func(c *config) { c.name = name })
 }

@@ -443,7 +443,7 @@ func idleSidekick(src stream.Source[ev]) func(p *stream.Pipeline) stream.Stream[
 				return ctx.Err()
 			}
 		})
-		return stream.Union(stream.From(p, main), stream.From(p, silent))
+		return stream.Union([]stream.Stream[ev]{stream.From(p, main), stream.From(p, silent)})
 	}
 }
 

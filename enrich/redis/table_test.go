@@ -462,7 +462,7 @@ send:
 	t.Logf("run error: %v", runErr)
 	var oe *stream.OperatorError
 	require.ErrorAs(t, runErr, &oe)
-	assert.Equal(t, "lookup", oe.Op)
+	assert.Equal(t, "source.lookup", oe.Op)
 	assert.Contains(t, runErr.Error(), "redis table")
 	var ne net.Error
 	assert.ErrorAs(t, runErr, &ne, "the cause is the network error")

@@ -50,7 +50,7 @@ func TestSlowSinkHoldsBackFastSource(t *testing.T) {
 			cancel()
 		}
 		return nil
-	}), stream.SinkName("slow"))
+	}), stream.Name("slow"))
 
 	runtime.GC()
 	var ms runtime.MemStats

@@ -51,7 +51,7 @@ func pipelineEngine(ctx context.Context, cfg Config, src PlaySource, cat *Catalo
 	}
 	p := stream.New(opts...)
 	plays := stream.From(p, source,
-		stream.SourceName[Play]("plays"),
+		stream.Name("plays"),
 		stream.WithTimestamps(func(pl Play) time.Time { return pl.EventTime }))
 
 	rows := make(map[string]int, cat.Len())
@@ -63,9 +63,9 @@ func pipelineEngine(ctx context.Context, cfg Config, src PlaySource, cat *Catalo
 		func(pl Play, track int) trackPlay {
 			return trackPlay{Play: pl, Track: track, DurationMs: cat.Track(track).DurationMs}
 		},
-		enrich.LookupName("catalog"))
+		stream.Name("catalog"))
 	dead := &deadLetterSink{out: cfg.DeadLetters, cat: cat}
-	stream.To(enriched.DeadLetters(), dead, stream.SinkName("dead-letters"))
+	stream.To(enriched.DeadLetters(), dead, stream.Name("dead-letters"))
 
 	// Event time advances with valid plays only: a rejected line (unknown
 	// track) must not close windows, so watermarks are generated after the
@@ -74,7 +74,7 @@ func pipelineEngine(ctx context.Context, cfg Config, src PlaySource, cat *Catalo
 	perTrack := stream.KeyBy(valid, func(tp trackPlay) int { return tp.Track },
 		stream.Parallelism(cfg.Parallel))
 	windows := window.Aggregate(perTrack, window.Tumbling(cfg.Window), trackAgg{},
-		window.AllowedLateness(cfg.AllowedLateness), window.Name("track-windows"))
+		window.AllowedLateness(cfg.AllowedLateness), stream.Name("track-windows"))
 
 	results := stream.Map(windows.Results(), func(r window.Result[int, *TrackStats]) boardEvent {
 		return boardEvent{result: &r}
@@ -83,7 +83,7 @@ func pipelineEngine(ctx context.Context, cfg Config, src PlaySource, cat *Catalo
 		return boardEvent{late: &l.Record.Value}
 	})
 	board := newBoardSink(cat, cfg.AllowedLateness)
-	stream.To(stream.Union(results, late), board, stream.SinkName("leaderboard"))
+	stream.To(stream.Union([]stream.Stream[boardEvent]{results, late}), board, stream.Name("leaderboard"))
 
 	if err := p.Run(ctx); err != nil {
 		if serr := src.Err(); serr != nil {

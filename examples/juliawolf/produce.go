@@ -128,17 +128,17 @@ func produceRun(ctx context.Context, cfg produceConfig) (produceStats, error) {
 	}
 	valid0, invalid0 := st.valid, st.invalid
 	p := stream.New(cfg.metrics.pipelineOptions()...)
-	lines := stream.From(p, src, stream.SourceName[rawLine]("lines"))
-	stamped := stream.Process(lines, "stamp", func(_ *stream.Context, r stream.Record[rawLine], out stream.Emitter[stampedLine]) error {
+	lines := stream.From(p, src, stream.Name("lines"))
+	stamped := stream.Process(lines, func(_ *stream.Context, r stream.Record[rawLine], out stream.Emitter[stampedLine]) error {
 		return out.Emit(stream.Record[stampedLine]{Time: r.Time, Value: st.stamp(r.Value)})
-	}).Stream
+	}, stream.Name("stamp")).Stream
 	stream.To(stamped, kafka.NewSink(cfg.topic, func(r stampedLine) ([]byte, error) { return r.value, nil },
 		kafka.Brokers(cfg.brokers...),
 		kafka.ClientOptions(cfg.clientOpts...),
 		kafka.Key(func(r stampedLine) []byte { return r.key }),
 		kafka.Headers(stampedLine.headers),
 		kafka.ProduceTime()), // event times may precede 1970; the worker reads them from the line
-		stream.SinkName("kafka"))
+		stream.Name("kafka"))
 	err := p.Run(ctx)
 	return produceStats{valid: st.valid - valid0, invalid: st.invalid - invalid0}, err
 }

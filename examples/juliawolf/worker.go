@@ -173,11 +173,11 @@ func workerRun(ctx context.Context, stop <-chan struct{}, cfg workerConfig) (wor
 	src := kafka.NewSource(decodeWire, opts...)
 
 	p := stream.New(cfg.metrics.pipelineOptions()...)
-	msgs := stream.From(p, src, stream.SourceName[kafka.Message[wirePlay]]("kafka"))
-	classified := stream.Process(msgs, "classify", store.classify)
-	stream.To(classified.Stream, stream.SinkFunc[partUpdate](store.applyPlay), stream.SinkName("partition-state"))
+	msgs := stream.From(p, src, stream.Name("kafka"))
+	classified := stream.Process(msgs, store.classify, stream.Name("classify"))
+	stream.To(classified.Stream, stream.SinkFunc[partUpdate](store.applyPlay), stream.Name("partition-state"))
 	stream.To(classified.DeadLetters(), stream.SinkFunc[stream.DeadLetter[kafka.Message[wirePlay]]](store.applyInvalid),
-		stream.SinkName("invalid"))
+		stream.Name("invalid"))
 
 	g, gctx := errgroup.WithContext(ctx)
 	done := make(chan struct{})

@@ -234,7 +234,7 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer) (rerr 
 // countEvents counts the events of s into n, per instance, added up when
 // the instance closes.
 func countEvents(s stream.Stream[Event], n *atomic.Int64) stream.Stream[Event] {
-	return stream.Apply(s, "count", func() stream.Operator[Event, Event] { return &counter{total: n} })
+	return stream.Apply(s, func() stream.Operator[Event, Event] { return &counter{total: n} }, stream.Name("count"))
 }
 
 type counter struct {

@@ -38,12 +38,12 @@ func Q4(ev stream.Stream[Event]) stream.Stream[Q4Row] {
 		return q4Bid{Auction: e.Bid.Auction, Price: e.Bid.Price, DateTime: e.Bid.DateTime}
 	})
 	ks := stream.Connect(auctions, bidPrices, func(a q4Auction) int64 { return a.ID }, func(b q4Bid) int64 { return b.Auction })
-	winners := stream.Apply(ks.Stream, "q4-winning-bids", func() stream.Operator[stream.Either[q4Auction, q4Bid], q4Winner] {
+	winners := stream.Apply(ks.Stream, func() stream.Operator[stream.Either[q4Auction, q4Bid], q4Winner] {
 		return &winningBids{open: map[int64]*openAuction{}, pending: map[int64][]q4Bid{}}
-	})
+	}, stream.Name("q4-winning-bids"))
 	byCategory := stream.KeyBy(winners, func(w q4Winner) int64 { return w.Category })
 	price := func(w q4Winner) int64 { return w.Price }
-	avg := window.Aggregate(byCategory, window.Global(), window.Both(window.Sum(price), window.Count[q4Winner]()), window.Name("q4-average"))
+	avg := window.Aggregate(byCategory, window.Global(), window.Both(window.Sum(price), window.Count[q4Winner]()), stream.Name("q4-average"))
 	return stream.Map(avg.Results(), func(r window.Result[int64, window.Pair[int64, int64]]) Q4Row {
 		return Q4Row{ID: r.Key, Final: r.Value.First / r.Value.Second}
 	})

@@ -30,15 +30,15 @@ func Q7(ev stream.Stream[Event]) stream.Stream[BidRow] {
 		return BidRow{Auction: e.Bid.Auction, Bidder: e.Bid.Bidder, Price: e.Bid.Price, DateTime: e.Bid.DateTime, Extra: e.Bid.Extra}
 	})
 	size := stream.Time(q7Window)
-	partials := stream.Apply(bidRows, "q7-partial", func() stream.Operator[BidRow, q7Partial] {
+	partials := stream.Apply(bidRows, func() stream.Operator[BidRow, q7Partial] {
 		return &q7Local{size: size, wins: map[stream.Time]*q7Win{}}
-	})
+	}, stream.Name("q7-partial"))
 	if partials.Parallelism() > 1 {
-		partials = stream.Rebalance(partials, stream.Parallelism(1), stream.ExchangeName("q7-merge"))
+		partials = stream.Rebalance(partials, stream.Parallelism(1), stream.Name("q7-gather"))
 	}
-	return stream.Apply(partials, "q7-merge", func() stream.Operator[q7Partial, BidRow] {
+	return stream.Apply(partials, func() stream.Operator[q7Partial, BidRow] {
 		return &q7Merge{size: size, wins: map[stream.Time]*q7Merged{}}
-	})
+	}, stream.Name("q7-merge"))
 }
 
 // q7Partial is one instance's share of a window: its top price and the bids

@@ -27,7 +27,7 @@ func (q Query) Attach(ev stream.Stream[Event], sink *RowSink) { q.attach(ev, sin
 
 func query[T Row](name, title string, build func(stream.Stream[Event]) stream.Stream[T]) Query {
 	return Query{Name: name, Title: title, attach: func(ev stream.Stream[Event], sink *RowSink) {
-		stream.To(build(ev), rowSinkOf[T](sink), stream.SinkName(name+"-sink"))
+		stream.To(build(ev), rowSinkOf[T](sink), stream.Name(name+"-sink"))
 	}}
 }
 
@@ -123,9 +123,9 @@ func Q3(ev stream.Stream[Event]) stream.Stream[Q3Row] {
 		return s == "OR" || s == "ID" || s == "CA"
 	}), func(e Event) *Person { return e.Person })
 	ks := stream.Connect(auctions, persons, func(a *Auction) int64 { return a.Seller }, func(p *Person) int64 { return p.ID })
-	return stream.Apply(ks.Stream, "q3-join", func() stream.Operator[stream.Either[*Auction, *Person], Q3Row] {
+	return stream.Apply(ks.Stream, func() stream.Operator[stream.Either[*Auction, *Person], Q3Row] {
 		return &q3Join{persons: map[int64][]*Person{}, auctions: map[int64][]int64{}}
-	})
+	}, stream.Name("q3-join"))
 }
 
 // q3Join is the incremental inner join of Q3.
@@ -178,9 +178,9 @@ func (j *q3Join) ProcessWatermark(stream.Time, stream.Emitter[Q3Row]) error { re
 // the largest count and the auctions that have it (ties are all emitted).
 func Q5(ev stream.Stream[Event]) stream.Stream[Q5Row] {
 	auctions := stream.Map(stream.Filter(ev, isBid), func(e Event) int64 { return e.Bid.Auction })
-	counts := window.Aggregate(stream.KeyBy(auctions, identity), window.Sliding(q5Size, q5Slide), window.Count[int64](), window.Name("q5-counts"))
+	counts := window.Aggregate(stream.KeyBy(auctions, identity), window.Sliding(q5Size, q5Slide), window.Count[int64](), stream.Name("q5-counts"))
 	byWindow := stream.KeyBy(counts.Results(), func(r window.Result[int64, int64]) stream.Time { return r.End })
-	hot := window.Aggregate(byWindow, window.Tumbling(q5Slide), hottest{}, window.Name("q5-max"))
+	hot := window.Aggregate(byWindow, window.Tumbling(q5Slide), hottest{}, stream.Name("q5-max"))
 	return stream.FlatMap(hot.Results(), func(r window.Result[stream.Time, hotAcc], emit func(Q5Row) error) error {
 		end := millis(r.Key)
 		for _, a := range r.Value.Auctions {
@@ -254,7 +254,7 @@ func Q8(ev stream.Stream[Event]) stream.Stream[Q8Row] {
 	})
 	sellers := stream.Map(stream.Filter(ev, isAuction), func(e Event) int64 { return e.Auction.Seller })
 	ks := stream.Connect(persons, sellers, func(p personName) int64 { return p.ID }, identity)
-	w := window.Aggregate(ks, window.Tumbling(q8Window), newUsers{}, window.Name("q8-join"))
+	w := window.Aggregate(ks, window.Tumbling(q8Window), newUsers{}, stream.Name("q8-join"))
 	return stream.FlatMap(w.Results(), func(r window.Result[int64, []string], emit func(Q8Row) error) error {
 		for _, name := range r.Value {
 			if err := emit(Q8Row{ID: r.Key, Name: name, Stime: millis(r.Start)}); err != nil {
@@ -319,7 +319,7 @@ func (newUsers) Result(acc newUsersAcc) []string {
 //	FROM bid B GROUP BY B.bidder, SESSION(B.dateTime, INTERVAL '10' SECOND)
 func Q11(ev stream.Stream[Event]) stream.Stream[Q11Row] {
 	bidders := stream.Map(stream.Filter(ev, isBid), func(e Event) int64 { return e.Bid.Bidder })
-	w := window.Aggregate(stream.KeyBy(bidders, identity), window.Session(q11Gap), window.Count[int64](), window.Name("q11-sessions"))
+	w := window.Aggregate(stream.KeyBy(bidders, identity), window.Session(q11Gap), window.Count[int64](), stream.Name("q11-sessions"))
 	return stream.Map(w.Results(), func(r window.Result[int64, int64]) Q11Row {
 		return Q11Row{Bidder: r.Key, BidCount: r.Value, Starttime: millis(r.Start), Endtime: millis(r.End)}
 	})
@@ -349,6 +349,6 @@ func Q13(ev stream.Stream[Event]) stream.Stream[Q13Row] {
 	e := enrich.Lookup(bids(ev), table, func(b Bid) int64 { return b.Auction % q13Rows },
 		func(b Bid, v string) Q13Row {
 			return Q13Row{Auction: b.Auction, Bidder: b.Bidder, Price: b.Price, DateTime: b.DateTime, Value: v}
-		}, enrich.DropMissing(), enrich.LookupName("q13-lookup"))
+		}, enrich.DropMissing(), stream.Name("q13-lookup"))
 	return e.Stream
 }

@@ -52,11 +52,11 @@ func Events(p *stream.Pipeline, t EventTable, n int64, parallel, chunk int) stre
 	spans := stream.Generate((n+c-1)/c, func(i int64) stream.Record[span] {
 		return stream.Record[span]{Value: span{lo: i * c, hi: min(i*c+c, n)}}
 	})
-	s := stream.From(p, spans, stream.SourceName[span]("nexmark-source"))
+	s := stream.From(p, spans, stream.Name("nexmark-source"))
 	if parallel > 1 {
-		s = stream.Rebalance(s, stream.Parallelism(parallel), stream.BatchSize(1), stream.ExchangeName("nexmark-spans"))
+		s = stream.Rebalance(s, stream.Parallelism(parallel), stream.BatchSize(1), stream.Name("nexmark-spans"))
 	}
-	ev := stream.Apply(s, "nexmark-events", func() stream.Operator[span, Event] { return &expand{t: t} })
+	ev := stream.Apply(s, func() stream.Operator[span, Event] { return &expand{t: t} }, stream.Name("nexmark-events"))
 	return stream.AssignWatermarks(ev, stream.BoundedOutOfOrderness[Event](WatermarkDelay))
 }
 
@@ -124,11 +124,11 @@ func (s lineSource) Run(ctx context.Context, out stream.SourceOutput[line]) erro
 // (lines dealt round-robin). Blank lines are skipped; a line that does not
 // decode fails the run with its line number.
 func FileEvents(p *stream.Pipeline, r io.Reader, parallel int) stream.Stream[Event] {
-	s := stream.From(p, stream.Source[line](lineSource{r: r}), stream.SourceName[line]("nexmark-file"))
+	s := stream.From(p, stream.Source[line](lineSource{r: r}), stream.Name("nexmark-file"))
 	if parallel > 1 {
-		s = stream.Rebalance(s, stream.Parallelism(parallel), stream.ExchangeName("nexmark-lines"))
+		s = stream.Rebalance(s, stream.Parallelism(parallel), stream.Name("nexmark-lines"))
 	}
-	ev := stream.Apply(s, "nexmark-decode", func() stream.Operator[line, Event] { return decode{} })
+	ev := stream.Apply(s, func() stream.Operator[line, Event] { return decode{} }, stream.Name("nexmark-decode"))
 	return stream.AssignWatermarks(ev, stream.BoundedOutOfOrderness[Event](WatermarkDelay))
 }
 

@@ -89,7 +89,7 @@ func TestCrashChild(t *testing.T) {
 	}))
 	rows := jsonl.Decode(lines).Stream
 	keyed := stream.KeyBy(rows, func(v crashIn) int { return v.K }, stream.Parallelism(2))
-	counted := stream.Apply(keyed.Stream, "count", func() stream.Operator[crashIn, crashOut] { return &runningCount{n: map[int]int{}} })
+	counted := stream.Apply(keyed.Stream, func() stream.Operator[crashIn, crashOut] { return &runningCount{n: map[int]int{}} }, stream.Name("count"))
 	stream.To(counted, jsonl.CreateFile[crashOut](filepath.Join(dir, "out.jsonl")))
 	require.NoError(t, p.Run(context.Background()))
 	fmt.Println("done")

@@ -317,7 +317,7 @@ func TestWriterErrors(t *testing.T) {
 		boom := errors.New("disk full")
 		p := stream.New()
 		recs := make([]int, 10000)
-		stream.To(stream.From(p, stream.Slice(recs)), jsonl.NewWriter[int](&failWriter{n: 1, err: boom}, jsonl.BufferSize(64)), stream.SinkName("out"))
+		stream.To(stream.From(p, stream.Slice(recs)), jsonl.NewWriter[int](&failWriter{n: 1, err: boom}, jsonl.BufferSize(64)), stream.Name("out"))
 		err := p.Run(context.Background())
 		require.ErrorIs(t, err, boom)
 		assert.Contains(t, err.Error(), "out")

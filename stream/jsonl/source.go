@@ -336,10 +336,10 @@ func (f *awaitingReader) Read(p []byte) (n int, err error) {
 // *[LineError] and its Record.Value the Line with its Raw bytes). If nothing
 // consumes the dead letters, a bad line fails the run.
 func Decode[T any](lines stream.Stream[Line[T]]) stream.Processed[Line[T], T] {
-	return stream.Process(lines, "jsonl.decode", func(_ *stream.Context, r stream.Record[Line[T]], out stream.Emitter[T]) error {
+	return stream.Process(lines, func(_ *stream.Context, r stream.Record[Line[T]], out stream.Emitter[T]) error {
 		if r.Value.Err != nil {
 			return stream.Reject(r.Value.Err)
 		}
 		return out.Emit(stream.Record[T]{Time: r.Time, Value: r.Value.Value})
-	})
+	}, stream.Name("jsonl.decode"))
 }

@@ -141,9 +141,9 @@ func TestCheckpointRestartIsExactlyOnce(t *testing.T) {
 			}
 			pipeline := func(clk *streamtest.Clock, src *kafka.Source[play], sink *countSink) *stream.Pipeline {
 				p := stream.New(stream.WithClock(clk), stream.WithCheckpoints(store, time.Second))
-				d := kafka.Decode(stream.From(p, src, stream.SourceName[kafka.Message[play]]("kafka")))
-				stream.To(d.Stream, sink, stream.SinkName("counts"))
-				stream.To(d.DeadLetters(), stream.Discard[stream.DeadLetter[kafka.Message[play]]](), stream.SinkName("dead"))
+				d := kafka.Decode(stream.From(p, src, stream.Name("kafka")))
+				stream.To(d.Stream, sink, stream.Name("counts"))
+				stream.To(d.DeadLetters(), stream.Discard[stream.DeadLetter[kafka.Message[play]]](), stream.Name("dead"))
 				return p
 			}
 

@@ -363,7 +363,7 @@ func TestSinkErrorsAreReturned(t *testing.T) {
 	run := func(sink stream.Sink[play], n int) error {
 		t.Helper()
 		p := stream.New()
-		stream.To(stream.From(p, stream.Slice(plays(n))), sink, stream.SinkName("to-kafka"))
+		stream.To(stream.From(p, stream.Slice(plays(n))), sink, stream.Name("to-kafka"))
 		return p.Run(context.Background())
 	}
 

@@ -781,10 +781,10 @@ func (c *consumer[T]) wakeUp() {
 // *[DecodeError] and its Record.Value the Message with the raw record). If
 // nothing consumes the dead letters, a bad record fails the run.
 func Decode[T any](msgs stream.Stream[Message[T]]) stream.Processed[Message[T], T] {
-	return stream.Process(msgs, "kafka.decode", func(_ *stream.Context, r stream.Record[Message[T]], out stream.Emitter[T]) error {
+	return stream.Process(msgs, func(_ *stream.Context, r stream.Record[Message[T]], out stream.Emitter[T]) error {
 		if r.Value.Err != nil {
 			return stream.Reject(r.Value.Err)
 		}
 		return out.Emit(stream.Record[T]{Time: r.Time, Value: r.Value.Value})
-	})
+	}, stream.Name("kafka.decode"))
 }

@@ -21,9 +21,9 @@ func Example() {
 		return
 	}
 	p := stream.New(stream.WithMetrics(m))
-	words := stream.From(p, stream.Slice([]string{"a", "bb", "", "ccc"}), stream.SourceName[string]("words"))
-	nonEmpty := stream.Filter(words, func(s string) bool { return s != "" })
-	stream.To(nonEmpty, stream.Discard[string](), stream.SinkName("out"))
+	words := stream.From(p, stream.Slice([]string{"a", "bb", "", "ccc"}), stream.Name("words"))
+	nonEmpty := stream.Filter(words, func(s string) bool { return s != "" }, stream.Name("non-empty"))
+	stream.To(nonEmpty, stream.Discard[string](), stream.Name("out"))
 	if err := p.Run(context.Background()); err != nil {
 		fmt.Println(err)
 		return
@@ -37,7 +37,7 @@ func Example() {
 	// Output:
 	// # HELP brook_records_in_total Records an operator instance received.
 	// # TYPE brook_records_in_total counter
-	// brook_records_in_total{instance="0",operator="filter"} 4
+	// brook_records_in_total{instance="0",operator="non-empty"} 4
 	// brook_records_in_total{instance="0",operator="out"} 3
 	// brook_records_in_total{instance="0",operator="words"} 0
 }

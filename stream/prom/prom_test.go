@@ -99,18 +99,18 @@ func TestCountsOfARealPipeline(t *testing.T) {
 		vals[i] = i
 	}
 	p := stream.New(stream.WithMetrics(m), stream.WithParallelism(3), stream.WithBatchSize(64))
-	src := stream.From(p, stream.Slice(vals), stream.SourceName[int]("plays"))
-	checked := stream.Process(src, "validate", func(_ *stream.Context, r stream.Record[int], out stream.Emitter[int]) error {
+	src := stream.From(p, stream.Slice(vals), stream.Name("plays"))
+	checked := stream.Process(src, func(_ *stream.Context, r stream.Record[int], out stream.Emitter[int]) error {
 		if r.Value%10 == 0 {
 			return stream.Rejectf("multiple of ten: %d", r.Value)
 		}
 		return out.Emit(r)
-	})
-	stream.To(checked.DeadLetters(), stream.Discard[stream.DeadLetter[int]](), stream.SinkName("dlq"))
-	k := stream.KeyBy(checked.Stream, func(v int) int { return v % 100 }, stream.ExchangeName("by-key"))
-	kept := stream.Apply(k.Stream, "lateness", func() stream.Operator[int, int] { return &lateMarker{} })
+	}, stream.Name("validate"))
+	stream.To(checked.DeadLetters(), stream.Discard[stream.DeadLetter[int]](), stream.Name("dlq"))
+	k := stream.KeyBy(checked.Stream, func(v int) int { return v % 100 }, stream.Name("by-key"))
+	kept := stream.Apply(k.Stream, func() stream.Operator[int, int] { return &lateMarker{} }, stream.Name("lateness"))
 	out := stream.Collect[int]()
-	stream.To(kept, out, stream.SinkName("out"))
+	stream.To(kept, out, stream.Name("out"))
 	require.NoError(t, p.Run(context.Background()))
 
 	var bad, late int
@@ -177,8 +177,8 @@ func TestWatermarkAndLagUseTheClock(t *testing.T) {
 		streamtest.WaitFor[int](hold),
 	)
 	p := stream.New(stream.WithMetrics(m), stream.WithClock(clk), stream.WithParallelism(2))
-	k := stream.KeyBy(stream.From(p, src, stream.SourceName[int]("src")), func(v int) int { return v }, stream.ExchangeName("x"))
-	stream.To(k.Stream, stream.Discard[int](), stream.SinkName("sink"))
+	k := stream.KeyBy(stream.From(p, src, stream.Name("src")), func(v int) int { return v }, stream.Name("x"))
+	stream.To(k.Stream, stream.Discard[int](), stream.Name("sink"))
 	errc := make(chan error, 1)
 	go func() { errc <- p.Run(context.Background()) }()
 
@@ -210,7 +210,7 @@ func TestQueueFillShowsBackpressure(t *testing.T) {
 	token := make(chan struct{})
 	p := stream.New(stream.WithMetrics(m), stream.WithParallelism(1), stream.WithBatchSize(1), stream.WithChannelCapacity(4))
 	r := stream.Rebalance(stream.From(p, stream.Generate(100, func(i int64) stream.Record[int64] { return stream.At(i, 0) })),
-		stream.ExchangeName("slow"))
+		stream.Name("slow"))
 	stream.To(stream.Map(r, func(v int64) int64 { return v }), stream.SinkFunc[int64](func(ctx context.Context, _ stream.Record[int64]) error {
 		select {
 		case <-release:
@@ -286,7 +286,7 @@ func TestScrapeOverHTTP(t *testing.T) {
 	m, err := prom.New(reg)
 	require.NoError(t, err)
 	p := stream.New(stream.WithMetrics(m))
-	stream.To(stream.From(p, stream.Slice([]string{"a", "b", "c"}), stream.SourceName[string]("words")), stream.Discard[string]())
+	stream.To(stream.From(p, stream.Slice([]string{"a", "b", "c"}), stream.Name("words")), stream.Discard[string]())
 	require.NoError(t, p.Run(context.Background()))
 
 	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -304,6 +304,6 @@ func TestScrapeOverHTTP(t *testing.T) {
 	}
 	s := fromFamilies(list)
 	assert.Equal(t, 3.0, s["brook_records_out_total"]["words/0"])
-	assert.Equal(t, 3.0, s["brook_records_in_total"]["sink/0"])
+	assert.Equal(t, 3.0, s["brook_records_in_total"]["words.sink/0"])
 	assert.Equal(t, dto.MetricType_GAUGE, fams["brook_watermark_seconds"].GetType())
 }

@@ -63,8 +63,8 @@ func TestPipelineRestoresFromRedis(t *testing.T) {
 		p := stream.New(stream.WithCheckpoints(ns, time.Millisecond))
 		src := &counter{n: n, saved: ns.saved}
 		s := stream.From(p, src)
-		total := stream.Apply(stream.KeyBy(s, func(v int64) int64 { return v % 3 }, stream.Parallelism(2)).Stream, "sum",
-			func() stream.Operator[int64, int64] { return &summer{} })
+		total := stream.Apply(stream.KeyBy(s, func(v int64) int64 { return v % 3 }, stream.Parallelism(2)).Stream,
+			func() stream.Operator[int64, int64] { return &summer{} }, stream.Name("sum"))
 		stream.To(total, stream.SinkFunc[int64](func(_ context.Context, r stream.Record[int64]) error {
 			sum += r.Value
 			return nil
