@@ -28,12 +28,11 @@ var ErrRequestTimeout = errors.New("stream: async request timed out")
 // becomes a dead letter with [DeadLetterFailed].
 type AsyncFunc[In, Out any] func(ctx context.Context, v In) (Out, error)
 
-// AsyncOption configures [Async]. Options are values of a sealed interface:
-// only this package defines them.
-type AsyncOption interface{ applyAsync(*asyncConfig) }
+// AsyncOption configures [Async]: [Name] and the options below (see
+// [OperatorConfig] for how option types relate).
+type AsyncOption func(*OperatorConfig)
 
 type asyncConfig struct {
-	name       string
 	capacity   int
 	unordered  bool
 	timeout    time.Duration
@@ -42,9 +41,7 @@ type asyncConfig struct {
 	errs       []error
 }
 
-type asyncOptionFunc func(*asyncConfig)
-
-func (f asyncOptionFunc) applyAsync(c *asyncConfig) { f(c) }
+func asyncOptionFunc(set func(*asyncConfig)) AsyncOption { return OptionFor[AsyncOption](set) }
 
 // MaxInFlight bounds the requests an [Async] instance has outstanding —
 // called, waiting for a retry, or completed but not yet emitted (in ordered
@@ -111,11 +108,6 @@ func DeadLetterFailed() AsyncOption {
 	return asyncOptionFunc(func(c *asyncConfig) { c.deadLetter = true })
 }
 
-// AsyncName names the async operator (default "async").
-func AsyncName(name string) AsyncOption {
-	return asyncOptionFunc(func(c *asyncConfig) { c.name = name })
-}
-
 // Async calls fn for every record of s with up to [MaxInFlight] requests
 // outstanding per instance — the shape of Flink's AsyncDataStream, for
 // lookups in a remote service whose latency would otherwise block the
@@ -143,14 +135,9 @@ func AsyncName(name string) AsyncOption {
 // consumes it, they fail the run.
 func Async[In, Out any](s Stream[In], fn AsyncFunc[In, Out], opts ...AsyncOption) Processed[In, Out] {
 	in := s.must()
-	cfg := asyncConfig{name: "async", capacity: 100}
-	for _, o := range opts {
-		if o != nil {
-			o.applyAsync(&cfg)
-		}
-	}
+	cfg := asyncConfig{capacity: 100}
 	p := in.p
-	name := p.uniqueName(cfg.name)
+	name := p.opName(in.name, Configure("async", &cfg, opts))
 	for _, err := range cfg.errs {
 		p.fail(fmt.Errorf("%s: %w", name, err))
 	}
@@ -158,7 +145,7 @@ func Async[In, Out any](s Stream[In], fn AsyncFunc[In, Out], opts ...AsyncOption
 		p.failf("%s: nil async function", name)
 	}
 	dead := NewOutputTag[DeadLetter[In]]("dead-letters")
-	x := newExchange[In](p, name+".in", nil, []ExchangeOption{Parallelism(in.parallelism)})
+	x := newExchange[In](p, in.name, "in", in.parallelism, nil, []ExchangeOption{Name(name + ".in")})
 	x.forward = true
 	x.attach(s)
 	o := newOutlet[Out](p, name, in.parallelism)

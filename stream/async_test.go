@@ -315,7 +315,7 @@ func TestAsyncTimeoutRetryAndPolicy(t *testing.T) {
 			if deadLetter {
 				opts = append(opts, stream.DeadLetterFailed())
 			}
-			res := stream.Async(stream.From(p, stream.Slice([]int{1, 2, 3, 4})), hangFn(hangs, &tries), append(opts, stream.AsyncName("rpc"))...)
+			res := stream.Async(stream.From(p, stream.Slice([]int{1, 2, 3, 4})), hangFn(hangs, &tries), append(opts, stream.Name("rpc"))...)
 			out := stream.Collect[int]()
 			stream.To(res.Stream, out)
 			dead := stream.Collect[stream.DeadLetter[int]]()
@@ -390,7 +390,7 @@ func TestAsyncFailures(t *testing.T) {
 			require.Error(t, err)
 			var oe *stream.OperatorError
 			require.ErrorAs(t, err, &oe)
-			assert.Equal(t, "async", oe.Op)
+			assert.Equal(t, "source.async", oe.Op)
 			if c.want != nil {
 				assert.ErrorIs(t, err, c.want)
 			} else {
@@ -526,7 +526,7 @@ func TestAsyncCheckpointWithRequestsInFlight(t *testing.T) {
 					}
 					return v * 3, nil
 				}, opts...)
-				stream.To(res.Stream, sink, stream.SinkName("ints"))
+				stream.To(res.Stream, sink, stream.Name("ints"))
 			}
 			var want []int
 			for i := range n {
@@ -564,7 +564,7 @@ func TestAsyncCheckpointWithRequestsInFlight(t *testing.T) {
 			cp, err := store.Latest(context.Background())
 			require.NoError(t, err)
 			require.NotNil(t, cp)
-			require.Greater(t, len(cp.States["async/0"]), n/4, "requests were in flight at the checkpoint")
+			require.Greater(t, len(cp.States["source.async/0"]), n/4, "requests were in flight at the checkpoint")
 
 			// Run 2 restores and finishes; nothing hangs.
 			out := &intSink{}
