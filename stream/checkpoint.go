@@ -72,8 +72,12 @@ var ErrCorruptCheckpoint = errors.New("stream: corrupt checkpoint")
 // run restored from a final checkpoint resumes after everything the ended
 // run processed.
 //
-// The restored pipeline must have the same operator names and maximum
-// parallelism ([WithMaxParallelism]) as the one that wrote the checkpoint.
+// State is restored by operator name ([Name]; name the operators whose
+// state must survive changes to the pipeline). An operator with no state in
+// the checkpoint starts empty; state of an operator the pipeline no longer
+// has fails the restore unless [AllowNonRestoredState] drops it. The
+// restored pipeline must have the same maximum parallelism
+// ([WithMaxParallelism]) as the one that wrote the checkpoint.
 // Its parallelism may differ: state kept by key group (operators
 // implementing [KeyGroupSnapshotter]) is redistributed, each instance taking the key groups it now owns, and each
 // instance starts from the smallest watermark the old instances had. State
@@ -231,6 +235,10 @@ func (b *builder) registerState(name string, inst, par int, snap Snapshotter, kg
 	}
 	st := &stateful{key: name + "/" + strconv.Itoa(inst), snap: snap, wm: wm, kg: kg}
 	co.nStates++
+	if co.names == nil {
+		co.names = map[string]bool{}
+	}
+	co.names[name] = true
 	if kg != nil {
 		r := KeyGroupRangeOf(inst, par, co.maxPar)
 		st.first = r.Start
@@ -250,7 +258,7 @@ func (c *coordinator) restoreInstance(st *stateful, name string, inst, par int) 
 	old := c.restoredInstances(name)
 	switch {
 	case len(old) == 0:
-		return fmt.Errorf("%w: checkpoint has no state for %s (pipeline changed?)", ErrInvalid, st.key)
+		return nil // an operator added since the checkpoint starts empty
 	case len(old) == par:
 		if err := st.restore(old[inst]); err != nil {
 			return err

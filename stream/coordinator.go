@@ -40,8 +40,9 @@ type coordinator struct {
 	nSinks    int
 	listeners []CheckpointListener
 	restored  map[string][]byte
-	restoreID int64 // the restored checkpoint's id (0: none)
-	maxPar    int   // the pipeline's, recorded in every checkpoint
+	restoreID int64           // the restored checkpoint's id (0: none)
+	names     map[string]bool // operators with registered state
+	maxPar    int             // the pipeline's, recorded in every checkpoint
 	metrics   CheckpointMetrics
 	failed    *atomic.Bool // a task failed: store no final checkpoint
 	tick      chan struct{}

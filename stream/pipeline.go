@@ -47,8 +47,9 @@ type config struct {
 	metrics        Metrics
 	idleTimeout    time.Duration
 
-	store        CheckpointStore
-	ckptInterval time.Duration
+	store            CheckpointStore
+	ckptInterval     time.Duration
+	allowNonRestored bool
 }
 
 // Option configures a Pipeline. Options are values of a sealed interface:
@@ -237,6 +238,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	for _, build := range p.sources {
 		if err := build(rt.newBuilder()); err != nil {
 			return err
+		}
+	}
+	if rt.co != nil {
+		if err := rt.co.checkNonRestored(p); err != nil {
+			return &OperatorError{Op: "checkpoint", Err: err}
 		}
 	}
 	var wg sync.WaitGroup
