@@ -14,6 +14,7 @@ type globalStore[K comparable, T, Acc, Out any] struct {
 	globals map[K]*global[K, Acc]
 	order   []*global[K, Acc]
 	dirty   []*global[K, Acc]
+	ords    []int // while restoring: each window's place in the order that wrote it
 }
 
 // global is the global window of one key; cell.count counts its records

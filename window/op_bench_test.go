@@ -92,7 +92,7 @@ func BenchmarkSnapshot(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	state, err := o.Snapshot()
+	state, err := o.snapshotAll()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func BenchmarkSnapshot(b *testing.B) {
 	b.Run("snapshot-1M-keys", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := o.Snapshot(); err != nil {
+			if _, err := o.snapshotAll(); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -125,7 +125,7 @@ func BenchmarkSnapshot(b *testing.B) {
 	b.Run("restore-1M-keys", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if err := mk().Restore(state); err != nil {
+			if err := mk().restoreAll(state); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -113,9 +113,10 @@ func build[K comparable, T, Acc, Out any](in stream.KeyedStream[K, T], a Assigne
 	if kind == "window" { // not handed on by another operator (a window join)
 		kind = a.String()
 	}
+	group := in.KeyGroup()
 	s := stream.Apply(in.Stream, func() stream.Operator[T, Result[K, Out]] {
 		o := mk()
-		o.a, o.cfg, o.key, o.lateTag = a, cfg, in.Key, late
+		o.a, o.cfg, o.key, o.lateTag, o.group = a, cfg, in.Key, late, group
 		o.init()
 		return o
 	}, oc.As(kind))
@@ -152,10 +153,12 @@ type store[K comparable, T, Acc any, Out any] interface {
 	// EarlyInterval firing; hasDirty reports whether one waits.
 	fireDirty(out stream.Emitter[Result[K, Out]]) error
 	hasDirty() bool
-	// snapshot appends the state of the keys for which keep returns true;
-	// restore adds a snapshot's state (several may be merged).
-	snapshot(st *snapState[K, Acc], keep func(K) bool)
+	// snapshot appends the state of each key to the snapState to returns
+	// for it; restore adds a snapshot's state (those of several key groups
+	// merge).
+	snapshot(to func(K) *snapState[K, Acc])
 	restore(st *snapState[K, Acc])
+	finishRestore()
 	reset()
 }
 
@@ -171,6 +174,7 @@ type op[K comparable, T, Acc, Out any] struct {
 	merge   func(Acc, Acc) Acc
 	result  func(K, Span, Acc) Out
 	lateTag *stream.OutputTag[LateRecord[T]]
+	group   func(K) int // the key's key group, for checkpoints
 	st      store[K, T, Acc, Out]
 
 	ctx       *stream.Context
@@ -187,12 +191,16 @@ type op[K comparable, T, Acc, Out any] struct {
 	earlyDue   time.Time
 	procArmed  bool
 	procAt     stream.Time
+
+	restoring     bool           // key groups are being restored: Open finishes
+	groupSnaps    map[int][]byte // the current checkpoint's groups not handed out yet
+	lastSnapGroup int
 }
 
 var _ stream.Operator[int, Result[int, int64]] = (*op[int, int, int64, int64])(nil)
 var _ stream.Opener = (*op[int, int, int64, int64])(nil)
 var _ stream.TimerHandler[Result[int, int64]] = (*op[int, int, int64, int64])(nil)
-var _ stream.Snapshotter = (*op[int, int, int64, int64])(nil)
+var _ stream.KeyGroupSnapshotter = (*op[int, int, int64, int64])(nil)
 
 // init resets the operator to no windows, making its store on first use.
 func (o *op[K, T, Acc, Out]) init() {
@@ -223,6 +231,8 @@ func (o *op[K, T, Acc, Out]) Open(ctx *stream.Context) error {
 		o.lateOut = stream.Output(ctx, o.lateTag)
 	}
 	o.needClock = o.a.proc || o.cfg.earlyD > 0
+	o.restoredWatermark(ctx.Watermark())
+	o.restored()
 	o.rearm()
 	return nil
 }

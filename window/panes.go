@@ -86,7 +86,8 @@ type paneStore[K comparable, T, Acc, Out any] struct {
 	slotOK  bool
 	free    []*pane[K, Acc] // retired panes, emptied, for reuse
 	dirty   []paneRef[K, Acc]
-	keyHint int // the keys of the last retired pane: the next one's likely size
+	keyHint int                     // the keys of the last retired pane: the next one's likely size
+	ords    map[*pane[K, Acc]][]int // while restoring: the cells' places in the panes that wrote them
 }
 
 func newPaneStore[K comparable, T, Acc, Out any](o *op[K, T, Acc, Out]) *paneStore[K, T, Acc, Out] {

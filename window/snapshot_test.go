@@ -44,7 +44,7 @@ func feed[Acc, Out any](t *testing.T, o *op[int, snapRec, Acc, Out], steps []sna
 func aggOp(a Assigner, cfg config) func() *op[int, snapRec, Pair[int64, int], Pair[int64, int]] {
 	agg := Both(Count[snapRec](), Sum(func(r snapRec) int { return r.V }))
 	return func() *op[int, snapRec, Pair[int64, int], Pair[int64, int]] {
-		o := &op[int, snapRec, Pair[int64, int], Pair[int64, int]]{a: a, cfg: cfg, key: func(r snapRec) int { return r.Key },
+		o := &op[int, snapRec, Pair[int64, int], Pair[int64, int]]{a: a, cfg: cfg, key: func(r snapRec) int { return r.Key }, group: groupOf,
 			agg: agg, newAcc: agg.New, merge: agg.Merge, result: func(_ int, _ Span, acc Pair[int64, int]) Pair[int64, int] { return agg.Result(acc) }}
 		o.init()
 		return o
@@ -53,7 +53,7 @@ func aggOp(a Assigner, cfg config) func() *op[int, snapRec, Pair[int64, int], Pa
 
 func procOp(a Assigner, cfg config) func() *op[int, snapRec, []stream.Record[snapRec], string] {
 	return func() *op[int, snapRec, []stream.Record[snapRec], string] {
-		o := &op[int, snapRec, []stream.Record[snapRec], string]{a: a, cfg: cfg, key: func(r snapRec) int { return r.Key },
+		o := &op[int, snapRec, []stream.Record[snapRec], string]{a: a, cfg: cfg, key: func(r snapRec) int { return r.Key }, group: groupOf,
 			newAcc: func() []stream.Record[snapRec] { return nil },
 			addRec: func(acc []stream.Record[snapRec], r stream.Record[snapRec]) []stream.Record[snapRec] {
 				return append(acc, r)
@@ -76,12 +76,48 @@ func checkRestore[Acc, Out any](t *testing.T, mk func() *op[int, snapRec, Acc, O
 	parts := &collectEmitter[Result[int, Out]]{}
 	first := mk()
 	feed(t, first, steps[:split], parts)
-	state, err := first.Snapshot()
+	state, err := snapshotGroups(first)
 	require.NoError(t, err)
 	second := mk()
-	require.NoError(t, second.Restore(state))
+	require.NoError(t, restoreGroups(second, state))
+	second.restoredWatermark(first.wm) // the runtime keeps the instance's watermark
 	feed(t, second, steps[split:], parts)
 	require.Equal(t, whole.got, parts.got)
+}
+
+// testGroups is the number of key groups of the operators of these tests:
+// key k is in group k % testGroups.
+const testGroups = 3
+
+func groupOf(k int) int { return k % testGroups }
+
+// snapshotGroups snapshots every key group of o, as a checkpoint does.
+func snapshotGroups[K comparable, T, Acc, Out any](o *op[K, T, Acc, Out]) (map[int][]byte, error) {
+	m := map[int][]byte{}
+	for g := range testGroups {
+		b, err := o.SnapshotKeyGroup(g)
+		if err != nil {
+			return nil, err
+		}
+		if len(b) > 0 {
+			m[g] = b
+		}
+	}
+	return m, nil
+}
+
+// restoreGroups restores the groups into o, as a restore before Open does.
+func restoreGroups[K comparable, T, Acc, Out any](o *op[K, T, Acc, Out], m map[int][]byte) error {
+	for g := range testGroups {
+		if b, ok := m[g]; ok {
+			if err := o.RestoreKeyGroup(g, b); err != nil {
+				return err
+			}
+		}
+	}
+	o.restored()
+	o.rearm()
+	return nil
 }
 
 func TestSnapshotRestore(t *testing.T) {
@@ -121,11 +157,12 @@ func TestRestoreRejectsOtherWindows(t *testing.T) {
 	t.Parallel()
 	o := aggOp(Tumbling(10), config{})()
 	require.NoError(t, o.ProcessRecord(stream.Record[snapRec]{Time: 3, Value: snapRec{Key: 1}}, &collectEmitter[Result[int, Pair[int64, int]]]{}))
-	state, err := o.Snapshot()
+	state, err := snapshotGroups(o)
 	require.NoError(t, err)
-	err = aggOp(Tumbling(20), config{})().Restore(state)
+	err = restoreGroups(aggOp(Tumbling(20), config{})(), state)
 	assert.ErrorIs(t, err, stream.ErrInvalid)
-	err = aggOp(Tumbling(10), config{})().Restore(state[:len(state)/2])
+	g1 := state[1]
+	err = restoreGroups(aggOp(Tumbling(10), config{})(), map[int][]byte{1: g1[:len(g1)/2]})
 	assert.ErrorIs(t, err, stream.ErrCorruptCheckpoint)
 }
 
@@ -133,9 +170,9 @@ type opaque struct{ n int }
 
 func TestSnapshotOfUnencodableStateFails(t *testing.T) {
 	t.Parallel()
-	o := &op[opaque, opaque, int64, int64]{a: Tumbling(10), key: func(v opaque) opaque { return v }, agg: Count[opaque](), newAcc: func() int64 { return 0 }}
+	o := &op[opaque, opaque, int64, int64]{a: Tumbling(10), key: func(v opaque) opaque { return v }, group: func(opaque) int { return 0 }, agg: Count[opaque](), newAcc: func() int64 { return 0 }}
 	o.init()
 	require.NoError(t, o.ProcessRecord(stream.Record[opaque]{Time: 1, Value: opaque{1}}, &collectEmitter[Result[opaque, int64]]{}))
-	_, err := o.Snapshot()
+	_, err := o.SnapshotKeyGroup(0)
 	assert.ErrorContains(t, err, "gob")
 }
