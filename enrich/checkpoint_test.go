@@ -17,6 +17,7 @@ import (
 	"github.com/brook-streams/brook/enrich"
 	"github.com/brook-streams/brook/stream"
 	"github.com/brook-streams/brook/stream/streamtest"
+	"github.com/brook-streams/brook/window"
 )
 
 var errCrash = errors.New("simulated crash")
@@ -117,6 +118,54 @@ func TestIntervalJoinCheckpointRestore(t *testing.T) {
 		}, enrich.JoinExchange(stream.Parallelism(2)))
 		stream.To(j.Stream, sink)
 	})
+}
+
+// The interval join's state is kept by key group: a checkpoint written at
+// parallelism 2 restores at 3 (and the uninterrupted reference runs at 1).
+func TestIntervalJoinRestoreAtAnotherParallelism(t *testing.T) {
+	t.Parallel()
+	var recs []stream.Record[ev]
+	for i := range 3000 {
+		recs = append(recs, stream.At(ev{ID: i, Key: i % 11}, stream.Time(i*10+(i*7919)%40)))
+	}
+	runs := 0
+	crashAndRestore(t, recs, func(p *stream.Pipeline, src *streamtest.Replay[ev], sink *listSink[pair]) {
+		par := []int{1, 2, 3}[runs]
+		runs++
+		s := stream.From[ev](p, src, stream.WithWatermarks(stream.BoundedOutOfOrderness[ev](40)))
+		a := stream.Filter(s, func(e ev) bool { return e.ID%2 == 0 })
+		b := stream.Filter(s, func(e ev) bool { return e.ID%2 == 1 })
+		j := enrich.IntervalLeftJoin(a, b, evKey, evKey, -100, 150, func(x, y ev, ok bool) pair {
+			if !ok {
+				return pair{x.ID, -1, 0}
+			}
+			return pair{x.ID, y.ID, 0}
+		}, enrich.JoinExchange(stream.Parallelism(par)))
+		stream.To(j.Stream, sink)
+	})
+	require.Equal(t, 3, runs)
+}
+
+// The window join keeps its windows by key group too: written at 3, restored
+// at 1.
+func TestWindowJoinRestoreAtAnotherParallelism(t *testing.T) {
+	t.Parallel()
+	var recs []stream.Record[ev]
+	for i := range 3000 {
+		recs = append(recs, stream.At(ev{ID: i, Key: i % 11}, stream.Time(i*10+(i*7919)%40)))
+	}
+	runs := 0
+	crashAndRestore(t, recs, func(p *stream.Pipeline, src *streamtest.Replay[ev], sink *listSink[pair]) {
+		par := []int{2, 3, 1}[runs]
+		runs++
+		s := stream.From[ev](p, src, stream.WithWatermarks(stream.BoundedOutOfOrderness[ev](40)))
+		a := stream.Filter(s, func(e ev) bool { return e.ID%2 == 0 })
+		b := stream.Filter(s, func(e ev) bool { return e.ID%2 == 1 })
+		j := enrich.WindowJoin(a, b, evKey, evKey, window.Tumbling(200), func(x, y ev) pair { return pair{x.ID, y.ID, 0} },
+			enrich.JoinExchange(stream.Parallelism(par)))
+		stream.To(j.Stream, sink)
+	})
+	require.Equal(t, 3, runs)
 }
 
 func TestLookupBatchCheckpointRestore(t *testing.T) {

@@ -58,7 +58,7 @@ func intervalJoin[A, B any, K comparable, Out any](a stream.Stream[A], b stream.
 	}
 	ks := stream.Connect(a, b, keyA, keyB, cfg.exchange...)
 	late := stream.NewOutputTag[stream.Either[A, B]]("late")
-	set := &intervalSettings[A, B, K, Out]{cfg: cfg, keyA: keyA, keyB: keyB, lower: lower, upper: upper, join: join, left: left, late: late}
+	set := &intervalSettings[A, B, K, Out]{cfg: cfg, keyA: keyA, keyB: keyB, lower: lower, upper: upper, join: join, left: left, late: late, group: ks.KeyGroup()}
 	out := stream.Apply(ks.Stream, func() stream.Operator[stream.Either[A, B], Out] {
 		return &intervalOp[A, B, K, Out]{intervalSettings: set}
 	}, cfg.op.As(""))
@@ -66,6 +66,7 @@ func intervalJoin[A, B any, K comparable, Out any](a stream.Stream[A], b stream.
 }
 
 type intervalSettings[A, B any, K comparable, Out any] struct {
+	group        func(K) int // a key's key group, for checkpoints
 	cfg          *joinConfig
 	keyA         func(A) K
 	keyB         func(B) K
@@ -97,6 +98,9 @@ type intervalOp[A, B any, K comparable, Out any] struct {
 	// held b: the watermarks at which they can be dropped.
 	expA, expB expiryHeap[K]
 	size, max  int
+
+	groupSnaps    map[int][]byte // the current checkpoint's key groups not handed out yet
+	lastSnapGroup int
 }
 
 func (o *intervalOp[A, B, K, Out]) Open(c *stream.Context) error {
@@ -357,24 +361,40 @@ type heldState[V any] struct {
 	Matched bool
 }
 
-// Snapshot encodes the records the instance holds with encoding/gob, so the
-// key and value types must be gob-encodable when checkpoints are on.
-func (o *intervalOp[A, B, K, Out]) Snapshot() ([]byte, error) {
-	st := intervalState[A, B, K]{
-		Keys: make([]K, 0, len(o.keys)),
-		As:   make([][]heldState[A], 0, len(o.keys)),
-		Bs:   make([][]heldState[B], 0, len(o.keys)),
+// SnapshotKeyGroup encodes the records the instance holds for the keys of
+// key group g, with encoding/gob, so the key and value types must be
+// gob-encodable when checkpoints are on. It implements
+// [stream.KeyGroupSnapshotter]: the runtime asks for the instance's groups
+// in increasing order, so the first call of a checkpoint splits the state
+// in one pass and the others hand out what it made.
+func (o *intervalOp[A, B, K, Out]) SnapshotKeyGroup(g int) ([]byte, error) {
+	if o.groupSnaps == nil || g <= o.lastSnapGroup {
+		states := map[int]*intervalState[A, B, K]{}
+		for k, ks := range o.keys {
+			kg := o.group(k)
+			st := states[kg]
+			if st == nil {
+				st = &intervalState[A, B, K]{}
+				states[kg] = st
+			}
+			st.Keys = append(st.Keys, k)
+			st.As = append(st.As, heldStates(ks.as))
+			st.Bs = append(st.Bs, heldStates(ks.bs))
+		}
+		o.groupSnaps = make(map[int][]byte, len(states))
+		for kg, st := range states {
+			var buf bytes.Buffer
+			if err := gob.NewEncoder(&buf).Encode(st); err != nil {
+				o.groupSnaps = nil
+				return nil, fmt.Errorf("snapshot of interval join state: %w", err)
+			}
+			o.groupSnaps[kg] = buf.Bytes()
+		}
 	}
-	for k, ks := range o.keys {
-		st.Keys = append(st.Keys, k)
-		st.As = append(st.As, heldStates(ks.as))
-		st.Bs = append(st.Bs, heldStates(ks.bs))
-	}
-	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(st); err != nil {
-		return nil, fmt.Errorf("snapshot of interval join state: %w", err)
-	}
-	return buf.Bytes(), nil
+	o.lastSnapGroup = g
+	b := o.groupSnaps[g]
+	delete(o.groupSnaps, g)
+	return b, nil
 }
 
 func heldStates[V any](hs []held[V]) []heldState[V] {
@@ -385,8 +405,10 @@ func heldStates[V any](hs []held[V]) []heldState[V] {
 	return out
 }
 
-// Restore replaces the instance's state with a snapshot's.
-func (o *intervalOp[A, B, K, Out]) Restore(b []byte) error {
+// RestoreKeyGroup adds the records of key group g from a checkpoint, before
+// the instance opens (at any parallelism: the groups of an instance may come
+// from several instances of the run that wrote it).
+func (o *intervalOp[A, B, K, Out]) RestoreKeyGroup(_ int, b []byte) error {
 	var st intervalState[A, B, K]
 	if err := gob.NewDecoder(bytes.NewReader(b)).Decode(&st); err != nil {
 		return fmt.Errorf("%w: interval join state: %v", stream.ErrCorruptCheckpoint, err)
@@ -394,9 +416,9 @@ func (o *intervalOp[A, B, K, Out]) Restore(b []byte) error {
 	if len(st.As) != len(st.Keys) || len(st.Bs) != len(st.Keys) {
 		return fmt.Errorf("%w: interval join state: %d keys, %d and %d lists", stream.ErrCorruptCheckpoint, len(st.Keys), len(st.As), len(st.Bs))
 	}
-	o.keys = make(map[K]*keyState[A, B], len(st.Keys))
-	o.expA, o.expB = expiryHeap[K]{}, expiryHeap[K]{}
-	o.size = 0
+	if o.keys == nil {
+		o.keys = make(map[K]*keyState[A, B], len(st.Keys))
+	}
 	for i, k := range st.Keys {
 		ks := &keyState[A, B]{}
 		for _, h := range st.As[i] {
@@ -407,13 +429,13 @@ func (o *intervalOp[A, B, K, Out]) Restore(b []byte) error {
 			ks.bs = insertHeld(ks.bs, held[B]{t: h.T, v: h.V, matched: h.Matched})
 			o.expB.push(expiry[K]{at: h.T.Add(-o.lower), key: k})
 		}
-		o.size += len(ks.as) + len(ks.bs)
-		if o.size > 0 {
+		if n := len(ks.as) + len(ks.bs); n > 0 {
 			o.keys[k] = ks
+			o.size += n
 		}
 	}
 	o.max = max(o.max, o.size)
 	return nil
 }
 
-var _ stream.Snapshotter = (*intervalOp[int, int, int, int])(nil)
+var _ stream.KeyGroupSnapshotter = (*intervalOp[int, int, int, int])(nil)
