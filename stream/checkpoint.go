@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/brook-streams/brook/stream/codec"
 )
 
 // Checkpoint is a consistent snapshot of a pipeline's state: the state of
@@ -47,7 +49,7 @@ type CheckpointListener interface {
 
 // ErrCorruptCheckpoint is wrapped by errors about checkpoint data that does
 // not decode.
-var ErrCorruptCheckpoint = errors.New("stream: corrupt checkpoint")
+var ErrCorruptCheckpoint = codec.ErrCorrupt
 
 // WithCheckpoints enables checkpoints every interval (processing time, by
 // the pipeline's clock) into store. Run first restores the latest
@@ -111,16 +113,16 @@ type stateful struct {
 }
 
 func (s *stateful) snapshot() ([]byte, error) {
-	var buf []byte
-	buf = binary.AppendVarint(buf, int64(*s.wm))
-	if s.snap != nil {
-		st, err := s.snap.Snapshot()
-		if err != nil {
-			return nil, err
-		}
-		buf = append(buf, st...)
+	var e codec.Encoder
+	e.Int(int64(*s.wm))
+	if s.snap == nil {
+		return e.Data(), nil
 	}
-	return buf, nil
+	st, err := s.snap.Snapshot()
+	if err != nil {
+		return nil, err
+	}
+	return append(e.Data(), st...), nil
 }
 
 // message returns the instance's whole part of checkpoint id.
@@ -146,13 +148,15 @@ func (s *stateful) message(id int64) (stateMsg, error) {
 }
 
 func (s *stateful) restore(b []byte) error {
-	w, n := binary.Varint(b)
-	if n <= 0 {
-		return fmt.Errorf("%w: state of %s", ErrCorruptCheckpoint, s.key)
+	d := codec.NewDecoder(b, "state of "+s.key)
+	w := d.Int()
+	rest := d.Rest()
+	if err := d.Finish(); err != nil {
+		return err
 	}
 	*s.wm = Time(w)
 	if s.snap != nil {
-		return s.snap.Restore(b[n:])
+		return s.snap.Restore(rest)
 	}
 	return nil
 }

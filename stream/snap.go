@@ -1,15 +1,12 @@
 package stream
 
-import (
-	"encoding/binary"
-	"fmt"
-)
+import "github.com/brook-streams/brook/stream/codec"
 
 // pairSnapshotter snapshots two optional parts as one state.
 type pairSnapshotter [2]Snapshotter
 
 func (p pairSnapshotter) Snapshot() ([]byte, error) {
-	var buf []byte
+	var e codec.Encoder
 	for _, s := range p {
 		var st []byte
 		if s != nil {
@@ -18,28 +15,23 @@ func (p pairSnapshotter) Snapshot() ([]byte, error) {
 				return nil, err
 			}
 		}
-		buf = binary.AppendUvarint(buf, uint64(len(st)))
-		buf = append(buf, st...)
+		e.Bytes(st)
 	}
-	return buf, nil
+	return e.Data(), nil
 }
 
 func (p pairSnapshotter) Restore(b []byte) error {
-	for _, s := range p {
-		l, n := binary.Uvarint(b)
-		if n <= 0 || l > uint64(len(b)-n) {
-			return fmt.Errorf("%w: truncated state", ErrCorruptCheckpoint)
-		}
-		part := b[n : n+int(l)]
-		b = b[n+int(l):]
+	d := codec.NewDecoder(b, "source state")
+	parts := [2][]byte{d.Bytes(), d.Bytes()}
+	if err := d.Finish(); err != nil {
+		return err
+	}
+	for i, s := range p {
 		if s != nil {
-			if err := s.Restore(part); err != nil {
+			if err := s.Restore(parts[i]); err != nil {
 				return err
 			}
 		}
-	}
-	if len(b) != 0 {
-		return fmt.Errorf("%w: trailing state bytes", ErrCorruptCheckpoint)
 	}
 	return nil
 }

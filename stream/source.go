@@ -2,13 +2,13 @@ package stream
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
-	"fmt"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/brook-streams/brook/stream/codec"
 )
 
 // SourceOption configures [From]: [Name], [WithWatermarks] and
@@ -517,14 +517,17 @@ type boundedGen[T any] struct {
 
 // Snapshot saves the largest time seen.
 func (g *boundedGen[T]) Snapshot() ([]byte, error) {
-	return binary.AppendVarint(nil, int64(g.max)), nil
+	var e codec.Encoder
+	e.Int(int64(g.max))
+	return e.Data(), nil
 }
 
 // Restore restores the largest time seen.
 func (g *boundedGen[T]) Restore(b []byte) error {
-	v, n := binary.Varint(b)
-	if n <= 0 || n != len(b) {
-		return fmt.Errorf("%w: watermark generator state", ErrCorruptCheckpoint)
+	d := codec.NewDecoder(b, "watermark generator state")
+	v := d.Int()
+	if err := d.Finish(); err != nil {
+		return err
 	}
 	g.max = Time(v)
 	return nil
