@@ -200,10 +200,13 @@ type sender[T any] struct {
 	router *keyRouter // key group -> instance, for a keyed exchange
 }
 
-func (s *sender[T]) Emit(r Record[T]) error {
+func (s *sender[T]) Emit(r Record[T]) error { return s.add(s.pick(r.Value), r) }
+
+// pick returns the downstream instance of a record with value v.
+func (s *sender[T]) pick(v T) int {
 	j := 0
 	if s.hash != nil {
-		j = s.router.route(s.hash(r.Value))
+		j = s.router.route(s.hash(v))
 	} else if s.fixed >= 0 {
 		j = s.fixed
 	} else if s.n > 1 {
@@ -212,6 +215,12 @@ func (s *sender[T]) Emit(r Record[T]) error {
 			s.rr = 0
 		}
 	}
+	return j
+}
+
+// add appends r to instance j's batch, behind the watermark it must see
+// first, and sends the batches once j's is full.
+func (s *sender[T]) add(j int, r Record[T]) error {
 	b := s.bufs[j]
 	if b == nil {
 		b = s.xr.get()
@@ -230,19 +239,20 @@ func (s *sender[T]) Emit(r Record[T]) error {
 
 func (s *sender[T]) canBatch() bool { return true }
 
-// emitBatch routes a batch. With one downstream instance the records are
-// copied on in bulk: there is nothing to route.
+// emitBatch routes a batch. With one downstream instance (or a forward
+// exchange) the records are copied on in bulk: there is nothing to route.
 func (s *sender[T]) emitBatch(rs []Record[T]) error {
-	if s.n == 1 {
+	if s.n == 1 || s.fixed >= 0 {
+		j := max(s.fixed, 0)
 		for len(rs) > 0 {
-			b := s.bufs[0]
+			b := s.bufs[j]
 			if b == nil {
 				b = s.xr.get()
-				s.bufs[0] = b
+				s.bufs[j] = b
 			}
-			if s.sent[0] != s.wm {
+			if s.sent[j] != s.wm {
 				b.marks = append(b.marks, mark{at: len(b.recs), wm: s.wm})
-				s.sent[0] = s.wm
+				s.sent[j] = s.wm
 			}
 			k := min(len(rs), s.size-len(b.recs))
 			b.recs = append(b.recs, rs[:k]...)
@@ -256,9 +266,30 @@ func (s *sender[T]) emitBatch(rs []Record[T]) error {
 		return nil
 	}
 	for i := range rs {
-		if err := s.Emit(rs[i]); err != nil {
+		if err := s.add(s.pick(rs[i].Value), rs[i]); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// emitMarked routes a batch together with the watermarks between its
+// records (see markedInlet): the watermark work is one comparison per
+// record and destination, as for records that arrive one at a time, with
+// no call per watermark.
+func (s *sender[T]) emitMarked(rs []Record[T], marks []mark) error {
+	mi := 0
+	for i := range rs {
+		for mi < len(marks) && marks[mi].at <= i {
+			s.wm = max(s.wm, marks[mi].wm)
+			mi++
+		}
+		if err := s.add(s.pick(rs[i].Value), rs[i]); err != nil {
+			return err
+		}
+	}
+	for ; mi < len(marks); mi++ {
+		s.wm = max(s.wm, marks[mi].wm)
 	}
 	return nil
 }

@@ -49,6 +49,17 @@ type batchInlet[T any] interface {
 	canBatch() bool
 }
 
+// markedInlet is a batchInlet that also takes the watermarks between the
+// records of a batch: emitMarked(rs, marks) equals, for each mark in order,
+// delivering the records before marks[i].at and then the watermark
+// marks[i].wm (marks with at == len(rs) follow the last record). A source
+// whose watermark rises with every record hands its batches to an exchange
+// this way, instead of cutting them into single records.
+type markedInlet[T any] interface {
+	batchInlet[T]
+	emitMarked(rs []Record[T], marks []mark) error
+}
+
 // canBatch reports whether the functions in front of in may run a batch
 // ahead of it (see batchInlet).
 func canBatch[T any](in inlet[T]) bool {

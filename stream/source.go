@@ -127,6 +127,14 @@ type sourceOut[T any] struct {
 	nextB batchInlet[T]
 	batch int  // the pipeline's exchange batch size
 	depth int8 // 0: not decided yet, 1: the chain takes batches, -1: it does not
+	// marked is next when it takes watermarks inside a batch (an exchange)
+	marked markedInlet[T]
+	marks  []mark
+	// records emitted one at a time, collected for the exchange (see
+	// startPending); pendMode is 0 until decided, 1 when collecting, -1 not
+	pend     []Record[T]
+	pendMode int8
+	bounded  *boundedGen[T]
 
 	// checkpoints (nil without)
 	co          *coordinator
@@ -202,6 +210,11 @@ func (s *sourceOut[T]) injectParked() (err error) {
 }
 
 func (s *sourceOut[T]) Emit(r Record[T]) error {
+	if s.pendMode >= 0 {
+		if s.pendMode > 0 || s.startPending() {
+			return s.emitPending(r)
+		}
+	}
 	if s.slow {
 		return s.emitSlow(r)
 	}
@@ -212,6 +225,82 @@ func (s *sourceOut[T]) Emit(r Record[T]) error {
 		return s.housekeep()
 	}
 	return nil
+}
+
+// startPending decides, at the first record, whether records emitted one
+// at a time are collected into batches: only when the source feeds an
+// exchange directly, which holds records back in its own batches anyway, so
+// collecting them changes nothing downstream can see.
+func (s *sourceOut[T]) startPending() bool {
+	s.pendMode = -1
+	m, ok := s.next.(markedInlet[T])
+	if !ok {
+		return false
+	}
+	s.pendMode, s.marked = 1, m
+	s.pend = make([]Record[T], 0, max(1, min(batchLen[T](), s.batch)))
+	s.bounded, _ = s.gen.(*boundedGen[T])
+	return true
+}
+
+// emitPending is Emit into a batch for the exchange: timestamps assigned
+// and watermarks generated per record, the watermarks kept as marks between
+// the records, so the exchange sees exactly what it would have seen one
+// record at a time.
+func (s *sourceOut[T]) emitPending(r Record[T]) error {
+	if s.ts != nil {
+		r.Time = TimeOf(s.ts(r.Value))
+	}
+	if s.idle {
+		s.idle = false
+		s.slow = s.ts != nil || s.gen != nil
+	}
+	s.pend = append(s.pend, r)
+	if s.gen != nil {
+		var w Time
+		if g := s.bounded; g != nil {
+			if r.Time > g.max {
+				g.max = r.Time
+			}
+			w = g.watermark()
+		} else {
+			w = s.gen.OnRecord(r)
+		}
+		if w > s.wm {
+			s.wm = w
+			s.cnt.wm = w
+			s.marks = append(s.marks, mark{at: len(s.pend), wm: w})
+		}
+	}
+	if len(s.pend) == cap(s.pend) {
+		if err := s.flushPending(); err != nil {
+			return err
+		}
+	}
+	if s.since++; s.since >= 4096 {
+		return s.housekeep()
+	}
+	return nil
+}
+
+// flushPending hands the records collected by emitPending to the exchange.
+func (s *sourceOut[T]) flushPending() error {
+	if len(s.pend) == 0 && len(s.marks) == 0 {
+		return nil
+	}
+	err := s.marked.emitMarked(s.pend, s.marks)
+	clear(s.pend) // drop references for the collector
+	s.pend, s.marks = s.pend[:0], s.marks[:0]
+	return err
+}
+
+// ctrlDown sends a control message down the chain, behind the records
+// collected so far.
+func (s *sourceOut[T]) ctrlDown(c control) error {
+	if err := s.flushPending(); err != nil {
+		return err
+	}
+	return s.next.ctrl(c)
 }
 
 // emitValues emits values at time 0 a batch at a time, checking ctx
@@ -276,6 +365,7 @@ func (s *sourceOut[T]) batchBuf() []Record[T] {
 		// of a stalled consumer than with one record at a time.
 		s.buf = make([]Record[T], max(1, min(batchLen[T](), s.batch)))
 		s.nextB = asBatch(s.next)
+		s.marked, _ = s.next.(markedInlet[T])
 	}
 	return s.buf
 }
@@ -309,6 +399,24 @@ func (s *sourceOut[T]) emitBatch(rs []Record[T]) error {
 		}
 	case *boundedGen[T]:
 		// The built-in strategy, inlined: one comparison per record.
+		if s.marked != nil {
+			marks := s.marks[:0]
+			for i := range rs {
+				if rs[i].Time > g.max {
+					g.max = rs[i].Time
+				}
+				if w := g.watermark(); w > s.wm {
+					s.wm = w
+					marks = append(marks, mark{at: i + 1, wm: w})
+				}
+			}
+			s.marks = marks
+			s.cnt.wm = s.wm
+			if err := s.marked.emitMarked(rs, marks); err != nil {
+				return err
+			}
+			break
+		}
 		start := 0
 		for i := range rs {
 			if rs[i].Time > g.max {
@@ -332,6 +440,21 @@ func (s *sourceOut[T]) emitBatch(rs []Record[T]) error {
 			}
 		}
 	default:
+		if s.marked != nil {
+			marks := s.marks[:0]
+			for i := range rs {
+				if w := g.OnRecord(rs[i]); w > s.wm {
+					s.wm = w
+					marks = append(marks, mark{at: i + 1, wm: w})
+				}
+			}
+			s.marks = marks
+			s.cnt.wm = s.wm
+			if err := s.marked.emitMarked(rs, marks); err != nil {
+				return err
+			}
+			break
+		}
 		start := 0
 		for i := range rs {
 			w := g.OnRecord(rs[i])
@@ -362,7 +485,7 @@ func (s *sourceOut[T]) emitBatch(rs []Record[T]) error {
 func (s *sourceOut[T]) raise(w Time) error {
 	s.wm = w
 	s.cnt.wm = w
-	return s.next.ctrl(control{kind: ctrlWatermark, wm: w})
+	return s.ctrlDown(control{kind: ctrlWatermark, wm: w})
 }
 
 // emitSlow is Emit with timestamps to assign, watermarks to generate or an
@@ -382,7 +505,7 @@ func (s *sourceOut[T]) emitSlow(r Record[T]) error {
 		if w := s.gen.OnRecord(r); w > s.wm {
 			s.wm = w
 			s.cnt.wm = w
-			if err := s.next.ctrl(control{kind: ctrlWatermark, wm: w}); err != nil {
+			if err := s.ctrlDown(control{kind: ctrlWatermark, wm: w}); err != nil {
 				return err
 			}
 		}
@@ -394,6 +517,9 @@ func (s *sourceOut[T]) emitSlow(r Record[T]) error {
 }
 
 func (s *sourceOut[T]) housekeep() error {
+	if err := s.flushPending(); err != nil {
+		return err
+	}
 	s.cnt.out += int64(s.since)
 	s.since = 0
 	s.t.report()
@@ -419,7 +545,7 @@ func (s *sourceOut[T]) EmitWatermark(w Time) error {
 	}
 	s.wm = w
 	s.cnt.wm = w
-	return s.next.ctrl(control{kind: ctrlWatermark, wm: w})
+	return s.ctrlDown(control{kind: ctrlWatermark, wm: w})
 }
 
 func (s *sourceOut[T]) MarkIdle() error {
@@ -428,11 +554,11 @@ func (s *sourceOut[T]) MarkIdle() error {
 	}
 	s.idle = true
 	s.slow = true
-	return s.next.ctrl(control{kind: ctrlIdle})
+	return s.ctrlDown(control{kind: ctrlIdle})
 }
 
 func (s *sourceOut[T]) Flush() error {
-	if err := s.next.ctrl(control{kind: ctrlFlush}); err != nil {
+	if err := s.ctrlDown(control{kind: ctrlFlush}); err != nil {
 		return err
 	}
 	return s.housekeep()
@@ -450,7 +576,7 @@ func (s *sourceOut[T]) checkBarrier() error {
 	if err := s.co.sendState(s.ctx, s.name, s.state, id, false); err != nil {
 		return err
 	}
-	return s.next.ctrl(control{kind: ctrlBarrier, id: id})
+	return s.ctrlDown(control{kind: ctrlBarrier, id: id})
 }
 
 // finish ends the source's stream: a barrier still pending goes first, then
@@ -476,7 +602,7 @@ func (s *sourceOut[T]) finish(stop bool) error {
 			return err
 		}
 	}
-	return s.next.ctrl(control{kind: ctrlEnd, stop: stop})
+	return s.ctrlDown(control{kind: ctrlEnd, stop: stop})
 }
 
 // WatermarkStrategy makes a WatermarkGenerator for each source instance.
