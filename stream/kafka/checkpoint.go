@@ -49,13 +49,20 @@ const snapshotVersion = 1
 // run, or restored from a checkpoint, whether it still owns it or not: the
 // records before those positions are in the pipeline's state. The runtime
 // calls it inside out.Emit and out.Flush, after the record being emitted,
-// which the source counts as consumed before handing it.
+// which the source counts as consumed before handing it; while the source
+// waits in a poll (so checkpoints go on while the topic is quiet); and once
+// more after Run has returned, for the final checkpoint.
 func (s *Source[T]) Snapshot() ([]byte, error) {
 	s.checkpointed.Store(true)
 	pos := Offsets{}
 	if c := s.cur; c != nil {
-		// On the source's goroutine, inside emitAll, which holds c.mu:
-		// nothing else changes parts or pos meanwhile.
+		// Inside emitAll (on the source's goroutine) c.mu is held already;
+		// otherwise the source is parked in a poll, or its Run has ended,
+		// and rebalance callbacks may run: take it.
+		if !s.emitting {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+		}
 		for tp, eo := range c.pos {
 			pos.set(tp.topic, tp.partition, eo)
 		}
@@ -98,9 +105,11 @@ func (s *Source[T]) Restore(state []byte) error {
 // [CommitOnCheckpoint], a consumer-group source commits the positions its
 // Snapshot recorded for that checkpoint, for the partitions it owns now. A
 // commit refused because the group is rebalancing is skipped (the next
-// checkpoint commits again); any other failure fails the run. Once the
-// source has ended it commits nothing: the next run restores the
-// checkpoint and seeks to its positions anyway.
+// checkpoint commits again); any other failure fails the run. After a clean
+// end (the input ended, or a stop) the source keeps its client until Close,
+// so the pipeline's final checkpoint commits too; after a failure it commits
+// nothing: the next run restores the checkpoint and seeks to its positions
+// anyway.
 //
 // The runtime completes checkpoints one at a time and in order, so the
 // oldest snapshot not yet completed is the one of checkpoint id.

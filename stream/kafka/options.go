@@ -25,6 +25,7 @@ type sourceConfig struct {
 	brokers        []string
 	clientOpts     []kgo.Opt
 	group          string
+	instanceID     string
 	topics         []string
 	partitions     map[string]map[int32]kgo.Offset
 	eventTime      any // func(T) time.Time
@@ -72,15 +73,45 @@ func Brokers(addrs ...string) Option {
 	}
 }
 
-// ClientOptions adds options (TLS, SASL, timeouts, producer batching, ...)
-// to the client the source or sink creates. Options that would change how
-// the source consumes or commits (groups, topics, partitions, commit and
-// rebalance hooks) are set by the source and must not be given here.
+// ClientOptions adds options to the client the source or sink creates.
+//
+// They may pass through: connection and security (kgo.Dialer, DialTLSConfig,
+// SASL, ClientID, SoftwareNameAndVersion, RequestTimeoutOverhead, RetryBackoffFn,
+// RequestRetries, MetadataMaxAge/MinAge, ConnIdleTimeout, BrokerMaxReadBytes),
+// logging and hooks (WithLogger, WithHooks), for a source the fetch tuning
+// (FetchMaxBytes, FetchMaxPartitionBytes, FetchMaxWait, FetchMinBytes,
+// FetchIsolationLevel: the default reads uncommitted, pass
+// kgo.FetchIsolationLevel(kgo.ReadCommitted()) to read only committed
+// transactional records) and group timing (SessionTimeout,
+// RebalanceTimeout, HeartbeatInterval, Balancers), and for a sink the
+// producer tuning (ProducerBatchMaxBytes, ProducerLinger, ProducerBatchCompression,
+// RequiredAcks, MaxBufferedRecords, RecordPartitioner, ProduceRequestTimeout).
+//
+// They must not be given here, because the source or sink sets them and
+// relies on them: SeedBrokers ([Brokers]), ConsumerGroup, ConsumeTopics,
+// ConsumePartitions, ConsumeRegex ([ConsumerGroup], [Partitions]),
+// InstanceID ([InstanceID]), DisableAutoCommit, AutoCommitMarks,
+// BlockRebalanceOnPoll, OnPartitionsAssigned/Revoked/Lost,
+// AdjustFetchOffsetsFn (the commit policy and checkpoints), and for a
+// transactional sink TransactionalID and TransactionTimeout
+// ([NewTransactionalSink]).
 func ClientOptions(opts ...kgo.Opt) Option {
 	return bothOption{
 		src:  func(c *sourceConfig) { c.clientOpts = append(c.clientOpts, opts...) },
 		sink: func(c *sinkConfig) { c.clientOpts = append(c.clientOpts, opts...) },
 	}
+}
+
+// InstanceID makes a consumer-group source a static member of its group
+// (KIP-345, Kafka 2.3+): the group knows the member by id, so a worker
+// restarted with the same id (its host name, a pod's ordinal) takes its
+// partitions back at once, without a rebalance and without waiting for the
+// dead member's session timeout. A static member leaves the group only when
+// its session times out, not when it closes: give each worker its own
+// stable id, and pick the session timeout (kgo.SessionTimeout through
+// [ClientOptions]) longer than a restart takes.
+func InstanceID(id string) SourceOption {
+	return sourceOptionFunc(func(c *sourceConfig) { c.instanceID = id })
 }
 
 // ConsumerGroup makes the source consume topics as a member of group: the

@@ -81,15 +81,42 @@ type Source[T any] struct {
 	pending      []Offsets // positions of snapshots whose checkpoint is not complete, oldest first
 	clMu         sync.Mutex
 	cl           *kgo.Client // the running client, for CheckpointComplete; nil otherwise
+	kept         bool        // Run has returned, cl stays open until Close
+	emitting     bool        // the source goroutine is inside emitAll, holding cur.mu
 }
 
-// Stop asks the running source to end normally: at its next wake-up (at
-// once if it is waiting for records) it commits what it handed downstream,
-// as ExitWhenIdle does, and Run returns nil, so the pipeline finishes its
-// windows and sinks. Use it for a graceful shutdown on a signal; cancelling
-// Run's context instead stops at once and commits nothing more. Stop is safe
-// to call from any goroutine, more than once, and before Run (Run then ends
-// at once).
+// closeClient closes the client of the run (once).
+func (s *Source[T]) closeClient() {
+	s.clMu.Lock()
+	cl := s.cl
+	s.cl, s.kept = nil, false
+	s.clMu.Unlock()
+	if cl != nil {
+		cl.CloseAllowingRebalance()
+	}
+	s.owned.Store(nil)
+}
+
+// Close implements [stream.Closer]: it closes the client a cleanly ended
+// consumer-group source with [CommitOnCheckpoint] keeps open after Run, so
+// the pipeline's final checkpoint can commit its offsets (the runtime calls
+// Close after that). Otherwise Run has closed the client already.
+func (s *Source[T]) Close() error {
+	s.closeClient()
+	return nil
+}
+
+// Stop asks the running source to stop the pipeline gracefully: at its next
+// wake-up (at once if it is waiting for records) Run returns
+// [stream.ErrStopped], which stops the whole pipeline with a savepoint
+// ([stream.Pipeline.Stop]): in a pipeline with checkpoints no window fires
+// early, the final checkpoint records every position and commits it to the
+// group (with [CommitOnCheckpoint]), and the next run resumes as if never
+// stopped. Without checkpoints the pipeline drains instead (its windows
+// fire), and the source commits what it handed downstream as its commit
+// policy says, as ExitWhenIdle does. Cancelling Run's context instead stops
+// at once and commits nothing more. Stop is safe to call from any goroutine,
+// more than once, and before Run (Run then ends at once).
 func (s *Source[T]) Stop() {
 	s.stopReq.Store(true)
 	if wake := s.running.Load(); wake != nil {
@@ -100,6 +127,7 @@ func (s *Source[T]) Stop() {
 var (
 	_ stream.Source[Message[int]] = (*Source[int])(nil)
 	_ stream.Opener               = (*Source[int])(nil)
+	_ stream.Closer               = (*Source[int])(nil)
 )
 
 // NewSource returns a Source decoding records with decode. It needs
@@ -221,26 +249,41 @@ func (s *Source[T]) Run(ctx context.Context, out stream.SourceOutput[Message[T]]
 	s.running.Store(&wake)
 	defer func() {
 		s.running.Store(nil)
-		if err != nil {
+		// A clean end: the input ended (ExitWhenIdle), Stop was called, or
+		// the pipeline stops gracefully (it cancels our context with
+		// stream.ErrStopped as the cause).
+		clean := err == nil || errors.Is(err, stream.ErrStopped) ||
+			(ctx.Err() != nil && errors.Is(context.Cause(ctx), stream.ErrStopped))
+		if !clean {
 			c.markStopping() // a failure: no more listener calls or commits
-		}
-		if err == nil {
-			err = c.revokeAtEnd(context.WithoutCancel(ctx))
-		}
-		if err == nil && c.group {
-			err = c.commit(context.WithoutCancel(ctx), cl, Stopped, nil)
+		} else {
+			bg := context.WithoutCancel(ctx)
+			cerr := c.revokeAtEnd(bg)
+			if cerr == nil && c.group {
+				cerr = c.commit(bg, cl, Stopped, nil)
+			}
+			if cerr != nil {
+				err = cerr
+				clean = false
+			}
 		}
 		c.markStopping()
-		s.clMu.Lock()
-		s.cl = nil
-		s.clMu.Unlock()
-		cl.CloseAllowingRebalance()
-		s.owned.Store(nil)
-		if err == nil {
+		if err == nil || clean {
 			c.mu.Lock()
-			err = c.cbErr
+			if c.cbErr != nil {
+				err, clean = c.cbErr, false
+			}
 			c.mu.Unlock()
 		}
+		if clean && c.group && isCheckpointPolicy(s.cfg.policy) {
+			// The final checkpoint's CheckpointComplete commits through
+			// the client and the partitions still owned: Close closes it.
+			s.clMu.Lock()
+			s.kept = true
+			s.clMu.Unlock()
+			return
+		}
+		s.closeClient()
 	}()
 	return c.loop(ctx, cl)
 }
@@ -291,6 +334,9 @@ func (s *Source[T]) prepare(ctx context.Context, out stream.SourceOutput[Message
 			kgo.OnPartitionsLost(c.onLost),
 			kgo.AdjustFetchOffsetsFn(c.adjust),
 		)
+		if cfg.instanceID != "" {
+			opts = append(opts, kgo.InstanceID(cfg.instanceID))
+		}
 	} else {
 		start := make(map[string]map[int32]kgo.Offset, len(cfg.partitions))
 		for topic, ps := range cfg.partitions {
@@ -319,7 +365,7 @@ func (s *Source[T]) prepare(ctx context.Context, out stream.SourceOutput[Message
 func (c *consumer[T]) loop(ctx context.Context, cl *kgo.Client) error {
 	for {
 		if c.s.stopReq.Load() {
-			return nil
+			return stream.ErrStopped
 		}
 		pollCtx, cancel := context.WithCancel(ctx)
 		c.wakeMu.Lock()
@@ -337,7 +383,18 @@ func (c *consumer[T]) loop(ctx context.Context, cl *kgo.Client) error {
 			// above and this registration must not make the wake late.
 			stop = stream.AfterFuncAt(c.clock, at, cancel)
 		}
-		fetches := cl.PollRecords(pollCtx, c.s.cfg.maxPoll)
+		// Parked while polling: checkpoint barriers pass meanwhile.
+		var fetches kgo.Fetches
+		if err := c.out.Await(func() error {
+			fetches = cl.PollRecords(pollCtx, c.s.cfg.maxPoll)
+			return nil
+		}); err != nil {
+			stop()
+			cancel()
+			c.markStopping()
+			cl.AllowRebalance()
+			return err
+		}
 		stop()
 		cancel()
 		if err := ctx.Err(); err != nil {
@@ -416,6 +473,8 @@ func (c *consumer[T]) handle(ctx context.Context, fetches kgo.Fetches) error {
 func (c *consumer[T]) emitAll(fetches kgo.Fetches) (bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.s.emitting = true // Snapshot, called inside out.Emit, must not lock c.mu
+	defer func() { c.s.emitting = false }()
 	now := c.clock.Now()
 	emitted := false
 	for i := range fetches {
