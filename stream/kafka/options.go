@@ -46,6 +46,7 @@ type sinkConfig struct {
 	headers      any // func(T) []kgo.RecordHeader
 	produceTime  bool
 	closeTimeout time.Duration
+	txnTimeout   time.Duration
 }
 
 type sourceOptionFunc func(*sourceConfig)
@@ -235,6 +236,19 @@ func Headers[T any](fn func(T) []kgo.RecordHeader) SinkOption {
 // instead of their event time (the default).
 func ProduceTime() SinkOption {
 	return sinkOptionFunc(func(c *sinkConfig) { c.produceTime = true })
+}
+
+// TransactionTimeout sets how long a [TransactionalSink]'s transaction may
+// stay open before the broker aborts it (default 1 minute; the broker caps it
+// at its transaction.max.timeout.ms, 15 minutes by default). A transaction
+// lasts from one checkpoint barrier to the commit after the next one, so
+// keep it well above twice the checkpoint interval.
+func TransactionTimeout(d time.Duration) SinkOption {
+	return sinkOptionFunc(func(c *sinkConfig) {
+		if d > 0 {
+			c.txnTimeout = d
+		}
+	})
 }
 
 // CloseTimeout bounds how long Close waits for the acks of records still in
