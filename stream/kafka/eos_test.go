@@ -125,9 +125,9 @@ func TestSourceStopTakesASavepoint(t *testing.T) {
 	require.NoError(t, err)
 	pipeline := func(src *kafka.Source[play], sink *countSink) *stream.Pipeline {
 		p := stream.New(stream.WithCheckpoints(dir, time.Hour))
-		d := kafka.Decode(stream.From(p, src, stream.SourceName[kafka.Message[play]]("kafka")))
-		counted := stream.Apply(d.Stream, "count", func() stream.Operator[play, play] { return &endCount{} })
-		stream.To(counted, sink, stream.SinkName("counts"))
+		d := kafka.Decode(stream.From(p, src, stream.Name("kafka")))
+		counted := stream.Apply(d.Stream, func() stream.Operator[play, play] { return &endCount{} }, stream.Name("count"))
+		stream.To(counted, sink, stream.Name("counts"))
 		return p
 	}
 	sendPlays(t, cl, "sp", 0, 100)

@@ -43,8 +43,8 @@ func (c *userCount) ProcessRecord(r stream.Record[play], out stream.Emitter[txRe
 	return out.Emit(stream.At(txResult{Seq: r.Value.Seq, User: r.Value.User, N: c.n[r.Value.User]}, r.Time))
 }
 func (c *userCount) ProcessWatermark(stream.Time, stream.Emitter[txResult]) error { return nil }
-func (c *userCount) Snapshot() ([]byte, error)                                  { return json.Marshal(c.n) }
-func (c *userCount) Restore(b []byte) error                                     { return json.Unmarshal(b, &c.n) }
+func (c *userCount) Snapshot() ([]byte, error)                                    { return json.Marshal(c.n) }
+func (c *userCount) Restore(b []byte) error                                       { return json.Unmarshal(b, &c.n) }
 
 // printCompletions tells the parent process about every checkpoint.
 type printCompletions struct{ stream.NopMetrics }
@@ -70,7 +70,7 @@ func TestTxChild(t *testing.T) {
 	}
 	src := kafka.NewSource(decodePlay, kafka.Brokers(addr), kafka.Partitions("txin", start),
 		kafka.MaxPollRecords(50), kafka.ExitWhenIdle(time.Second))
-	plays := kafka.Decode(stream.From(p, src, stream.SourceName[kafka.Message[play]]("kafka"))).Stream
+	plays := kafka.Decode(stream.From(p, src, stream.Name("kafka"))).Stream
 	// A mark between checkpoints, for the parent to kill at.
 	plays = stream.Map(plays, func(v play) play {
 		if v.Seq%1000 == 999 {
@@ -79,9 +79,9 @@ func TestTxChild(t *testing.T) {
 		return v
 	})
 	keyed := stream.KeyBy(plays, func(v play) string { return v.User }, stream.Parallelism(2))
-	counted := stream.Apply(keyed.Stream, "count", func() stream.Operator[play, txResult] { return &userCount{n: map[string]int{}} })
+	counted := stream.Apply(keyed.Stream, func() stream.Operator[play, txResult] { return &userCount{n: map[string]int{}} }, stream.Name("count"))
 	stream.To(counted, kafka.NewTransactionalSink("txout", func(v txResult) ([]byte, error) { return json.Marshal(v) },
-		"brook-tx-test", kafka.Brokers(addr)), stream.SinkName("out"))
+		"brook-tx-test", kafka.Brokers(addr)), stream.Name("out"))
 	require.NoError(t, p.Run(context.Background()))
 	fmt.Println("done")
 }
@@ -177,10 +177,7 @@ func TestTransactionalSinkSurvivesKills(t *testing.T) {
 	out, err := exec.CommandContext(ctx, bin, "-q", "-b", addr, "-C", "-t", "txout", "-o", "beginning", "-e",
 		"-X", "isolation.level=read_committed", "-f", "%s\n").Output()
 	require.NoError(t, err)
-	vals = nil
-	for _, line := range bytes.Split(bytes.TrimSuffix(out, []byte("\n")), []byte("\n")) {
-		vals = append(vals, line)
-	}
+	vals = bytes.Split(bytes.TrimSuffix(out, []byte("\n")), []byte("\n"))
 	check("kcat read_committed", vals)
 
 }
