@@ -10,12 +10,16 @@
 //     [Async], each record's Get is a request of its own with up to
 //     [stream.MaxInFlight] outstanding per instance ([stream.Async]), so
 //     a table's latency overlaps instead of adding up.
-//   - [IntervalJoin] and [IntervalLeftJoin]: a record a of one stream joins
-//     every record b of the other with the same key and
-//     a.t + lower <= b.t <= a.t + upper (bounds inclusive).
+//   - [IntervalJoin]: a record a of one stream joins every record b of the
+//     other with the same key and a.t + lower <= b.t <= a.t + upper (bounds
+//     inclusive). The outer joins [IntervalLeftJoin], [IntervalRightJoin]
+//     and [IntervalFullJoin] also report the records of the left, right or
+//     both sides that found no partner, once none can arrive any more.
 //   - [WindowJoin]: records of both streams with the same key in the same
 //     window (tumbling, sliding or session, from package window) are paired
-//     when the window fires.
+//     when the window fires. [WindowLeftJoin], [WindowRightJoin] and
+//     [WindowFullJoin] also report the records of a window that has records
+//     of one side only.
 //
 // A short example, the catalog enrichment of the Julia Wolf pipeline:
 //
@@ -47,10 +51,14 @@
 // # Result times
 //
 //   - Lookup: the input record's time.
-//   - Interval join: max(a.t, b.t) for a pair, as in Flink; an unmatched left
-//     record of [IntervalLeftJoin] comes out once the watermark passes
-//     a.t + upper, at max(a.t, a.t + upper), so it is never late downstream.
-//   - Window join: End-1 of the window, as every window result.
+//   - Interval join: max(a.t, b.t) for a pair, as in Flink; an unmatched
+//     record a (left and full joins) comes out once the watermark passes
+//     a.t + upper, at max(a.t, a.t + upper), and an unmatched record b
+//     (right and full joins) once it passes b.t - lower, at
+//     max(b.t, b.t - lower), so neither is late downstream. The results a
+//     watermark releases come out in no particular order among themselves.
+//   - Window join: End-1 of the window, as every window result, for pairs
+//     and unmatched records alike.
 //
 // # State
 //

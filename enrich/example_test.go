@@ -1,8 +1,10 @@
 package enrich_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/brook-streams/brook/enrich"
@@ -76,6 +78,54 @@ func ExampleIntervalJoin() {
 	}
 	// Output:
 	// 8 click on a
+}
+
+func ExampleIntervalFullJoin() {
+	type Order struct{ ID string }
+	type Payment struct {
+		Order string
+		Cents int
+	}
+	at := func(sec int) stream.Time { return stream.TimeOf(time.Unix(int64(sec), 0)) }
+
+	p := stream.New(stream.WithParallelism(1))
+	orders := stream.From(p, stream.Records([]stream.Record[Order]{
+		stream.At(Order{"o1"}, at(0)),
+		stream.At(Order{"o2"}, at(10)), // never paid
+	}))
+	payments := stream.From(p, stream.Records([]stream.Record[Payment]{
+		stream.At(Payment{"o1", 500}, at(30)),
+		stream.At(Payment{"o3", 700}, at(40)), // no order
+	}))
+	// A payment belongs to an order placed up to a minute before it.
+	j := enrich.IntervalFullJoin(orders, payments,
+		func(o Order) string { return o.ID }, func(pm Payment) string { return pm.Order },
+		0, time.Minute,
+		func(o Order, pm Payment, hasOrder, hasPayment bool) string {
+			switch {
+			case !hasOrder:
+				return fmt.Sprintf("payment of %d for unknown order %s", pm.Cents, pm.Order)
+			case !hasPayment:
+				return "order " + o.ID + " not paid"
+			}
+			return fmt.Sprintf("order %s paid %d", o.ID, pm.Cents)
+		})
+	out := stream.Collect[string]()
+	stream.To(j.Stream, out)
+	if err := p.Run(context.Background()); err != nil {
+		fmt.Println(err)
+		return
+	}
+	// Results of one watermark come out in no particular order: sort by time.
+	recs := out.Records()
+	slices.SortFunc(recs, func(x, y stream.Record[string]) int { return cmp.Compare(x.Time, y.Time) })
+	for _, r := range recs {
+		fmt.Println(r.Time.Std().Unix(), r.Value)
+	}
+	// Output:
+	// 30 order o1 paid 500
+	// 40 payment of 700 for unknown order o3
+	// 70 order o2 not paid
 }
 
 func ExampleWindowJoin() {

@@ -27,11 +27,11 @@ import (
 // watermark) is not joined: it goes to [Joined.Late]. lower > upper is an
 // empty interval and fails the run with [stream.ErrInvalid].
 func IntervalJoin[A, B any, K comparable, Out any](a stream.Stream[A], b stream.Stream[B], keyA func(A) K, keyB func(B) K, lower, upper time.Duration, join func(A, B) Out, opts ...JoinOption) Joined[A, B, Out] {
-	var fn func(A, B, bool) Out
+	var fn func(A, B, bool, bool) Out
 	if join != nil {
-		fn = func(x A, y B, _ bool) Out { return join(x, y) }
+		fn = func(x A, y B, _, _ bool) Out { return join(x, y) }
 	}
-	return intervalJoin(a, b, keyA, keyB, lower, upper, fn, false, opts)
+	return intervalJoin(a, b, keyA, keyB, lower, upper, fn, false, false, opts)
 }
 
 // IntervalLeftJoin is the left-outer [IntervalJoin]: every pair yields
@@ -41,10 +41,42 @@ func IntervalJoin[A, B any, K comparable, Out any](a stream.Stream[A], b stream.
 // time is after every watermark the join has forwarded before, so the
 // unmatched record is never late downstream.
 func IntervalLeftJoin[A, B any, K comparable, Out any](a stream.Stream[A], b stream.Stream[B], keyA func(A) K, keyB func(B) K, lower, upper time.Duration, join func(a A, b B, matched bool) Out, opts ...JoinOption) Joined[A, B, Out] {
-	return intervalJoin(a, b, keyA, keyB, lower, upper, join, true, opts)
+	var fn func(A, B, bool, bool) Out
+	if join != nil {
+		fn = func(x A, y B, _, hasB bool) Out { return join(x, y, hasB) }
+	}
+	return intervalJoin(a, b, keyA, keyB, lower, upper, fn, true, false, opts)
 }
 
-func intervalJoin[A, B any, K comparable, Out any](a stream.Stream[A], b stream.Stream[B], keyA func(A) K, keyB func(B) K, lower, upper time.Duration, join func(A, B, bool) Out, left bool, opts []JoinOption) Joined[A, B, Out] {
+// IntervalRightJoin is the right-outer [IntervalJoin], the mirror of
+// [IntervalLeftJoin]: every pair yields join(a, b, true) at time
+// max(a.t, b.t), and a record b that found no partner yields
+// join(zero A, b, false) once the watermark passes b.t - lower (when no
+// partner can arrive any more), at time max(b.t, b.t - lower) — after every
+// watermark the join has forwarded before, so it is never late downstream.
+// A right join of a and b is a left join of b and a with the bounds
+// negated and swapped; this one keeps a on the left, so a stream of payments
+// (b) can be reported with or without its order (a).
+func IntervalRightJoin[A, B any, K comparable, Out any](a stream.Stream[A], b stream.Stream[B], keyA func(A) K, keyB func(B) K, lower, upper time.Duration, join func(a A, b B, matched bool) Out, opts ...JoinOption) Joined[A, B, Out] {
+	var fn func(A, B, bool, bool) Out
+	if join != nil {
+		fn = func(x A, y B, hasA, _ bool) Out { return join(x, y, hasA) }
+	}
+	return intervalJoin(a, b, keyA, keyB, lower, upper, fn, false, true, opts)
+}
+
+// IntervalFullJoin is the full-outer [IntervalJoin]: every pair yields
+// join(a, b, true, true) at time max(a.t, b.t); a record a that found no
+// partner yields join(a, zero B, true, false) at max(a.t, a.t + upper) as in
+// [IntervalLeftJoin], and a record b that found none yields
+// join(zero A, b, false, true) at max(b.t, b.t - lower) as in
+// [IntervalRightJoin]. Every input record that is not late therefore comes
+// out at least once.
+func IntervalFullJoin[A, B any, K comparable, Out any](a stream.Stream[A], b stream.Stream[B], keyA func(A) K, keyB func(B) K, lower, upper time.Duration, join func(a A, b B, hasA, hasB bool) Out, opts ...JoinOption) Joined[A, B, Out] {
+	return intervalJoin(a, b, keyA, keyB, lower, upper, join, true, true, opts)
+}
+
+func intervalJoin[A, B any, K comparable, Out any](a stream.Stream[A], b stream.Stream[B], keyA func(A) K, keyB func(B) K, lower, upper time.Duration, join func(A, B, bool, bool) Out, outerA, outerB bool, opts []JoinOption) Joined[A, B, Out] {
 	cfg := newJoinConfig("interval-join", opts)
 	if lower > upper {
 		cfg.invalid("interval join lower bound %v > upper bound %v", lower, upper)
@@ -58,7 +90,7 @@ func intervalJoin[A, B any, K comparable, Out any](a stream.Stream[A], b stream.
 	}
 	ks := stream.Connect(a, b, keyA, keyB, cfg.exchange...)
 	late := stream.NewOutputTag[stream.Either[A, B]]("late")
-	set := &intervalSettings[A, B, K, Out]{cfg: cfg, keyA: keyA, keyB: keyB, lower: lower, upper: upper, join: join, left: left, late: late, group: ks.KeyGroup()}
+	set := &intervalSettings[A, B, K, Out]{cfg: cfg, keyA: keyA, keyB: keyB, lower: lower, upper: upper, join: join, outerA: outerA, outerB: outerB, late: late, group: ks.KeyGroup()}
 	out := stream.Apply(ks.Stream, func() stream.Operator[stream.Either[A, B], Out] {
 		return &intervalOp[A, B, K, Out]{intervalSettings: set}
 	}, cfg.op.As(""))
@@ -71,9 +103,11 @@ type intervalSettings[A, B any, K comparable, Out any] struct {
 	keyA         func(A) K
 	keyB         func(B) K
 	lower, upper time.Duration
-	join         func(A, B, bool) Out
-	left         bool
-	late         *stream.OutputTag[stream.Either[A, B]]
+	join         func(a A, b B, hasA, hasB bool) Out
+	// outerA: an a without partner comes out (left and full joins);
+	// outerB: a b without partner does (right and full joins).
+	outerA, outerB bool
+	late           *stream.OutputTag[stream.Either[A, B]]
 }
 
 // held is a record in join state.
@@ -151,16 +185,16 @@ func (o *intervalOp[A, B, K, Out]) processA(t stream.Time, v A, w stream.Time, o
 		i := sort.Search(len(bs), func(i int) bool { return bs[i].t >= lo })
 		for ; i < len(bs) && bs[i].t <= hi; i++ {
 			matched = true
-			if err := out.Emit(stream.Record[Out]{Time: maxTime(t, bs[i].t), Value: o.join(v, bs[i].v, true)}); err != nil {
+			bs[i].matched = true
+			if err := out.Emit(stream.Record[Out]{Time: maxTime(t, bs[i].t), Value: o.join(v, bs[i].v, true, true)}); err != nil {
 				return err
 			}
 		}
 	}
 	exp := t.Add(o.upper)
 	if exp <= w { // no partner can come any more (upper < 0)
-		if o.left && !matched {
-			var zero B
-			return out.Emit(stream.Record[Out]{Time: maxTime(t, exp), Value: o.join(v, zero, false)})
+		if o.outerA && !matched {
+			return o.emitA(t, v, out)
 		}
 		return nil
 	}
@@ -182,20 +216,25 @@ func (o *intervalOp[A, B, K, Out]) processA(t stream.Time, v A, w stream.Time, o
 func (o *intervalOp[A, B, K, Out]) processB(t stream.Time, v B, w stream.Time, out stream.Emitter[Out]) error {
 	k := o.keyB(v)
 	ks := o.keys[k]
+	matched := false
 	if ks != nil {
 		// partners: b.t - upper <= a.t <= b.t - lower
 		lo, hi := t.Add(-o.upper), t.Add(-o.lower)
 		as := ks.as
 		i := sort.Search(len(as), func(i int) bool { return as[i].t >= lo })
 		for ; i < len(as) && as[i].t <= hi; i++ {
+			matched = true
 			as[i].matched = true
-			if err := out.Emit(stream.Record[Out]{Time: maxTime(t, as[i].t), Value: o.join(as[i].v, v, true)}); err != nil {
+			if err := out.Emit(stream.Record[Out]{Time: maxTime(t, as[i].t), Value: o.join(as[i].v, v, true, true)}); err != nil {
 				return err
 			}
 		}
 	}
 	exp := t.Add(-o.lower)
 	if exp <= w { // no partner can come any more (lower > 0)
+		if o.outerB && !matched {
+			return o.emitB(t, v, out)
+		}
 		return nil
 	}
 	if ks == nil {
@@ -205,9 +244,23 @@ func (o *intervalOp[A, B, K, Out]) processB(t stream.Time, v B, w stream.Time, o
 	if len(ks.bs) == 0 || t < ks.bs[0].t {
 		o.expB.push(expiry[K]{at: exp, key: k})
 	}
-	ks.bs = insertHeld(ks.bs, held[B]{t: t, v: v})
+	ks.bs = insertHeld(ks.bs, held[B]{t: t, v: v, matched: matched})
 	o.grow()
 	return nil
+}
+
+// emitA emits a record a that found no partner, at max(a.t, a.t + upper):
+// the watermark has just passed a.t + upper, or had when a arrived with
+// a time above it.
+func (o *intervalOp[A, B, K, Out]) emitA(t stream.Time, v A, out stream.Emitter[Out]) error {
+	var zero B
+	return out.Emit(stream.Record[Out]{Time: maxTime(t, t.Add(o.upper)), Value: o.join(v, zero, true, false)})
+}
+
+// emitB emits a record b that found no partner, at max(b.t, b.t - lower).
+func (o *intervalOp[A, B, K, Out]) emitB(t stream.Time, v B, out stream.Emitter[Out]) error {
+	var zero A
+	return out.Emit(stream.Record[Out]{Time: maxTime(t, t.Add(-o.lower)), Value: o.join(zero, v, false, true)})
 }
 
 func (o *intervalOp[A, B, K, Out]) grow() {
@@ -238,10 +291,8 @@ func (o *intervalOp[A, B, K, Out]) ProcessWatermark(w stream.Time, out stream.Em
 		}
 		n := 0
 		for n < len(ks.as) && ks.as[n].t.Add(o.upper) <= w {
-			if h := ks.as[n]; o.left && !h.matched {
-				var zero B
-				t := maxTime(h.t, h.t.Add(o.upper))
-				if err := out.Emit(stream.Record[Out]{Time: t, Value: o.join(h.v, zero, false)}); err != nil {
+			if h := ks.as[n]; o.outerA && !h.matched {
+				if err := o.emitA(h.t, h.v, out); err != nil {
 					return err
 				}
 			}
@@ -262,6 +313,11 @@ func (o *intervalOp[A, B, K, Out]) ProcessWatermark(w stream.Time, out stream.Em
 		}
 		n := 0
 		for n < len(ks.bs) && ks.bs[n].t.Add(-o.lower) <= w {
+			if h := ks.bs[n]; o.outerB && !h.matched {
+				if err := o.emitB(h.t, h.v, out); err != nil {
+					return err
+				}
+			}
 			n++
 		}
 		ks.bs = dropFront(ks.bs, n)

@@ -25,8 +25,8 @@ type ev struct {
 
 func evKey(e ev) int { return e.Key }
 
-// pair is a join result: the IDs of both sides (B = -1: unmatched) and the
-// result's time.
+// pair is a join result: the IDs of both sides (-1: no partner on that side)
+// and the result's time.
 type pair struct {
 	A, B int
 	T    stream.Time
@@ -50,23 +50,82 @@ func genEvents(rng *rand.Rand, n, keys int, step, off, disorder int64, firstID i
 	return out
 }
 
-// refInterval is the brute-force interval join.
-func refInterval(as, bs []stream.Record[ev], lower, upper time.Duration, left bool) []pair {
+// joinKind is which records without a partner an outer join emits.
+type joinKind int
+
+const (
+	innerJoin joinKind = iota
+	leftJoin
+	rightJoin
+	fullJoin
+)
+
+func (k joinKind) String() string { return [...]string{"inner", "left", "right", "full"}[k] }
+
+func (k joinKind) outerA() bool { return k == leftJoin || k == fullJoin }
+func (k joinKind) outerB() bool { return k == rightJoin || k == fullJoin }
+
+// refInterval is the brute-force interval join: every pair in the interval,
+// and for an outer join every record of the outer side(s) without one.
+func refInterval(as, bs []stream.Record[ev], lower, upper time.Duration, kind joinKind) []pair {
 	var out []pair
+	matchedB := make([]bool, len(bs))
 	for _, a := range as {
 		matched := false
-		for _, b := range bs {
+		for j, b := range bs {
 			if a.Value.Key == b.Value.Key && a.Time.Add(lower) <= b.Time && b.Time <= a.Time.Add(upper) {
 				out = append(out, pair{a.Value.ID, b.Value.ID, max(a.Time, b.Time)})
 				matched = true
+				matchedB[j] = true
 			}
 		}
-		if left && !matched {
+		if kind.outerA() && !matched {
 			out = append(out, pair{a.Value.ID, -1, max(a.Time, a.Time.Add(upper))})
+		}
+	}
+	if kind.outerB() {
+		for j, b := range bs {
+			if !matchedB[j] {
+				out = append(out, pair{-1, b.Value.ID, max(b.Time, b.Time.Add(-lower))})
+			}
 		}
 	}
 	sortPairs(out)
 	return out
+}
+
+// intervalJoinOf builds the interval join of kind, with results whose time
+// the test fills in from the record.
+func intervalJoinOf(kind joinKind, a, b stream.Stream[ev], lower, upper time.Duration, opts ...enrich.JoinOption) enrich.Joined[ev, ev, pair] {
+	switch kind {
+	case leftJoin:
+		return enrich.IntervalLeftJoin(a, b, evKey, evKey, lower, upper, func(x, y ev, ok bool) pair {
+			if !ok {
+				return pair{x.ID, -1, 0}
+			}
+			return pair{x.ID, y.ID, 0}
+		}, opts...)
+	case rightJoin:
+		return enrich.IntervalRightJoin(a, b, evKey, evKey, lower, upper, func(x, y ev, ok bool) pair {
+			if !ok {
+				return pair{-1, y.ID, 0}
+			}
+			return pair{x.ID, y.ID, 0}
+		}, opts...)
+	case fullJoin:
+		return enrich.IntervalFullJoin(a, b, evKey, evKey, lower, upper, func(x, y ev, hasA, hasB bool) pair {
+			p := pair{x.ID, y.ID, 0}
+			if !hasA {
+				p.A = -1
+			}
+			if !hasB {
+				p.B = -1
+			}
+			return p
+		}, opts...)
+	default:
+		return enrich.IntervalJoin(a, b, evKey, evKey, lower, upper, func(x, y ev) pair { return pair{x.ID, y.ID, 0} }, opts...)
+	}
 }
 
 func TestIntervalJoinMatchesReference(t *testing.T) {
@@ -82,10 +141,10 @@ func TestIntervalJoinMatchesReference(t *testing.T) {
 	for _, bd := range bounds {
 		for _, disorder := range []int64{0, 35} {
 			for _, par := range []int{1, 3} {
-				for _, left := range []bool{false, true} {
+				for _, kind := range []joinKind{innerJoin, leftJoin, rightJoin, fullJoin} {
 					seed++
 					seed := seed
-					name := fmt.Sprintf("lower=%d/upper=%d/disorder=%d/par=%d/left=%v", bd.lower, bd.upper, disorder, par, left)
+					name := fmt.Sprintf("lower=%d/upper=%d/disorder=%d/par=%d/%v", bd.lower, bd.upper, disorder, par, kind)
 					t.Run(name, func(t *testing.T) {
 						t.Parallel()
 						rng := rand.New(rand.NewPCG(seed, 7))
@@ -97,19 +156,7 @@ func TestIntervalJoinMatchesReference(t *testing.T) {
 						sa := stream.From(p, stream.Records(as), wa)
 						sb := stream.From(p, stream.Records(bs), wa)
 						opts := []enrich.JoinOption{enrich.JoinExchange(stream.Parallelism(par)), stream.Name("ij")}
-						var j enrich.Joined[ev, ev, pair]
-						if left {
-							j = enrich.IntervalLeftJoin(sa, sb, evKey, evKey, bd.lower, bd.upper, func(a, b ev, ok bool) pair {
-								if !ok {
-									return pair{a.ID, -1, 0}
-								}
-								return pair{a.ID, b.ID, 0}
-							}, opts...)
-						} else {
-							j = enrich.IntervalJoin(sa, sb, evKey, evKey, bd.lower, bd.upper, func(a, b ev) pair {
-								return pair{a.ID, b.ID, 0}
-							}, opts...)
-						}
+						j := intervalJoinOf(kind, sa, sb, bd.lower, bd.upper, opts...)
 						sink := streamtest.NewSink[pair]()
 						stream.To(j.Stream, sink)
 						require.NoError(t, p.Run(context.Background()))
@@ -121,7 +168,7 @@ func TestIntervalJoinMatchesReference(t *testing.T) {
 							assert.Greater(t, r.Time, wmBefore[i], "result %v is late downstream", r.Value)
 						}
 						sortPairs(got)
-						want := refInterval(as, bs, bd.lower, bd.upper, left)
+						want := refInterval(as, bs, bd.lower, bd.upper, kind)
 						require.NotEmpty(t, want)
 						assert.Equal(t, want, got)
 						assert.Zero(t, m.Late("ij"), "nothing is late when the watermark matches the disorder")

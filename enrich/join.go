@@ -7,8 +7,8 @@ import (
 	"github.com/brook-streams/brook/stream"
 )
 
-// JoinOption configures the two-stream joins ([IntervalJoin],
-// [IntervalLeftJoin], [WindowJoin]): [stream.Name] and this package's join
+// JoinOption configures the two-stream joins ([IntervalJoin], [WindowJoin]
+// and their outer variants): [stream.Name] and this package's join
 // options (see [stream.OperatorConfig] for how option types relate).
 type JoinOption func(*stream.OperatorConfig)
 

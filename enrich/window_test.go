@@ -35,19 +35,28 @@ func refFixedWindows(t, size, slide int64) [][2]int64 {
 	return out
 }
 
-// refWindowJoin is the brute-force window join for tumbling and sliding
-// windows.
-func refWindowJoin(as, bs []stream.Record[ev], size, slide int64) []pair {
+// winRecs are one key's records of one window, by side.
+type winRecs struct{ as, bs []int }
+
+// refWindowResults turns the records of each window (by key and window end)
+// into the results of a join of kind, at End-1.
+func refWindowResults(wins map[[2]int64]*winRecs, kind joinKind) []pair {
 	var out []pair
-	for _, a := range as {
-		for _, b := range bs {
-			if a.Value.Key != b.Value.Key {
-				continue
+	for kw, w := range wins {
+		t := stream.Time(kw[1] - 1)
+		for _, x := range w.as {
+			for _, y := range w.bs {
+				out = append(out, pair{x, y, t})
 			}
-			for _, wa := range refFixedWindows(int64(a.Time), size, slide) {
-				if slices.Contains(refFixedWindows(int64(b.Time), size, slide), wa) {
-					out = append(out, pair{a.Value.ID, b.Value.ID, stream.Time(wa[1] - 1)})
-				}
+		}
+		if len(w.bs) == 0 && kind.outerA() {
+			for _, x := range w.as {
+				out = append(out, pair{x, -1, t})
+			}
+		}
+		if len(w.as) == 0 && kind.outerB() {
+			for _, y := range w.bs {
+				out = append(out, pair{-1, y, t})
 			}
 		}
 	}
@@ -55,10 +64,38 @@ func refWindowJoin(as, bs []stream.Record[ev], size, slide int64) []pair {
 	return out
 }
 
+// refWindowJoin is the brute-force window join for tumbling and sliding
+// windows.
+func refWindowJoin(as, bs []stream.Record[ev], size, slide int64, kind joinKind) []pair {
+	wins := map[[2]int64]*winRecs{}
+	at := func(key int, t stream.Time) []*winRecs {
+		var ws []*winRecs
+		for _, w := range refFixedWindows(int64(t), size, slide) {
+			kw := [2]int64{int64(key), w[1]}
+			if wins[kw] == nil {
+				wins[kw] = &winRecs{}
+			}
+			ws = append(ws, wins[kw])
+		}
+		return ws
+	}
+	for _, a := range as {
+		for _, w := range at(a.Value.Key, a.Time) {
+			w.as = append(w.as, a.Value.ID)
+		}
+	}
+	for _, b := range bs {
+		for _, w := range at(b.Value.Key, b.Time) {
+			w.bs = append(w.bs, b.Value.ID)
+		}
+	}
+	return refWindowResults(wins, kind)
+}
+
 // refSessionJoin is the brute-force session window join: per key, the
 // records of both sides sorted by time form sessions of records less than
 // or exactly gap apart.
-func refSessionJoin(as, bs []stream.Record[ev], gap int64) []pair {
+func refSessionJoin(as, bs []stream.Record[ev], gap int64, kind joinKind) []pair {
 	type rec struct {
 		t     int64
 		id    int
@@ -71,35 +108,67 @@ func refSessionJoin(as, bs []stream.Record[ev], gap int64) []pair {
 	for _, b := range bs {
 		byKey[b.Value.Key] = append(byKey[b.Value.Key], rec{int64(b.Time), b.Value.ID, true})
 	}
-	var out []pair
-	emit := func(sess []rec, end int64) {
-		for _, x := range sess {
-			for _, y := range sess {
-				if !x.right && y.right {
-					out = append(out, pair{x.id, y.id, stream.Time(end - 1)})
-				}
+	wins := map[[2]int64]*winRecs{}
+	for key, rs := range byKey {
+		slices.SortFunc(rs, func(x, y rec) int { return int(x.t - y.t) })
+		var sess *winRecs
+		var end int64
+		flush := func() {
+			if sess != nil {
+				wins[[2]int64{int64(key), end}] = sess
 			}
 		}
-	}
-	for _, rs := range byKey {
-		slices.SortFunc(rs, func(x, y rec) int { return int(x.t - y.t) })
-		var sess []rec
-		var end int64
 		for _, r := range rs {
-			if len(sess) > 0 && r.t > end {
-				emit(sess, end)
+			if sess != nil && r.t > end {
+				flush()
 				sess = nil
 			}
-			sess = append(sess, r)
+			if sess == nil {
+				sess, end = &winRecs{}, r.t+gap
+			}
 			end = max(end, r.t+gap)
-			if len(sess) == 1 {
-				end = r.t + gap
+			if r.right {
+				sess.bs = append(sess.bs, r.id)
+			} else {
+				sess.as = append(sess.as, r.id)
 			}
 		}
-		emit(sess, end)
+		flush()
 	}
-	sortPairs(out)
-	return out
+	return refWindowResults(wins, kind)
+}
+
+// windowJoinOf builds the window join of kind.
+func windowJoinOf(kind joinKind, a, b stream.Stream[ev], assigner window.Assigner, opts ...enrich.JoinOption) enrich.Joined[ev, ev, pair] {
+	switch kind {
+	case leftJoin:
+		return enrich.WindowLeftJoin(a, b, evKey, evKey, assigner, func(x, y ev, ok bool) pair {
+			if !ok {
+				return pair{x.ID, -1, 0}
+			}
+			return pair{x.ID, y.ID, 0}
+		}, opts...)
+	case rightJoin:
+		return enrich.WindowRightJoin(a, b, evKey, evKey, assigner, func(x, y ev, ok bool) pair {
+			if !ok {
+				return pair{-1, y.ID, 0}
+			}
+			return pair{x.ID, y.ID, 0}
+		}, opts...)
+	case fullJoin:
+		return enrich.WindowFullJoin(a, b, evKey, evKey, assigner, func(x, y ev, hasA, hasB bool) pair {
+			p := pair{x.ID, y.ID, 0}
+			if !hasA {
+				p.A = -1
+			}
+			if !hasB {
+				p.B = -1
+			}
+			return p
+		}, opts...)
+	default:
+		return enrich.WindowJoin(a, b, evKey, evKey, assigner, func(x, y ev) pair { return pair{x.ID, y.ID, 0} }, opts...)
+	}
 }
 
 func TestWindowJoinMatchesReference(t *testing.T) {
@@ -111,53 +180,54 @@ func TestWindowJoinMatchesReference(t *testing.T) {
 	cases := []struct {
 		name     string
 		assigner window.Assigner
-		ref      func(as, bs []stream.Record[ev]) []pair
+		ref      func(as, bs []stream.Record[ev], kind joinKind) []pair
 	}{
-		{"tumbling", window.Tumbling(100), func(as, bs []stream.Record[ev]) []pair { return refWindowJoin(as, bs, 100, 100) }},
-		{"sliding", window.Sliding(150, 50), func(as, bs []stream.Record[ev]) []pair { return refWindowJoin(as, bs, 150, 50) }},
+		{"tumbling", window.Tumbling(100), func(as, bs []stream.Record[ev], k joinKind) []pair { return refWindowJoin(as, bs, 100, 100, k) }},
+		{"sliding", window.Sliding(150, 50), func(as, bs []stream.Record[ev], k joinKind) []pair { return refWindowJoin(as, bs, 150, 50, k) }},
 		// Times are even and the gap odd, so no record falls exactly on
 		// the end of a session that may already have fired.
-		{"session", window.Session(41), func(as, bs []stream.Record[ev]) []pair { return refSessionJoin(as, bs, 41) }},
+		{"session", window.Session(41), func(as, bs []stream.Record[ev], k joinKind) []pair { return refSessionJoin(as, bs, 41, k) }},
 	}
 	seed := uint64(100)
 	for _, tc := range cases {
 		for _, disorder := range []int64{0, 30} {
 			for _, par := range []int{1, 3} {
-				seed++
-				seed := seed
-				t.Run(fmt.Sprintf("%s/disorder=%d/par=%d", tc.name, disorder, par), func(t *testing.T) {
-					t.Parallel()
-					rng := rand.New(rand.NewPCG(seed, 9))
-					even := func(rs []stream.Record[ev]) []stream.Record[ev] {
-						for i := range rs {
-							rs[i].Time = rs[i].Time / 2 * 2
+				for _, kind := range []joinKind{innerJoin, leftJoin, rightJoin, fullJoin} {
+					seed++
+					seed := seed
+					t.Run(fmt.Sprintf("%s/disorder=%d/par=%d/%v", tc.name, disorder, par, kind), func(t *testing.T) {
+						t.Parallel()
+						rng := rand.New(rand.NewPCG(seed, 9))
+						even := func(rs []stream.Record[ev]) []stream.Record[ev] {
+							for i := range rs {
+								rs[i].Time = rs[i].Time / 2 * 2
+							}
+							return rs
 						}
-						return rs
-					}
-					// Sparse keys make sessions end and start again.
-					as := even(genEvents(rng, n, 5, 16, -2000, disorder, 0))
-					bs := even(genEvents(rng, n, 5, 22, -2000, disorder, 100_000))
-					m := newMetrics()
-					p := stream.New(stream.WithMetrics(m), stream.WithBatchSize(16))
-					wa := stream.WithWatermarks(stream.BoundedOutOfOrderness[ev](time.Duration(disorder)))
-					j := enrich.WindowJoin(stream.From(p, stream.Records(as), wa), stream.From(p, stream.Records(bs), wa),
-						evKey, evKey, tc.assigner, func(a, b ev) pair { return pair{a.ID, b.ID, 0} },
-						enrich.JoinExchange(stream.Parallelism(par)), stream.Name("wj"))
-					sink := streamtest.NewSink[pair]()
-					stream.To(j.Stream, sink)
-					require.NoError(t, p.Run(context.Background()))
-					var got []pair
-					wmBefore := sink.WatermarkBefore()
-					for i, r := range sink.Records() {
-						got = append(got, pair{r.Value.A, r.Value.B, r.Time})
-						assert.Greater(t, r.Time, wmBefore[i], "result %v is late downstream", r.Value)
-					}
-					sortPairs(got)
-					want := tc.ref(as, bs)
-					require.NotEmpty(t, want)
-					assert.Equal(t, want, got)
-					assert.Zero(t, m.Late("wj"))
-				})
+						// Sparse keys make sessions end and start again.
+						as := even(genEvents(rng, n, 5, 16, -2000, disorder, 0))
+						bs := even(genEvents(rng, n, 5, 22, -2000, disorder, 100_000))
+						m := newMetrics()
+						p := stream.New(stream.WithMetrics(m), stream.WithBatchSize(16))
+						wa := stream.WithWatermarks(stream.BoundedOutOfOrderness[ev](time.Duration(disorder)))
+						j := windowJoinOf(kind, stream.From(p, stream.Records(as), wa), stream.From(p, stream.Records(bs), wa),
+							tc.assigner, enrich.JoinExchange(stream.Parallelism(par)), stream.Name("wj"))
+						sink := streamtest.NewSink[pair]()
+						stream.To(j.Stream, sink)
+						require.NoError(t, p.Run(context.Background()))
+						var got []pair
+						wmBefore := sink.WatermarkBefore()
+						for i, r := range sink.Records() {
+							got = append(got, pair{r.Value.A, r.Value.B, r.Time})
+							assert.Greater(t, r.Time, wmBefore[i], "result %v is late downstream", r.Value)
+						}
+						sortPairs(got)
+						want := tc.ref(as, bs, kind)
+						require.NotEmpty(t, want)
+						assert.Equal(t, want, got)
+						assert.Zero(t, m.Late("wj"))
+					})
+				}
 			}
 		}
 	}
