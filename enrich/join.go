@@ -27,12 +27,6 @@ func JoinExchange(opts ...stream.ExchangeOption) JoinOption {
 	return joinOptionFunc(func(c *joinConfig) { c.exchange = append(c.exchange, opts...) })
 }
 
-// withStateProbe reports, when each join instance closes, the largest number
-// of records it held in state and the number it still held.
-func withStateProbe(f func(maxState, finalState int)) JoinOption {
-	return joinOptionFunc(func(c *joinConfig) { c.probe = f })
-}
-
 // newJoinConfig applies opts for a join of kind ("interval-join",
 // "window-join"): the join's default name is the name of the exchange that
 // connects its inputs and the kind (see [stream.Name]). A named join names

@@ -323,26 +323,38 @@ func (d *DirStore) Save(_ context.Context, cp *Checkpoint) error {
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
+	if err := writeSynced(tmp, data); err != nil {
+		// The write failed: the temp file is garbage, its removal best effort.
+		return errors.Join(err, os.Remove(tmp.Name()))
 	}
 	if err := os.Rename(tmp.Name(), d.path(cp.ID)); err != nil {
+		return errors.Join(err, os.Remove(tmp.Name()))
+	}
+	// The rename is durable once the directory is synced; a failure here
+	// means the checkpoint may not survive a power loss, so it is reported.
+	if err := syncDir(d.Dir); err != nil {
 		return err
 	}
-	if dir, err := os.Open(d.Dir); err == nil {
-		_ = dir.Sync()
-		dir.Close()
-	}
 	return d.prune()
+}
+
+// writeSynced writes data to f, syncs and closes it; f is closed on every
+// path.
+func writeSynced(f *os.File, data []byte) error {
+	_, err := f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	return errors.Join(err, f.Close())
+}
+
+// syncDir fsyncs a directory so that a rename inside it is durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	return errors.Join(d.Sync(), d.Close())
 }
 
 func (d *DirStore) ids() ([]int64, error) {

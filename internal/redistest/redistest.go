@@ -51,13 +51,13 @@ func Start(tb testing.TB) *goredis.Client {
 			tb.Cleanup(func() {
 				_ = client.Close()
 				_ = cmd.Process.Kill()
-				<-exited
+				_ = <-exited // killed on purpose: the exit status says so
 			})
 			return client
 		}
 		_ = client.Close()
 		_ = cmd.Process.Kill()
-		<-exited
+		_ = <-exited
 	}
 	tb.Fatalf("redis-server did not come up: %v", lastErr)
 	return nil
@@ -101,6 +101,6 @@ func freePort() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	port := l.Addr().(*net.TCPAddr).Port
+	return port, l.Close()
 }

@@ -187,8 +187,7 @@ func (w *Writer[T]) openFile() (*os.File, int64, error) {
 		err = f.Sync()
 	}
 	if err != nil {
-		f.Close()
-		return nil, 0, err
+		return nil, 0, errors.Join(err, f.Close())
 	}
 	return f, w.resume, nil
 }
