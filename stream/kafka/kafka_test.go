@@ -543,3 +543,31 @@ func TestStopCommitsAndNextMemberResumes(t *testing.T) {
 		assert.GreaterOrEqual(t, seq, n)
 	}
 }
+
+// A source whose first partition starts at its end and whose others start
+// at a listed offset (AtStart) reads the others before it ends idle: the
+// client fetches the first one alone while it lists the others' offsets,
+// and the broker holds that fetch (up to FetchMaxWait, 5s by default) for
+// want of records. The source keeps that wait under its ExitWhenIdle.
+// This was the defect behind restored runs of TestTransactionalSinkSurvivesKills
+// that read no input: a checkpoint named only a finished partition.
+func TestExitWhenIdleWaitsOutAFetchOfACaughtUpPartition(t *testing.T) {
+	t.Parallel()
+	_, addr := cluster(t, 3, "behind")
+	var recs []*kgo.Record
+	for seq := range 300 {
+		recs = append(recs, playRecord("behind", int32(seq%3), play{User: "u", Seq: seq, TS: epoch.UnixMilli()}))
+	}
+	produce(t, client(t, addr, kgo.RecordPartitioner(kgo.ManualPartitioner())), recs...)
+	p := stream.New()
+	src := kafka.NewSource(decodePlay, kafka.Brokers(addr), kafka.ExitWhenIdle(time.Second),
+		kafka.Partitions("behind", map[int32]kgo.Offset{
+			0: kgo.NewOffset().At(100), // its end
+			1: kgo.NewOffset().AtStart(),
+			2: kgo.NewOffset().AtStart(),
+		}))
+	out := stream.Collect[play]()
+	stream.To(kafka.Decode(stream.From(p, src)).Stream, out)
+	require.NoError(t, p.Run(context.Background()))
+	assert.Len(t, out.Values(), 200, "partitions 1 and 2, read before the idle exit")
+}

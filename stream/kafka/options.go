@@ -166,6 +166,14 @@ func OutOfOrderness(d time.Duration) SourceOption {
 // left out of the minimum watermark (default 10s; 0 disables it, so a silent
 // partition holds the watermark back for ever). It rejoins with its next
 // record.
+//
+// A broker holds a fetch for up to the client's FetchMaxWait (kgo's default
+// 5s) while the partitions in it have no new records, and a partition the
+// client starts consuming meanwhile waits for the next fetch. So that no
+// partition looks idle only because of that wait, the source lowers
+// FetchMaxWait to a quarter of the shorter of IdleTimeout and
+// [ExitWhenIdle] when that is under 5s (a kgo.FetchMaxWait given in
+// [ClientOptions] takes precedence).
 func IdleTimeout(d time.Duration) SourceOption {
 	return sourceOptionFunc(func(c *sourceConfig) {
 		if d >= 0 {
@@ -177,6 +185,8 @@ func IdleTimeout(d time.Duration) SourceOption {
 // ExitWhenIdle makes the source end (Run returns nil, so the pipeline sends
 // its end-of-input watermark and finishes) once no partition has delivered a
 // record for d. By default the source runs until its context is cancelled.
+// The client's fetches wait at most d/4 at the broker (see [IdleTimeout]),
+// so records already in the topic are never mistaken for the end.
 func ExitWhenIdle(d time.Duration) SourceOption {
 	return sourceOptionFunc(func(c *sourceConfig) {
 		if d > 0 {

@@ -322,7 +322,11 @@ func (s *Source[T]) prepare(ctx context.Context, out stream.SourceOutput[Message
 	}
 	now := c.clock.Now()
 	c.lastRecord = now
-	opts := append([]kgo.Opt{kgo.SeedBrokers(cfg.brokers...)}, cfg.clientOpts...)
+	opts := []kgo.Opt{kgo.SeedBrokers(cfg.brokers...)}
+	if w, ok := fetchMaxWait(cfg); ok {
+		opts = append(opts, kgo.FetchMaxWait(w)) // before the user's: theirs win
+	}
+	opts = append(opts, cfg.clientOpts...)
 	if c.group {
 		opts = append(opts,
 			kgo.ConsumerGroup(cfg.group),
@@ -360,6 +364,30 @@ func (s *Source[T]) prepare(ctx context.Context, out stream.SourceOutput[Message
 	}
 	c.publishLocked()
 	return c, opts, nil
+}
+
+// defaultFetchMaxWait is kgo's FetchMaxWait default.
+const defaultFetchMaxWait = 5 * time.Second
+
+// fetchMaxWait returns the longest time a fetch may wait at the broker for
+// records, when the source's idle durations call for less than kgo's
+// default. A fetch in flight holds back the partitions the client adds to
+// the consumption meanwhile (those starting at a listed offset, such as
+// AtStart, join the next fetch): the records of a partition behind a
+// caught-up one arrive only when the long poll returns. A source that
+// declared itself idle or ended ([ExitWhenIdle]) within that wait would
+// skip records that are there, so the wait is a quarter of the shortest
+// idle duration.
+func fetchMaxWait(cfg *sourceConfig) (time.Duration, bool) {
+	idle := cfg.exitWhenIdle
+	if cfg.idleTimeout > 0 && (idle == 0 || cfg.idleTimeout < idle) {
+		idle = cfg.idleTimeout
+	}
+	w := idle / 4
+	if idle == 0 || w >= defaultFetchMaxWait {
+		return 0, false
+	}
+	return max(w, time.Millisecond), true
 }
 
 func (c *consumer[T]) loop(ctx context.Context, cl *kgo.Client) error {

@@ -1,7 +1,6 @@
 package kafka_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -12,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -24,7 +24,7 @@ import (
 	"github.com/brook-streams/brook/stream/kafka"
 )
 
-const txChildEnv = "BROOK_KAFKA_TX_CHILD" // "addr dir"
+const txChildEnv = "BROOK_KAFKA_TX_CHILD" // "addr dir mode"
 
 // txResult is what the pipeline writes: the play's seq, its user and the
 // running count of that user's plays, this one included.
@@ -46,13 +46,58 @@ func (c *userCount) ProcessWatermark(stream.Time, stream.Emitter[txResult]) erro
 func (c *userCount) Snapshot() ([]byte, error)                                    { return json.Marshal(c.n) }
 func (c *userCount) Restore(b []byte) error                                       { return json.Unmarshal(b, &c.n) }
 
-// printCompletions tells the parent process about every checkpoint.
-type printCompletions struct{ stream.NopMetrics }
-
-func (printCompletions) CheckpointCompleted(id int64, _ time.Duration, _ int) {
-	fmt.Printf("checkpoint %d\n", id)
+// txKiller kills the child process with SIGKILL at a point set by its mode,
+// once the run has completed two checkpoints and handled enough records:
+// "mid" at a record between two checkpoints (a transaction open, earlier
+// ones committed), "saved" right after a checkpoint is stored and before
+// its transaction is committed (the restored run must commit it). A run
+// whose input is used up is killed after a few more checkpoints. Mode ""
+// runs to the end.
+type txKiller struct {
+	stream.NopMetrics
+	mode    string
+	records atomic.Int64
+	ckpts   atomic.Int64
 }
-func (printCompletions) CheckpointFailed(int64) {}
+
+const txKillAfter = 2000 // records handled by the run
+
+func (k *txKiller) due() bool {
+	c := k.ckpts.Load()
+	return c >= 2 && (k.records.Load() >= txKillAfter || c >= 20)
+}
+
+func (k *txKiller) kill() { _ = syscall.Kill(os.Getpid(), syscall.SIGKILL) }
+
+func (k *txKiller) record() {
+	k.records.Add(1)
+	if k.mode == "mid" && k.due() {
+		k.kill()
+	}
+}
+
+func (k *txKiller) CheckpointCompleted(int64, time.Duration, int) {
+	k.ckpts.Add(1)
+	if k.mode == "mid" && k.due() {
+		k.kill() // the input is used up
+	}
+}
+func (k *txKiller) CheckpointFailed(int64) {}
+
+// killingStore kills the process right after a checkpoint is stored, in
+// mode "saved".
+type killingStore struct {
+	stream.CheckpointStore
+	k *txKiller
+}
+
+func (s killingStore) Save(ctx context.Context, cp *stream.Checkpoint) error {
+	err := s.CheckpointStore.Save(ctx, cp)
+	if err == nil && s.k.mode == "saved" && s.k.due() {
+		s.k.kill()
+	}
+	return err
+}
 
 // TestTxChild is the producing process of TestTransactionalSinkSurvivesKills.
 func TestTxChild(t *testing.T) {
@@ -60,10 +105,16 @@ func TestTxChild(t *testing.T) {
 	if env == "" {
 		t.Skip("run by TestTransactionalSinkSurvivesKills")
 	}
-	addr, dir, _ := strings.Cut(env, " ")
-	store, err := stream.NewDirStore(filepath.Join(dir, "ckpt"))
+	f := strings.Fields(env)
+	require.GreaterOrEqual(t, len(f), 2)
+	addr, dir := f[0], f[1]
+	k := &txKiller{}
+	if len(f) > 2 {
+		k.mode = f[2]
+	}
+	dirStore, err := stream.NewDirStore(filepath.Join(dir, "ckpt"))
 	require.NoError(t, err)
-	p := stream.New(stream.WithCheckpoints(store, 5*time.Millisecond), stream.WithMetrics(printCompletions{}))
+	p := stream.New(stream.WithCheckpoints(killingStore{dirStore, k}, 5*time.Millisecond), stream.WithMetrics(k))
 	start := map[int32]kgo.Offset{}
 	for part := range int32(3) {
 		start[part] = kgo.NewOffset().AtStart()
@@ -71,11 +122,8 @@ func TestTxChild(t *testing.T) {
 	src := kafka.NewSource(decodePlay, kafka.Brokers(addr), kafka.Partitions("txin", start),
 		kafka.MaxPollRecords(50), kafka.ExitWhenIdle(time.Second))
 	plays := kafka.Decode(stream.From(p, src, stream.Name("kafka"))).Stream
-	// A mark between checkpoints, for the parent to kill at.
 	plays = stream.Map(plays, func(v play) play {
-		if v.Seq%1000 == 999 {
-			fmt.Println("progress")
-		}
+		k.record()
 		return v
 	})
 	keyed := stream.KeyBy(plays, func(v play) string { return v.User }, stream.Parallelism(2))
@@ -87,63 +135,37 @@ func TestTxChild(t *testing.T) {
 }
 
 // TestTransactionalSinkSurvivesKills: the producing process is killed with
-// SIGKILL several times and rerun; a read_committed consumer (kgo, and
-// kcat) sees every result exactly once with the right value.
+// SIGKILL three times, between checkpoints and between a checkpoint's store
+// and its commit, and rerun; a read_committed consumer (kgo, and kcat) sees
+// every result exactly once with the right value.
 func TestTransactionalSinkSurvivesKills(t *testing.T) {
-	// Quarantined: about one run in four the restored third child reads no
-	// input at all and ends with part of the rows (issue 13 stays open for
-	// this defect). BROOK_TXSINK_KILLS=1 runs it.
-	if os.Getenv("BROOK_TXSINK_KILLS") == "" {
-		t.Skip("known defect: a restored run sometimes reads no input; set BROOK_TXSINK_KILLS=1 to run")
-	}
 	t.Parallel()
 	_, addr := cluster(t, 3, "txin", "txout")
 	cl := client(t, addr)
 	var recs []*kgo.Record
 	for seq := range txRecords {
+		// Keyed by user: the partitioner puts each user's plays on one
+		// partition, and the client fetches the partitions unevenly.
 		recs = append(recs, playRecord("txin", int32(seq%3), play{User: fmt.Sprintf("u%d", seq%txUsers), Seq: seq, TS: epoch.Add(time.Duration(seq) * time.Millisecond).UnixMilli()}))
 	}
 	produce(t, cl, recs...)
 	dir := t.TempDir()
 
-	kills := 0
-	for round := 0; ; round++ {
+	for round, mode := range []string{"mid", "saved", "mid", ""} {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestTxChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), txChildEnv+"="+addr+" "+dir)
-		stdout, err := cmd.StdoutPipe()
-		require.NoError(t, err)
+		cmd.Env = append(os.Environ(), txChildEnv+"="+addr+" "+dir+" "+mode)
 		cmd.Stderr = os.Stderr
-		require.NoError(t, cmd.Start())
-		sc := bufio.NewScanner(stdout)
-		seen, done, killed := 0, false, false
-		for sc.Scan() {
-			switch line := sc.Text(); {
-			case strings.HasPrefix(line, "checkpoint "):
-				seen++
-			case line == "progress":
-				// Killed between two checkpoints, after a few.
-				if round < 3 && seen >= 2 && !killed {
-					require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
-					killed = true
-				}
-			case line == "done":
-				done = true
-			default:
-				t.Logf("child %d: %s", round, line)
-			}
-		}
-		err = cmd.Wait()
-		if killed {
+		out, err := cmd.Output()
+		if mode != "" {
 			var ee *exec.ExitError
-			require.ErrorAs(t, err, &ee)
-			kills++
+			require.ErrorAs(t, err, &ee, "child %d (%s) was killed", round, mode)
+			ws, ok := ee.Sys().(syscall.WaitStatus)
+			require.True(t, ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL, "child %d (%s): %v", round, mode, err)
 			continue
 		}
-		require.NoError(t, err)
-		require.True(t, done)
-		break
+		require.NoError(t, err, "last child")
+		require.Contains(t, string(out), "done\n")
 	}
-	assert.Equal(t, 3, kills)
 
 	check := func(who string, vals [][]byte) {
 		t.Helper()
@@ -161,12 +183,6 @@ func TestTransactionalSinkSurvivesKills(t *testing.T) {
 		}
 	}
 
-	if os.Getenv("TXDEBUG") != "" {
-		for _, iso := range []string{"read_committed", "read_uncommitted"} {
-			out, _ := exec.Command(kcat(t), "-q", "-b", addr, "-C", "-t", "txout", "-o", "beginning", "-e", "-X", "isolation.level="+iso, "-f", "%p %o\n").Output()
-			t.Logf("%s: %d lines", iso, bytes.Count(out, []byte("\n")))
-		}
-	}
 	// A kgo consumer reading committed records only.
 	rc := client(t, addr, kgo.ConsumeTopics("txout"), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
@@ -185,7 +201,6 @@ func TestTransactionalSinkSurvivesKills(t *testing.T) {
 	require.NoError(t, err)
 	vals = bytes.Split(bytes.TrimSuffix(out, []byte("\n")), []byte("\n"))
 	check("kcat read_committed", vals)
-
 }
 
 func TestTransactionalSinkWithoutCheckpoints(t *testing.T) {
