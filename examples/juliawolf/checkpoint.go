@@ -398,7 +398,6 @@ type runKey struct {
 	Window          string `json:"window"`
 	MaxDelay        string `json:"max_delay"`
 	AllowedLateness string `json:"allowed_lateness"`
-	Parallel        int    `json:"parallel"`
 	DeadLetter      string `json:"dead_letter,omitempty"` // absolute paths
 	Dump            string `json:"dump,omitempty"`
 }
@@ -415,7 +414,6 @@ func newRunKey(o options, cat *Catalog, in fs.FileInfo) (runKey, error) {
 		Window:          o.window.String(),
 		MaxDelay:        o.maxDelay.String(),
 		AllowedLateness: o.lateness.String(),
-		Parallel:        o.parallel,
 	}
 	var err error
 	abs := func(p string) string {

@@ -35,7 +35,7 @@ func buildBinary(t *testing.T) string {
 // runBinary runs the example to completion and requires exit status 0.
 func runBinary(t *testing.T, bin string, args ...string) {
 	t.Helper()
-	out, err := exec.Command(bin, args...).CombinedOutput()
+	out, err := exec.Command(bin, append(args, "-parallel", "3")...).CombinedOutput()
 	require.NoError(t, err, "juliawolf %s: %s", strings.Join(args, " "), out)
 }
 
@@ -117,7 +117,8 @@ func snapshotWithoutRun(t *testing.T, path string) map[string]any {
 // TestCrashRecovery is the kill -9 test: the example runs on a large event
 // file with hostile lines, checkpointing every 50ms; it is killed with
 // SIGKILL at random points (each time after at least one new checkpoint),
-// restarted with the same flags, and finally left to finish. The snapshot
+// restarted with the same flags but a random -parallel (checkpoints
+// restore at any parallelism), and finally left to finish. The snapshot
 // must equal an uninterrupted run's (all but "run") and the dead-letter
 // file must be byte for byte the same: nothing lost, nothing counted or
 // written twice.
@@ -140,9 +141,9 @@ func TestCrashRecovery(t *testing.T) {
 	writeHostileInput(t, p("generated.jsonl"), p("plays.jsonl"), seed)
 	require.NoError(t, os.Remove(p("generated.jsonl")))
 
-	common := []string{"-quiet", "-input", p("plays.jsonl"), "-parallel", "2", "-max-delay", "3s", "-allowed-lateness", "20s"}
+	common := []string{"-quiet", "-input", p("plays.jsonl"), "-max-delay", "3s", "-allowed-lateness", "20s"}
 	began := time.Now()
-	runBinary(t, bin, append(common, "-json", p("want.json"), "-dead-letter", p("want.dead.jsonl"))...)
+	runBinary(t, bin, append(common, "-parallel", "2", "-json", p("want.json"), "-dead-letter", p("want.dead.jsonl"))...)
 	t.Logf("uninterrupted run: %v", time.Since(began))
 
 	ckdir := p("ckpt")
@@ -151,7 +152,8 @@ func TestCrashRecovery(t *testing.T) {
 	killed := 0
 	for killed < kills {
 		before := latestCheckpoint(ckdir)
-		cmd := exec.Command(bin, args...)
+		parallel := strconv.Itoa(1 + rng.IntN(4))
+		cmd := exec.Command(bin, append(args, "-parallel", parallel)...)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		require.NoError(t, cmd.Start())
@@ -195,13 +197,13 @@ func TestCrashRecovery(t *testing.T) {
 		require.True(t, errors.As(err, &ee), "killed run: %v", err)
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 			killed++
-			t.Logf("kill %d after checkpoint %d", killed, latestCheckpoint(ckdir))
+			t.Logf("kill %d at -parallel %s after checkpoint %d", killed, parallel, latestCheckpoint(ckdir))
 			continue
 		}
 		t.Fatalf("the run failed before the kill: %v: %s", err, stderr.String())
 	}
 	began = time.Now()
-	out, err := exec.Command(bin, args...).CombinedOutput()
+	out, err := exec.Command(bin, append(args, "-parallel", "3")...).CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	t.Logf("last run, resumed from checkpoint: %v", time.Since(began))
 

@@ -40,8 +40,18 @@
 // and both files are those of an uninterrupted run. DIR also holds
 // juliawolf-run.json, what the run depends on (input path, size and
 // modification time, catalog, settings): checkpoints of another run are
-// refused (exit status 2). A finished run clears DIR, so the next run starts
-// afresh. Standard input cannot be resumed: -checkpoint-dir with -input -
+// refused (exit status 2); -parallel may differ (the state is kept by key
+// group and restores at any parallelism up to 128). A finished run clears
+// DIR, so the next run starts afresh.
+//
+// Signals: SIGINT (Ctrl-C) and SIGTERM stop a run. With -checkpoint-dir
+// the first one stops it with a savepoint: no partial window fires, the
+// final checkpoint is stored, and the program exits with one line saying
+// to run the same command again, which resumes it and ends with the
+// snapshot of an uninterrupted run. A second signal, or a run without
+// -checkpoint-dir, stops at once (with checkpoints, a rerun resumes from
+// the last periodic one). The exit status is 128 plus the signal's number
+// (130 for SIGINT, 143 for SIGTERM), and no snapshot is written. Standard input cannot be resumed: -checkpoint-dir with -input -
 // is refused. Without -checkpoint-dir nothing is checkpointed.
 //
 // Hostile input has a defined outcome (see TestHostileInput). A line over

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"iter"
+	"os"
 	"time"
 
 	"github.com/brook-streams/brook/stream"
@@ -30,6 +31,11 @@ type Config struct {
 	// Metrics, when not nil, receives the pipeline's operator metrics
 	// (-metrics serves them). Only pipelineEngine reports any.
 	Metrics stream.Metrics
+	// Signals, when not nil, stops the run: the first signal stops it with
+	// a savepoint when it checkpoints (else cancels it), a second cancels
+	// it; the engine then returns a *stoppedError. Only pipelineEngine
+	// watches them.
+	Signals <-chan os.Signal
 }
 
 // Engine computes a run's snapshot from a source of plays and the catalog:

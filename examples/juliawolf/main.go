@@ -36,10 +36,11 @@ func main() {
 	if code, ok := runSubcommand(os.Args[1:], os.Stdout, os.Stderr); ok {
 		os.Exit(code)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	// SIGINT and SIGTERM stop the run (with a final checkpoint under
+	// -checkpoint-dir); see stoppedError.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, stopSignals...)
+	os.Exit(runWithSignals(context.Background(), sigs, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
 // options are the parsed command line.
@@ -79,7 +80,7 @@ func parseFlags(args []string, stdout io.Writer) (options, error) {
 	fs.DurationVar(&o.window, "window", time.Minute, "tumbling event-time window size")
 	fs.DurationVar(&o.maxDelay, "max-delay", 5*time.Second, "out-of-orderness bound B of the watermark")
 	fs.DurationVar(&o.lateness, "allowed-lateness", 0, "allowed lateness L of the windows")
-	fs.IntVar(&o.parallel, "parallel", runtime.GOMAXPROCS(0), "parallel instances of the keyed stage")
+	fs.IntVar(&o.parallel, "parallel", min(runtime.GOMAXPROCS(0), stream.DefaultMaxParallelism), "parallel instances of the keyed stage")
 	fs.BoolVar(&o.quiet, "quiet", false, "print no report (the snapshot is still written)")
 	fs.StringVar(&o.report, "report", "", "write a self-contained HTML report page to this `file`")
 	fs.StringVar(&o.checkpointDir, "checkpoint-dir", "", "checkpoint the run's state into this `directory`, and resume from the checkpoint there if any")
@@ -107,6 +108,8 @@ func parseFlags(args []string, stdout io.Writer) (options, error) {
 		return o, usagef("-allowed-lateness must be >= 0, got %s", o.lateness)
 	case o.parallel < 1:
 		return o, usagef("-parallel must be >= 1, got %d", o.parallel)
+	case o.parallel > stream.DefaultMaxParallelism:
+		return o, usagef("-parallel must be at most %d (the pipeline's maximum parallelism, its number of key groups), got %d", stream.DefaultMaxParallelism, o.parallel)
 	case o.dump != "" && o.input != "":
 		return o, usagef("-dump writes the generated plays; it cannot be used with -input")
 	case o.checkpointInterval <= 0:
@@ -120,11 +123,20 @@ func parseFlags(args []string, stdout io.Writer) (options, error) {
 // run is the whole program: it parses args, runs, reports, and returns the
 // exit status. Errors go to stderr as one line.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	err := runErr(ctx, args, stdin, stdout, stderr)
+	return runWithSignals(ctx, nil, args, stdin, stdout, stderr)
+}
+
+// runWithSignals is run stopped by the signals arriving on sigs (nil: none).
+func runWithSignals(ctx context.Context, sigs <-chan os.Signal, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	err := runErr(ctx, sigs, args, stdin, stdout, stderr)
 	var ue usageError
+	var se *stoppedError
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return exitOK
+	case errors.As(err, &se):
+		fmt.Fprintf(stderr, "juliawolf: %v\n", err)
+		return se.exitCode()
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "juliawolf: %v\n", err)
 		return exitUsage
@@ -134,7 +146,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 }
 
-func runErr(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (rerr error) {
+func runErr(ctx context.Context, sigs <-chan os.Signal, args []string, stdin io.Reader, stdout, stderr io.Writer) (rerr error) {
 	o, err := parseFlags(args, stdout)
 	if err != nil {
 		return err
@@ -252,6 +264,7 @@ func runErr(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		AllowedLateness: o.lateness,
 		Parallel:        o.parallel,
 		DeadLetters:     dead,
+		Signals:         sigs,
 	}
 	if store != nil {
 		cfg.Checkpoints, cfg.CheckpointInterval = store, o.checkpointInterval
@@ -268,6 +281,10 @@ func runErr(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	snap, err := mainEngine(ctx, cfg, src, cat)
 	wall := time.Since(began)
 	bar.end()
+	if se := (*stoppedError)(nil); errors.As(err, &se) {
+		se.dir = o.checkpointDir
+		return se
+	}
 	if err != nil {
 		if store != nil && errors.Is(err, context.Canceled) {
 			return fmt.Errorf("%w (run again with -checkpoint-dir %s to resume)", err, o.checkpointDir)

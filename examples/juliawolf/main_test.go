@@ -268,6 +268,7 @@ func TestExitCodes(t *testing.T) {
 		{"negative lateness", []string{"-allowed-lateness", "-1ms"}, 2, "-allowed-lateness must be >= 0"},
 		{"negative events", []string{"-events", "-5"}, 2, "-events must be >= 0"},
 		{"zero parallel", []string{"-parallel", "0"}, 2, "-parallel must be >= 1"},
+		{"parallel above the key groups", []string{"-parallel", "100000"}, 2, "-parallel must be at most 128 (the pipeline's maximum parallelism"},
 		{"stray argument", []string{"extra"}, 2, `unexpected argument "extra"`},
 		{"dump with input", []string{"-input", plays, "-dump", filepath.Join(dir, "d.jsonl")}, 2, "cannot be used with -input"},
 		{"missing input", []string{"-input", filepath.Join(dir, "nope.jsonl")}, 2, "no such file or directory"},

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/brook-streams/brook/enrich"
@@ -85,7 +87,18 @@ func pipelineEngine(ctx context.Context, cfg Config, src PlaySource, cat *Catalo
 	board := newBoardSink(cat, cfg.AllowedLateness)
 	stream.To(stream.Union([]stream.Stream[boardEvent]{results, late}), board, stream.Name("leaderboard"))
 
-	if err := p.Run(ctx); err != nil {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := func(*sync.WaitGroup) { cancel() }
+	if cfg.Checkpoints != nil {
+		stop = func(wg *sync.WaitGroup) { wg.Go(func() { _ = p.Stop(context.WithoutCancel(ctx)) }) }
+	}
+	end := watchSignals(cfg.Signals, stop, cancel)
+	err := p.Run(ctx)
+	if sig := end(); sig != nil && (err == nil || errors.Is(err, context.Canceled)) {
+		return nil, &stoppedError{sig: sig, savepoint: err == nil && cfg.Checkpoints != nil}
+	}
+	if err != nil {
 		if serr := src.Err(); serr != nil {
 			return nil, serr // the source's own failure, without the operator prefix
 		}

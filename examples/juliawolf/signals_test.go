@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// waitForCheckpoint polls dir (an external process writes it) until it
+// holds checkpoint n, or fails the test after a minute.
+func waitForCheckpoint(t *testing.T, dir string, n int64, exited <-chan error, stderr *bytes.Buffer) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for latestCheckpoint(dir) < n {
+		select {
+		case err := <-exited:
+			t.Fatalf("the run ended (%v) before checkpoint %d: %s", err, n, stderr.String())
+		case <-time.After(2 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no checkpoint %d within a minute: %s", n, stderr.String())
+		}
+	}
+}
+
+// TestSignalStopsWithSavepoint sends SIGINT and SIGTERM to a built binary
+// during a checkpointed run: it must exit within 5 s with one line saying
+// how to resume and the status a shell reports for the signal, leaving a
+// checkpoint; the same command (at another -parallel) then ends with the
+// snapshot and dump of an uninterrupted run.
+func TestSignalStopsWithSavepoint(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("needs POSIX signals")
+	}
+	bin := buildBinary(t)
+	events := "2000000"
+	if testing.Short() {
+		events = "800000"
+	}
+	dir := t.TempDir()
+	p := func(name string) string { return filepath.Join(dir, name) }
+	base := []string{"-quiet", "-events", events, "-seed", "9", "-allowed-lateness", "30s"}
+	runBinary(t, bin, append(base, "-parallel", "2", "-json", p("want.json"), "-dump", p("want.dump"))...)
+
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(signalName(sig), func(t *testing.T) {
+			ck, snap, dump := p("ck-"+signalName(sig)), p("got-"+signalName(sig)+".json"), p("got-"+signalName(sig)+".dump")
+			args := append(base, "-json", snap, "-dump", dump, "-checkpoint-dir", ck, "-checkpoint-interval", "20ms")
+			cmd := exec.Command(bin, append(args, "-parallel", "2")...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			require.NoError(t, cmd.Start())
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }()
+			waitForCheckpoint(t, ck, 2, exited, &stderr)
+
+			require.NoError(t, cmd.Process.Signal(sig))
+			sent := time.Now()
+			var err error
+			select {
+			case err = <-exited:
+			case <-time.After(5 * time.Second):
+				_ = cmd.Process.Kill()
+				<-exited
+				t.Fatalf("still running 5 s after %v: %s", sig, stderr.String())
+			}
+			t.Logf("stopped %v after the signal", time.Since(sent))
+			var ee *exec.ExitError
+			require.True(t, errors.As(err, &ee), "the stopped run must fail: %v: %s", err, stderr.String())
+			assert.Equal(t, 128+int(sig), ee.ExitCode(), stderr.String())
+			assert.Equal(t, "juliawolf: stopped by "+signalName(sig)+" with a checkpoint in "+ck+": run the same command again to resume\n", stderr.String())
+			assert.NoFileExists(t, snap, "a stopped run writes no snapshot")
+			stoppedAt := latestCheckpoint(ck)
+			require.Positive(t, stoppedAt)
+
+			out, err := exec.Command(bin, append(args, "-parallel", "3")...).CombinedOutput()
+			require.NoError(t, err, "%s", out)
+			snapshotsEqual(t, readSnapshot(t, p("want.json")), readSnapshot(t, snap))
+			want, err := os.ReadFile(p("want.dump"))
+			require.NoError(t, err)
+			got, err := os.ReadFile(dump)
+			require.NoError(t, err)
+			assert.Equal(t, bytes.Count(want, []byte("\n")), bytes.Count(got, []byte("\n")), "dump lines")
+			assert.True(t, bytes.Equal(want, got), "the dump has every play once")
+		})
+	}
+}
+
+// TestSignalWithoutCheckpoints: without -checkpoint-dir a signal cancels
+// the run at once and says there is nothing to resume.
+func TestSignalWithoutCheckpoints(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("needs POSIX signals")
+	}
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	snap, dump := filepath.Join(dir, "snap.json"), filepath.Join(dir, "dump.jsonl")
+	cmd := exec.Command(bin, "-quiet", "-events", "100000000", "-json", snap, "-dump", dump)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	// The pipeline runs once plays reach the dump (polling an external
+	// process's file).
+	deadline := time.Now().Add(time.Minute)
+	for st, err := os.Stat(dump); err != nil || st.Size() == 0; st, err = os.Stat(dump) {
+		require.True(t, time.Now().Before(deadline), "no plays dumped within a minute: %s", stderr.String())
+		time.Sleep(2 * time.Millisecond)
+	}
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	var err error
+	select {
+	case err = <-exited:
+	case <-time.After(5 * time.Second):
+		_ = cmd.Process.Kill()
+		<-exited
+		t.Fatalf("still running 5 s after SIGTERM: %s", stderr.String())
+	}
+	var ee *exec.ExitError
+	require.True(t, errors.As(err, &ee), "%v: %s", err, stderr.String())
+	assert.Equal(t, 128+int(syscall.SIGTERM), ee.ExitCode())
+	assert.True(t, strings.HasPrefix(stderr.String(), "juliawolf: stopped by SIGTERM"), stderr.String())
+	assert.Equal(t, 1, strings.Count(stderr.String(), "\n"), "one line")
+	assert.NoFileExists(t, snap)
+}
