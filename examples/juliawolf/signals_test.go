@@ -16,19 +16,22 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// waitForCheckpoint polls dir (an external process writes it) until it
-// holds checkpoint n, or fails the test after a minute.
-func waitForCheckpoint(t *testing.T, dir string, n int64, exited <-chan error, stderr *bytes.Buffer) {
+// waitForFile polls until ready reports true (an external process's files
+// are what it looks at), or fails the test after a minute, once cmd has
+// ended (its stderr is complete once Wait has returned).
+func waitForFile(t *testing.T, what string, ready func() bool, cmd *exec.Cmd, exited <-chan error, stderr *bytes.Buffer) {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
-	for latestCheckpoint(dir) < n {
+	for !ready() {
 		select {
 		case err := <-exited:
-			t.Fatalf("the run ended (%v) before checkpoint %d: %s", err, n, stderr.String())
+			t.Fatalf("the run ended (%v) before %s: %s", err, what, stderr.String())
 		case <-time.After(2 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no checkpoint %d within a minute: %s", n, stderr.String())
+			_ = cmd.Process.Kill()
+			<-exited
+			t.Fatalf("no %s within a minute: %s", what, stderr.String())
 		}
 	}
 }
@@ -62,7 +65,7 @@ func TestSignalStopsWithSavepoint(t *testing.T) {
 			require.NoError(t, cmd.Start())
 			exited := make(chan error, 1)
 			go func() { exited <- cmd.Wait() }()
-			waitForCheckpoint(t, ck, 2, exited, &stderr)
+			waitForFile(t, "checkpoint 2", func() bool { return latestCheckpoint(ck) >= 2 }, cmd, exited, &stderr)
 
 			require.NoError(t, cmd.Process.Signal(sig))
 			sent := time.Now()
@@ -113,11 +116,10 @@ func TestSignalWithoutCheckpoints(t *testing.T) {
 	go func() { exited <- cmd.Wait() }()
 	// The pipeline runs once plays reach the dump (polling an external
 	// process's file).
-	deadline := time.Now().Add(time.Minute)
-	for st, err := os.Stat(dump); err != nil || st.Size() == 0; st, err = os.Stat(dump) {
-		require.True(t, time.Now().Before(deadline), "no plays dumped within a minute: %s", stderr.String())
-		time.Sleep(2 * time.Millisecond)
-	}
+	waitForFile(t, "plays in the dump", func() bool {
+		st, err := os.Stat(dump)
+		return err == nil && st.Size() > 0
+	}, cmd, exited, &stderr)
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	var err error
 	select {
