@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"encoding/binary"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +48,8 @@ type coordinator struct {
 	failed    *atomic.Bool // a task failed: store no final checkpoint
 	tick      chan struct{}
 	stop      func() bool
+	log       *slog.Logger // the pipeline's (silent by default)
+	finalDone bool         // the final checkpoint is stored and committed
 
 	mu    sync.Mutex
 	next  int64 // id of the last checkpoint started
@@ -130,6 +133,7 @@ type pending struct {
 	states  map[string][]byte
 	got     int
 	acks    int
+	final   bool // the final checkpoint (end of input, stop or drain)
 }
 
 func (p *pending) add(m stateMsg) {
@@ -151,7 +155,7 @@ func (c *coordinator) run(ctx context.Context, done <-chan struct{}) error {
 	c.arm()
 	defer func() { c.stop() }()
 	var cur *pending
-	final := &pending{id: finalID, states: map[string][]byte{}}
+	final := &pending{id: finalID, states: map[string][]byte{}, final: true}
 	handle := func(m stateMsg) error {
 		switch {
 		case m.id == finalID:
@@ -189,7 +193,11 @@ func (c *coordinator) run(ctx context.Context, done <-chan struct{}) error {
 			}
 			final.id = c.finalCheckpointID()
 			final.started = c.clock.Now()
-			return c.complete(ctx, final)
+			if err := c.complete(ctx, final); err != nil {
+				return err
+			}
+			c.finalDone = true
+			return nil
 		case <-c.tick:
 			if cur == nil {
 				if id := c.begin(); id != 0 {
@@ -211,25 +219,33 @@ func (c *coordinator) complete(ctx context.Context, p *pending) error {
 	p.states[maxParallelismKey] = binary.AppendUvarint(nil, uint64(c.maxPar))
 	cp := &Checkpoint{ID: p.id, States: p.states}
 	if err := c.store.Save(ctx, cp); err != nil {
-		if c.metrics != nil {
-			c.metrics.CheckpointFailed(p.id)
-		}
-		return &OperatorError{Op: "checkpoint", Err: err}
+		return c.failCheckpoint(ctx, p, "store", err)
 	}
 	for _, l := range c.listeners {
 		if err := l.CheckpointComplete(ctx, p.id); err != nil {
-			if c.metrics != nil {
-				c.metrics.CheckpointFailed(p.id)
-			}
-			return &OperatorError{Op: "checkpoint", Err: err}
+			return c.failCheckpoint(ctx, p, "commit", err)
 		}
 	}
+	size := 0
+	for k, v := range p.states {
+		size += len(k) + len(v)
+	}
+	took := c.clock.Now().Sub(p.started)
 	if c.metrics != nil {
-		size := 0
-		for k, v := range p.states {
-			size += len(k) + len(v)
-		}
-		c.metrics.CheckpointCompleted(p.id, c.clock.Now().Sub(p.started), size)
+		c.metrics.CheckpointCompleted(p.id, took, size)
 	}
+	c.log.LogAttrs(ctx, slog.LevelDebug, "stream: checkpoint completed", slog.Int64("checkpoint", p.id),
+		slog.Duration("duration", took), slog.Int("bytes", size), slog.Bool("final", p.final))
 	return nil
+}
+
+// failCheckpoint reports a checkpoint that could not be stored or committed; the
+// run then fails with the returned error.
+func (c *coordinator) failCheckpoint(ctx context.Context, p *pending, step string, err error) error {
+	if c.metrics != nil {
+		c.metrics.CheckpointFailed(p.id)
+	}
+	c.log.LogAttrs(ctx, slog.LevelWarn, "stream: checkpoint failed", slog.Int64("checkpoint", p.id),
+		slog.String("step", step), slog.Any("error", err))
+	return &OperatorError{Op: "checkpoint", Err: err}
 }

@@ -109,8 +109,15 @@ func WithClock(clk Clock) Option {
 	})
 }
 
-// WithLogger sets the logger operators get from their Context. The default,
-// and nil, is silent.
+// WithLogger sets the logger operators get from their Context, which the
+// runtime also logs its lifecycle to: "stream: pipeline started" and
+// "stream: restored checkpoint" (Info), "stream: checkpoint completed"
+// (Debug, with its id, duration, bytes and whether it is the final one),
+// "stream: checkpoint failed" (Warn, before the run fails), and at the end
+// "stream: pipeline ended" (Info, with how: end of input, stopped with a
+// savepoint, drained or cancelled, and the final checkpoint's id) or
+// "stream: pipeline failed" (Error, with the error Run returns). The
+// default, and nil, is silent.
 func WithLogger(l *slog.Logger) Option {
 	return optionFunc(func(c *config) error {
 		c.logger = l
@@ -223,7 +230,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			return &OperatorError{Op: "checkpoint", Err: err}
 		}
 		rt.co = &coordinator{store: p.cfg.store, interval: p.cfg.ckptInterval, clock: p.cfg.clock,
-			parts: make(chan stateMsg, 64), tick: make(chan struct{}, 1), maxPar: p.cfg.maxParallelism, failed: &rt.failed}
+			parts: make(chan stateMsg, 64), tick: make(chan struct{}, 1), maxPar: p.cfg.maxParallelism, failed: &rt.failed,
+			log: loggerOf(p)}
 		rt.co.metrics, _ = p.cfg.metrics.(CheckpointMetrics)
 		if latest != nil {
 			rt.co.restored, rt.co.next, rt.co.restoreID = latest.States, latest.ID, latest.ID
@@ -245,6 +253,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			return &OperatorError{Op: "checkpoint", Err: err}
 		}
 	}
+	rt.logStart()
 	var wg sync.WaitGroup
 	for _, t := range rt.tasks {
 		wg.Add(1)
@@ -269,8 +278,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		})
 		g.Go(func() error { return rt.co.run(gctx, done) })
 	}
-	err := g.Wait()
-	return rt.close(ctx, err)
+	err := rt.close(ctx, g.Wait())
+	rt.logEnd(ctx, err)
+	return err
 }
 
 // close ends a run whose goroutines have all exited: on failure it aborts
@@ -316,6 +326,7 @@ type runtime_ struct {
 	failed    atomic.Bool  // a task failed
 	agents    []func(ctx context.Context) error
 	aborters  []func(ctx context.Context) error
+	started   time.Time // by the pipeline's clock, for the lifecycle log
 }
 
 type builder struct {
