@@ -65,6 +65,13 @@
 // the sink merges. With -parallel 1 and no keyed stage (q0, q1, q2, q13)
 // the whole query runs in one goroutine.
 //
+// SIGINT (Ctrl-C) and SIGTERM stop a run alike: nexmark keeps no
+// checkpoint, so the run is cancelled at once (an -out file keeps the rows
+// written so far), one line on stderr says so and that the same command
+// starts over, and the exit status is 128 plus the signal's number (130,
+// 143), as a shell reports a command a signal ended.
+//
 // Exit status: 0 on success, 2 for bad flags or unusable files (one line on
-// stderr), 1 for a failure during the run.
+// stderr), 1 for a failure during the run, 130 or 143 after SIGINT or
+// SIGTERM.
 package main

@@ -28,7 +28,10 @@ const (
 const DefaultEvents = 10_000_000
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	// SIGINT and SIGTERM cancel the run; see stoppedError.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, stopSignals...)
+	ctx, stop := cancelOnSignal(context.Background(), sigs)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -106,11 +109,16 @@ func parseFlags(args []string, stdout io.Writer) (options, error) {
 }
 
 // run is the whole program; it returns the exit status. Errors go to
-// stderr as one line.
+// stderr as one line, as does the note of a run a signal stopped (ctx's
+// cause is then a *stoppedError).
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	err := runErr(ctx, args, stdout, stderr)
 	var ue usageError
+	var se *stoppedError
 	switch {
+	case err != nil && ctx.Err() != nil && errors.As(context.Cause(ctx), &se):
+		fmt.Fprintf(stderr, "nexmark: %v\n", se)
+		return se.exitCode()
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return exitOK
 	case errors.As(err, &ue):
