@@ -32,12 +32,24 @@
 // never advance a watermark. Watermarks are added with
 // [stream.WithWatermarks] on the [Line] stream as usual.
 //
-// Lines longer than [MaxLineBytes] (default 16 MiB, not counting the "\n")
-// become dead letters with [ErrLineTooLong]; the reader skips the rest of such
-// a line without buffering it, so a huge line never exhausts memory or stops
-// the run. A trailing "\r" is removed before decoding, a UTF-8 byte-order mark
-// at the start of the input is skipped, and blank lines are skipped (but
-// counted in line numbers).
+// Lines longer than [MaxLineBytes] (default 16 MiB, not counting the line
+// ending, "\n" or "\r\n" alike) become dead letters with [ErrLineTooLong]
+// (their [Line.Size] is the full length, their Raw the first 4 KiB); the
+// reader skips the rest of such a line without buffering it, so a huge line
+// never exhausts memory or stops the run. A trailing "\r" is removed before
+// decoding, a UTF-8 byte-order mark at the start of the input is skipped
+// (it counts towards the first line's length), and blank lines are skipped
+// (but counted in line numbers) unless [DecodeBlankLines] hands them to the
+// decoder.
+//
+// Cancelling the run's context (or [stream.Pipeline.Stop]) ends Run
+// promptly even while it waits: in the middle of a line that never ends
+// (checked once per buffer), in a read of a pipe, socket or terminal (a
+// file or connection with read deadlines gets one in the past; another
+// reader is read in a helper goroutine, which a cancellation leaves to
+// finish its read, dropping what it read), and in the open of a named pipe
+// that has no writer (on Unix the open is ended; elsewhere the goroutine
+// opening it is left to finish).
 //
 // The source's reading position (byte offset and line number of the next
 // line) is a [stream.Snapshotter] state: Restore makes the next Run seek there

@@ -9,11 +9,14 @@ import (
 
 // lineReader splits its input into lines ending in "\n" (the last line may
 // lack it), keeping track of byte offsets and line numbers. A line longer
-// than max bytes is reported as too long and skipped without being buffered:
-// only a prefix of it is kept.
+// than max bytes, not counting its line ending ("\n" or "\r\n"), is reported
+// as too long and skipped without being buffered: only a prefix of it is
+// kept. A closed done channel ends a line that never ends (errCanceled),
+// checked once per buffer of it.
 type lineReader struct {
 	r      *bufio.Reader
 	max    int
+	done   <-chan struct{}
 	buf    []byte // a line that spans several bufio reads
 	prefix []byte // the kept start of a too-long line
 	off    int64  // offset of the next unread byte
@@ -26,11 +29,15 @@ type rawLine struct {
 	num     int64  // 1-based line number
 	offset  int64  // offset of the line's first byte
 	size    int64  // length of the content (without "\n")
-	tooLong bool   // size > max: bytes holds a prefix only
+	tooLong bool   // longer than max without "\r\n": bytes holds a prefix only
+	cr      bool   // the content ends in "\r"
 }
 
 // tooLongPrefix is how much of a too-long line is kept for its dead letter.
-const tooLongPrefix = 1024
+const tooLongPrefix = 4 << 10
+
+// errCanceled is what next returns when done closed in the middle of a line.
+var errCanceled = errors.New("jsonl: canceled")
 
 func newLineReader(r io.Reader, bufSize, max int) *lineReader {
 	return &lineReader{r: bufio.NewReaderSize(r, bufSize), max: max}
@@ -54,7 +61,7 @@ func (lr *lineReader) next() (rawLine, error) {
 		case l.tooLong:
 			// skipping the rest of a long line, keeping its start
 			lr.keep(chunk)
-		case l.size+int64(len(chunk)) > int64(lr.max):
+		case l.size+int64(len(chunk)) > int64(lr.max)+1: // +1: a "\r" before the "\n" may still come
 			l.tooLong = true
 			lr.keep(lr.buf)
 			lr.keep(chunk)
@@ -65,11 +72,21 @@ func (lr *lineReader) next() (rawLine, error) {
 			lr.buf = append(lr.buf, chunk...)
 		}
 		l.size += int64(len(chunk))
+		if len(chunk) > 0 {
+			l.cr = chunk[len(chunk)-1] == '\r'
+		}
 		if end {
 			break
 		}
 		if err != nil {
 			if errors.Is(err, bufio.ErrBufferFull) {
+				if lr.done != nil {
+					select {
+					case <-lr.done:
+						return rawLine{}, errCanceled
+					default:
+					}
+				}
 				continue
 			}
 			if err != io.EOF {
@@ -83,6 +100,15 @@ func (lr *lineReader) next() (rawLine, error) {
 	}
 	lr.num++
 	l.num = lr.num
+	if !l.tooLong && l.size == int64(lr.max)+1 && !l.cr {
+		// One byte over, and not the "\r" of a "\r\n" (or of a last line).
+		l.tooLong = true
+		if content != nil {
+			lr.keep(content)
+		} else {
+			lr.keep(lr.buf)
+		}
+	}
 	switch {
 	case l.tooLong:
 		l.bytes = lr.prefix

@@ -22,8 +22,8 @@ func refLines(data []byte, max int) []rawLine {
 		if n < 0 {
 			n, step = len(rest), len(rest)
 		}
-		l := rawLine{num: num, offset: off, size: int64(n), bytes: rest[:n]}
-		if n > max {
+		l := rawLine{num: num, offset: off, size: int64(n), bytes: rest[:n], cr: n > 0 && rest[n-1] == '\r'}
+		if n > max && (n > max+1 || rest[n-1] != '\r') {
 			l.tooLong = true
 			l.bytes = rest[:min(n, tooLongPrefix)]
 		}
@@ -57,6 +57,7 @@ func checkLines(t testing.TB, data []byte, bufSize, max int) {
 		require.Equal(t, w.offset, g.offset, "line %d offset", i)
 		require.Equal(t, w.size, g.size, "line %d size", i)
 		require.Equal(t, w.tooLong, g.tooLong, "line %d too long", i)
+		require.Equal(t, w.cr, g.cr, "line %d ends in CR", i)
 		require.Equal(t, string(w.bytes), string(g.bytes), "line %d bytes", i)
 	}
 	require.Equal(t, int64(len(data)), end, "bytes consumed")
@@ -75,6 +76,10 @@ func TestLineReader(t *testing.T) {
 		{"one line", "{\"a\":1}\n", 10},
 		{"blank lines", "\n\n\n", 10},
 		{"crlf", "a\r\nb\r\n", 10},
+		{"exactly max with crlf", "0123456789\r\nab\r\n", 10},
+		{"one over max with crlf", "0123456789X\r\nab\r\n", 10},
+		{"max plus cr at the end", "ab\n0123456789\r", 10},
+		{"max plus a byte other than cr", "0123456789\n\r\n", 10},
 		{"exactly max", "0123456789\nab\n", 10},
 		{"one over max", "0123456789X\nab\n", 10},
 		{"too long last without newline", "ab\n0123456789XYZ", 10},

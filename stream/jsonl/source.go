@@ -40,13 +40,16 @@ type Line[T any] struct {
 	Num int64
 	// Offset is the byte offset of the line's first byte in the input.
 	Offset int64
+	// Size is the line's length in bytes, without its line ending ("\n"
+	// or "\r\n"); for a too-long line, its full length.
+	Size int64
 	// Value is the decoded value (the zero value when Err is set).
 	Value T
 	// Err is why the line was not decoded: a *[LineError] wrapping the
 	// decoder's error or [ErrLineTooLong]. Nil for a good line.
 	Err error
 	// Raw is a copy of the line's bytes (without "\r\n") when Err is set,
-	// nil otherwise. For a too-long line it holds the first 1 KiB only.
+	// nil otherwise. For a too-long line it holds the first 4 KiB only.
 	Raw []byte
 }
 
@@ -79,6 +82,7 @@ type options struct {
 	maxLine   int
 	eventTime any // func(T) time.Time
 	bufSize   int
+	blank     bool // decode blank lines too
 }
 
 type optionFunc func(*options)
@@ -95,6 +99,14 @@ func MaxLineBytes(n int) Option {
 		}
 		o.maxLine = n
 	})
+}
+
+// DecodeBlankLines hands blank lines (empty, or only JSON whitespace) to
+// the decoder like any other line, instead of skipping them: for formats in
+// which a blank line is an error to report (the decoder's error makes it a
+// dead letter) rather than padding.
+func DecodeBlankLines() Option {
+	return optionFunc(func(o *options) { o.blank = true })
 }
 
 // EventTime sets each good line's event time from its decoded value. T must
@@ -206,15 +218,17 @@ func (s *Source[T]) Run(ctx context.Context, out stream.SourceOutput[Line[T]]) e
 		}
 		timeOf = fn
 	}
-	r, err := s.open()
+	r, err := s.open(ctx)
 	if err != nil {
 		return err
 	}
 	if err := s.seek(r); err != nil {
 		return err
 	}
-	lr := newLineReader(s.input(r, out), s.opts.bufSize, s.opts.maxLine)
-	lr.off, lr.num = s.start.Offset, s.start.Line
+	in, stop := s.input(ctx, r, out)
+	defer stop()
+	lr := newLineReader(in, s.opts.bufSize, s.opts.maxLine)
+	lr.off, lr.num, lr.done = s.start.Offset, s.start.Line, ctx.Done()
 	var last stream.Time // time of the last good line
 	done := ctx.Done()
 	for i := 0; ; i++ {
@@ -230,14 +244,20 @@ func (s *Source[T]) Run(ctx context.Context, out stream.SourceOutput[Line[T]]) e
 			return nil
 		}
 		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err() // a read or a line the cancellation cut short
+			}
 			return fmt.Errorf("jsonl: read at offset %d: %w", lr.off, err)
 		}
 		s.pos = Position{Offset: lr.off, Line: lr.num}
 		b := trimLine(l.bytes, l.offset == 0)
-		if !l.tooLong && blank(b) {
+		if !l.tooLong && !s.opts.blank && blank(b) {
 			continue
 		}
-		line := Line[T]{Num: l.num, Offset: l.offset}
+		line := Line[T]{Num: l.num, Offset: l.offset, Size: l.size}
+		if l.cr {
+			line.Size-- // the "\r" of a "\r\n"
+		}
 		var cause error
 		if l.tooLong {
 			cause = ErrLineTooLong
@@ -261,7 +281,7 @@ func (s *Source[T]) Run(ctx context.Context, out stream.SourceOutput[Line[T]]) e
 	}
 }
 
-func (s *Source[T]) open() (io.Reader, error) {
+func (s *Source[T]) open(ctx context.Context) (io.Reader, error) {
 	if s.r != nil || s.path == "" {
 		if s.r == nil {
 			return nil, fmt.Errorf("%w: jsonl: nil reader", stream.ErrInvalid)
@@ -271,12 +291,39 @@ func (s *Source[T]) open() (io.Reader, error) {
 	if s.path == "-" {
 		return os.Stdin, nil
 	}
-	f, err := os.Open(s.path)
+	f, err := openFile(ctx, s.path)
 	if err != nil {
 		return nil, err
 	}
 	s.f = f
 	return f, nil
+}
+
+// openFile opens path for reading. Opening a named pipe waits for a
+// writer; if ctx ends first, openFile returns its error and ends the
+// waiting open where the system allows (see abandonOpen).
+func openFile(ctx context.Context, path string) (*os.File, error) {
+	if st, err := os.Stat(path); err != nil || st.Mode()&os.ModeNamedPipe == 0 {
+		return os.Open(path)
+	}
+	ch := make(chan opened, 1)
+	go func() {
+		f, err := os.Open(path)
+		ch <- opened{f, err}
+	}()
+	select {
+	case o := <-ch:
+		return o.f, o.err
+	case <-ctx.Done():
+		abandonOpen(path, ch)
+		return nil, ctx.Err()
+	}
+}
+
+// opened is the outcome of an open in a helper goroutine.
+type opened struct {
+	f   *os.File
+	err error
 }
 
 // seek moves r to the restored position: by seeking when it can, else by
@@ -301,33 +348,85 @@ func (s *Source[T]) seek(r io.Reader) error {
 // (pipes, sockets, terminals) in out.Await, as a Source must: buffered records
 // go on first, and checkpoint barriers pass while it waits. Regular files and
 // in-memory readers never block, so they are read directly.
-func (s *Source[T]) input(r io.Reader, out stream.SourceOutput[Line[T]]) io.Reader {
+//
+// A blocked read ends when ctx does: a reader with read deadlines (a pipe
+// or socket *os.File, a net.Conn) gets a deadline in the past; any other
+// reader is read in a helper goroutine that a cancellation abandons (its
+// read returns later, when the reader does, and what it read is dropped).
+// The returned stop undoes the deadline hook.
+func (s *Source[T]) input(ctx context.Context, r io.Reader, out stream.SourceOutput[Line[T]]) (io.Reader, func()) {
 	switch r := r.(type) {
 	case *bytes.Reader, *bytes.Buffer, *strings.Reader:
-		return r
+		return r, func() {}
 	case *os.File:
 		if st, err := r.Stat(); err == nil && st.Mode().IsRegular() {
-			return r
+			return r, func() {}
 		}
 	}
-	return &awaitingReader{r: r, await: out.Await}
+	ar := &awaitingReader{r: r, await: out.Await, done: ctx.Done()}
+	if d, ok := r.(interface{ SetReadDeadline(time.Time) error }); ok && d.SetReadDeadline(time.Time{}) == nil {
+		stop := context.AfterFunc(ctx, func() { _ = d.SetReadDeadline(time.Unix(1, 0)) })
+		return ar, func() {
+			if !stop() {
+				_ = d.SetReadDeadline(time.Time{}) // the hook ran: clear its deadline
+			}
+		}
+	}
+	ar.async = true
+	return ar, func() {}
 }
 
 // awaitingReader reads inside await. A read changes nothing the source's
-// Snapshot reads (its position moves only as lines are emitted).
+// Snapshot reads (its position moves only as lines are emitted). With async
+// each read runs in a goroutine, into a buffer of its own, so that a closed
+// done can end the wait for it.
 type awaitingReader struct {
 	r     io.Reader
 	await func(wait func() error) error
+	done  <-chan struct{}
+	async bool
+	buf   []byte // async: the last read's buffer, reused while no read is abandoned
+	res   chan readResult
+}
+
+type readResult struct {
+	n   int
+	err error
 }
 
 func (f *awaitingReader) Read(p []byte) (n int, err error) {
 	if aerr := f.await(func() error {
-		n, err = f.r.Read(p)
+		if !f.async {
+			n, err = f.r.Read(p)
+			return nil
+		}
+		n, err = f.readAsync(p)
 		return nil
 	}); aerr != nil {
 		return 0, aerr
 	}
 	return n, err
+}
+
+func (f *awaitingReader) readAsync(p []byte) (int, error) {
+	if f.res == nil {
+		f.res = make(chan readResult, 1)
+	}
+	if cap(f.buf) < len(p) {
+		f.buf = make([]byte, len(p))
+	}
+	buf, res := f.buf[:len(p)], f.res
+	go func() {
+		n, err := f.r.Read(buf)
+		res <- readResult{n, err}
+	}()
+	select {
+	case r := <-res:
+		return copy(p, buf[:r.n]), r.err
+	case <-f.done:
+		f.buf, f.res = nil, nil // the goroutine still owns them
+		return 0, errCanceled
+	}
 }
 
 // Decode splits a stream of Lines into the decoded values, at their lines'
