@@ -110,6 +110,10 @@ type stateful struct {
 	kg    KeyGroupSnapshotter
 	first int      // the first of the instance's key groups, with kg
 	gkeys []string // the checkpoint keys of the instance's key groups, with kg
+	// replicated: every instance holds the same state (broadcast state,
+	// see [ProcessBroadcast]), so at another parallelism each instance
+	// restores instance 0's.
+	replicated bool
 }
 
 func (s *stateful) snapshot() ([]byte, error) {
@@ -267,18 +271,19 @@ func (c *coordinator) restoreInstance(st *stateful, name string, inst, par int) 
 		if err := st.restore(old[inst]); err != nil {
 			return err
 		}
+	case st.replicated:
+		if err := st.restore(old[0]); err != nil {
+			return err
+		}
+		if err := c.minRestoredWatermark(st, name, old); err != nil {
+			return err
+		}
 	case st.snap != nil:
 		return fmt.Errorf("%w: %s holds state of its own in %d instances, which cannot be restored at parallelism %d (only state kept by key group can: stream.KeyGroupSnapshotter)", ErrInvalid, name, len(old), par)
 	default:
-		wm := MaxTime
-		for i, b := range old {
-			w, n := binary.Varint(b)
-			if n <= 0 {
-				return fmt.Errorf("%w: state of %s/%d", ErrCorruptCheckpoint, name, i)
-			}
-			wm = min(wm, Time(w))
+		if err := c.minRestoredWatermark(st, name, old); err != nil {
+			return err
 		}
-		*st.wm = wm
 	}
 	if st.kg == nil {
 		return nil
@@ -290,6 +295,21 @@ func (c *coordinator) restoreInstance(st *stateful, name string, inst, par int) 
 			}
 		}
 	}
+	return nil
+}
+
+// minRestoredWatermark starts an instance restored at another parallelism
+// from the smallest watermark of the old instances.
+func (c *coordinator) minRestoredWatermark(st *stateful, name string, old [][]byte) error {
+	wm := MaxTime
+	for i, b := range old {
+		w, n := binary.Varint(b)
+		if n <= 0 {
+			return fmt.Errorf("%w: state of %s/%d", ErrCorruptCheckpoint, name, i)
+		}
+		wm = min(wm, Time(w))
+	}
+	*st.wm = wm
 	return nil
 }
 

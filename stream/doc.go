@@ -5,7 +5,7 @@
 // A pipeline is described first and run second. [New] returns an empty
 // [Pipeline]; [From] adds a [Source]; [Map], [Filter], [FlatMap], [Process]
 // and [Apply] add operators; [KeyBy], [Rebalance], [Union] and [Connect]
-// repartition; [To] adds a [Sink]. Nothing starts until [Pipeline.Run].
+// repartition, [ProcessBroadcast] sends a stream to every instance; [To] adds a [Sink]. Nothing starts until [Pipeline.Run].
 //
 //	p := stream.New()
 //	nums := stream.From(p, stream.Slice([]int{1, 2, 3, 4}))
@@ -88,6 +88,22 @@
 // ([RetryRequests]); a request that still fails fails the run, or becomes a
 // dead letter ([DeadLetterFailed]). Outstanding requests are part of a
 // checkpoint and are issued again on restore.
+//
+// # Broadcast state
+//
+// [ProcessBroadcast] and [ProcessKeyedBroadcast] connect a stream with a
+// broadcast stream — rules, catalog updates, configuration, from Kafka or a
+// file — as Flink's broadcast state pattern does: every instance receives
+// every broadcast record, in the same order (a parallel broadcast stream is
+// merged into one first), and applies it to its [BroadcastState], a typed
+// map; the records of the main stream, forwarded or partitioned by key,
+// read that state through a [BroadcastView]. Broadcast records are applied
+// on arrival, not in event time: which main records see a rule depends on
+// how the inputs interleave, and the operator's watermark is the minimum of
+// both inputs', so a quiet broadcast input should be marked idle. At a
+// checkpoint every instance has applied the same broadcast records (those
+// before the barrier); the state is saved and restored into every instance,
+// at any parallelism.
 //
 // # Checkpoints
 //

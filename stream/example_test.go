@@ -151,3 +151,76 @@ func ExampleAsync() {
 	// [user-3 user-1 user-1 user-5]
 	// -4 negative id -4
 }
+
+func ExampleProcessKeyedBroadcast() {
+	type Payment struct {
+		Country string
+		Cents   int
+	}
+	type Limit struct {
+		Country string
+		Cents   int
+	}
+	p := stream.New(stream.WithParallelism(3))
+	// The limits are sent before the payments start, so the output does not
+	// depend on how the two inputs interleave.
+	sent := make(chan struct{})
+	limits := stream.From(p, stream.SourceFunc[Limit](func(_ context.Context, out stream.SourceOutput[Limit]) error {
+		defer close(sent)
+		for _, l := range []Limit{{"DE", 1000}, {"FR", 500}} {
+			if err := out.Emit(stream.At(l, 0)); err != nil {
+				return err
+			}
+		}
+		return out.Flush()
+	}))
+	payments := stream.From(p, stream.SourceFunc[Payment](func(ctx context.Context, out stream.SourceOutput[Payment]) error {
+		if err := out.Await(func() error {
+			select {
+			case <-sent:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}); err != nil {
+			return err
+		}
+		for i, pm := range []Payment{{"DE", 700}, {"FR", 700}, {"IT", 10}, {"DE", 1200}} {
+			if err := out.Emit(stream.At(pm, stream.Time(i+1))); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	// Every instance gets every limit; each payment goes to the instance of
+	// its country and is checked against the limits it has.
+	alerts := stream.ProcessKeyedBroadcast(payments, func(pm Payment) string { return pm.Country }, limits,
+		func(_ *stream.Context, country string, r stream.Record[Payment], limits stream.BroadcastView[string, int], out stream.Emitter[string]) error {
+			limit, ok := limits.Get(country)
+			switch {
+			case !ok:
+				return out.Emit(stream.At(fmt.Sprintf("%d cents in %s: no limit", r.Value.Cents, country), r.Time))
+			case r.Value.Cents > limit:
+				return out.Emit(stream.At(fmt.Sprintf("%d cents in %s: over %d", r.Value.Cents, country, limit), r.Time))
+			}
+			return nil
+		},
+		func(_ *stream.Context, r stream.Record[Limit], limits *stream.BroadcastState[string, int], _ stream.Emitter[string]) error {
+			limits.Put(r.Value.Country, r.Value.Cents)
+			return nil
+		})
+	out := stream.Collect[string]()
+	stream.To(alerts.Stream, out)
+	if err := p.Run(context.Background()); err != nil {
+		fmt.Println(err)
+	}
+	res := out.Values()
+	sort.Strings(res)
+	for _, a := range res {
+		fmt.Println(a)
+	}
+	// Output:
+	// 10 cents in IT: no limit
+	// 1200 cents in DE: over 1000
+	// 700 cents in FR: over 500
+}

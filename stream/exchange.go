@@ -57,6 +57,10 @@ type exchangeSpec[T any] struct {
 	capacity    int
 	hash        func(T) uint64 // nil: round robin (or everything to the one instance)
 	forward     bool           // sender i sends its records to instance i (hash unset)
+	// broadcastFrom: senders with an id from here on send every record to
+	// every instance ([ProcessBroadcast]); 0 means none (a broadcast input
+	// is attached after the other one).
+	broadcastFrom int
 
 	maxPar int // key groups, for a keyed exchange
 }
@@ -167,6 +171,7 @@ func (xr *exchangeRun[T]) newSender(ctx context.Context, id int) *sender[T] {
 	if xr.spec.forward {
 		s.fixed = id % n
 	}
+	s.all = xr.spec.broadcastFrom > 0 && id >= xr.spec.broadcastFrom
 	if s.hash != nil {
 		s.router = newKeyRouter(n, xr.spec.maxPar)
 	}
@@ -193,6 +198,7 @@ type sender[T any] struct {
 	rr   int
 	// fixed is the one instance a forward exchange's sender sends to, or -1.
 	fixed int
+	all   bool // a broadcast sender: every record to every instance
 	stop  bool // ending with a savepoint
 	ctx   context.Context
 	done  <-chan struct{}
@@ -200,7 +206,23 @@ type sender[T any] struct {
 	router *keyRouter // key group -> instance, for a keyed exchange
 }
 
-func (s *sender[T]) Emit(r Record[T]) error { return s.add(s.pick(r.Value), r) }
+func (s *sender[T]) Emit(r Record[T]) error {
+	if s.all {
+		return s.addAll(r)
+	}
+	return s.add(s.pick(r.Value), r)
+}
+
+// addAll adds r to every instance's batch, for a broadcast sender: each
+// instance gets the records in the order the sender has them.
+func (s *sender[T]) addAll(r Record[T]) error {
+	for j := range s.n {
+		if err := s.add(j, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // pick returns the downstream instance of a record with value v.
 func (s *sender[T]) pick(v T) int {
@@ -242,6 +264,14 @@ func (s *sender[T]) canBatch() bool { return true }
 // emitBatch routes a batch. With one downstream instance (or a forward
 // exchange) the records are copied on in bulk: there is nothing to route.
 func (s *sender[T]) emitBatch(rs []Record[T]) error {
+	if s.all && s.n > 1 {
+		for i := range rs {
+			if err := s.addAll(rs[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	if s.n == 1 || s.fixed >= 0 {
 		j := max(s.fixed, 0)
 		for len(rs) > 0 {
@@ -283,6 +313,12 @@ func (s *sender[T]) emitMarked(rs []Record[T], marks []mark) error {
 		for mi < len(marks) && marks[mi].at <= i {
 			s.wm = max(s.wm, marks[mi].wm)
 			mi++
+		}
+		if s.all {
+			if err := s.addAll(rs[i]); err != nil {
+				return err
+			}
+			continue
 		}
 		if err := s.add(s.pick(rs[i].Value), rs[i]); err != nil {
 			return err

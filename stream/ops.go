@@ -372,6 +372,9 @@ func Apply[In, Out any](s Stream[In], newOp func() Operator[In, Out], opts ...Op
 		if snap != nil || kg != nil {
 			n.st = b.registerState(name, inst, in.parallelism, snap, kg, &n.c.wm)
 			n.co, n.ctx = b.rt.co, b.rt.ctx
+			if _, ok := op.(replicatedStater); ok && n.st != nil {
+				n.st.replicated = true
+			}
 		}
 		if l, ok := op.(CheckpointListener); ok && b.rt.co != nil {
 			b.rt.co.listeners = append(b.rt.co.listeners, l)
