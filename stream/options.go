@@ -49,8 +49,9 @@ type CommonOption = func(*OperatorConfig)
 // An operator without a name gets a default one: its input's name, a dot,
 // and its kind ("map", "filter", "flatmap", "process", "operator" for
 // [Apply], "watermarks", "async", "keyby", "rebalance", "union", "connect",
-// "broadcast", "sink"; the assigner for a window, such as "tumbling(1m0s)"; "lookup",
-// "interval-join", "window-join"); a source's default name is "source".
+// "broadcast", "sink"; the assigner for a window, such as "tumbling(1m0s)";
+// "lookup", "interval-join", "window-join"); a source's default name is
+// "source".
 // When that is taken (two unnamed operators of the same kind reading the
 // same stream, or two unnamed sources), "#2", "#3", ... is appended in the
 // order the operators were added. A default name therefore does not change
