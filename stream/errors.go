@@ -16,6 +16,10 @@ var (
 	ErrNotConnected = errors.New("stream: output not connected")
 	// ErrInvalid is wrapped by every error about a wrongly built pipeline.
 	ErrInvalid = errors.New("stream: invalid pipeline")
+	// ErrFenced is wrapped by a [CheckpointStore]'s Save refused because a
+	// newer owner has claimed the checkpoints (a Kafka partition's task that
+	// moved to another process): the older owner must stop without writing.
+	ErrFenced = errors.New("stream: checkpoint store fenced by a newer owner")
 )
 
 // OperatorError is an error raised in a named operator, source or sink.

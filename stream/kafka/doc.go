@@ -84,7 +84,91 @@
 // transactional sinks. This holds while the source's partitions stay with
 // the process (fixed [Partitions], or a group whose members do not move
 // partitions between them): state built from a partition that moves to
-// another process in a rebalance stays in this process's checkpoints.
+// another process in a rebalance stays in this process's checkpoints. To
+// run a stateful job as several processes, use a [Group] (below).
+//
+// # Scaling out: a Group, one task per partition
+//
+//	store := redisstore.NewTasks(redisClient, "clickcount")
+//	g := kafka.NewGroup("clickcount", "clicks", decodeClick, store,
+//		func(t *kafka.Task[Click]) error {
+//			clicks := kafka.Decode(t.Input).Stream
+//			counts := window.Aggregate(stream.KeyBy(clicks, Click.PageOf),
+//				window.Tumbling(time.Minute), window.Count[Click]())
+//			stream.To(stream.Map(counts.Results(), toRow), kafka.NewTransactionalSink(
+//				"page-counts", encodeRow, t.TransactionalID("counts"), kafka.Brokers(addr)))
+//			return nil
+//		},
+//		kafka.SourceOptions(kafka.Brokers(addr), kafka.InstanceID(hostname)),
+//		kafka.CoPartitioned(func(c Click) []byte { return []byte(c.Page) }))
+//	err := g.Run(ctx)
+//
+// A [Group] is Kafka Streams' task model on brook pipelines. Its process
+// joins the consumer group with a membership client that fetches nothing;
+// for each partition the group assigns it, it builds a [Task]: a
+// [stream.Pipeline] of its own, made by the user's build function from a
+// source reading that one partition, checkpointed every
+// [CheckpointInterval] into the partition's place of a [TaskStore] every
+// process shares (redisstore.Tasks; [DirTaskStore] on one machine). A
+// checkpoint holds the task's whole state and its position in the
+// partition, written in one atomic Save, so they always agree.
+//
+//   - Assigned: the process claims the task's checkpoints (which fences
+//     every earlier owner), restores the newest one (state and position)
+//     and reads the partition from there; a task with no checkpoint starts
+//     at the log start.
+//   - Revoked (a rebalance, or [Group.Stop]): the task stops with a
+//     savepoint ([stream.Pipeline.Stop]): no window fires early, its final
+//     checkpoint is stored and its transaction committed, and only then
+//     does the rebalance go on, so the next owner resumes exactly there.
+//   - Lost (the member's session expired) or fenced (a Save refused with
+//     [stream.ErrFenced] because another process claimed the task): the
+//     task is dropped without writing anything. It is not a failure of the
+//     process.
+//   - Crashed (SIGKILL): the next owner restores the last stored
+//     checkpoint and reads again from its position; what the crashed
+//     owner did after it is repeated, with a [TransactionalSink] per task
+//     ([Task.TransactionalID]: the same ids wherever the task runs, so the
+//     new owner fences the old producers and commits or aborts what they
+//     left) the output stays exactly-once.
+//
+// The task store is the truth about positions. The group's committed
+// offsets mirror the stored checkpoints (committed about once a second after
+// each one is stored, never fatal when refused in a rebalance or timed out)
+// for lag monitoring and for [ExitWhenDone], which ends the process only
+// when the group's committed offsets cover the end of every partition, so
+// a process does not exit as idle while a dead member's partitions wait for
+// the group to notice. Static membership ([InstanceID], with a short
+// kgo.SessionTimeout through [GroupClientOptions]) makes a restarted worker
+// take its partitions back within its session timeout, without a
+// rebalance; without it a killed member's partitions move when its session
+// times out (kgo's default 45s).
+//
+// Event time does not depend on the deployment: each task's watermark is
+// its own partition's (bounded out-of-orderness, [OutOfOrderness]), so a
+// record is late, and a window fires, by the partition's order alone,
+// whichever process runs the task and whatever the other partitions do.
+// The price is that the watermark of a partition that receives nothing
+// stands still, so its windows wait for its next record (an idle timeout
+// would make results depend on wall-clock timing; producers that want
+// windows to close on quiet partitions send a record to each). Watermarks
+// carried in record headers by an upstream job are not read by the source.
+//
+// A task sees one partition, so keyed state is complete only if every
+// record of a key is in one partition: the topic must be keyed by the
+// pipeline's key (co-partitioned). [CoPartitioned] checks it: a record
+// whose pipeline key the default partitioner sends elsewhere fails the run
+// with [ErrNotCoPartitioned]. Re-keying through a repartition topic is left
+// to the user (a first Group writing the topic keyed by the new key, a
+// second Group reading it).
+//
+// Trade-offs: each task has its own fetching client and a transactional
+// sink has three producers per task, so connections grow with the
+// partitions a process owns (Kafka Streams shares one consumer and one
+// producer per thread); a pipeline per task costs a few goroutines; a
+// checkpoint rewrites the task's whole state (no incremental changelog), so
+// keep it small or the interval long; output through a transactional sink
+// is visible one checkpoint interval late.
 //
 // # State kept outside the pipeline, per partition
 //
