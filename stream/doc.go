@@ -119,7 +119,9 @@
 // restores the latest complete checkpoint before the first record, and
 // sources seek back, so state is exactly-once after a crash. The end of the
 // input is the final checkpoint, so a rerun after the end repeats nothing.
-// A [CheckpointMetrics] hook sees every checkpoint's duration and size.
+// A [CheckpointMetrics] hook sees every checkpoint's duration and size
+// (package stream/prom exports them), and the logger of [WithLogger] the
+// run's lifecycle: start, restore, each checkpoint, the end.
 //
 // Source authors: emit from Run's goroutine; count a record as consumed (in
 // what Snapshot returns) before passing it to Emit; and wait for input only
@@ -153,6 +155,7 @@
 //	jsonl.Writer (a file)         exactly-once: the file is cut back to the checkpointed length on restore
 //	jsonl.Writer (an io.Writer)   at-least-once: a stream cannot be cut back
 //	kafka.Sink                    at-least-once: acks awaited at every barrier
+//	kafka.TransactionalSink       exactly-once for read_committed consumers: a transaction per checkpoint, committed after the store
 //
 // # Capabilities
 //
