@@ -120,7 +120,7 @@ func TestTxChild(t *testing.T) {
 		start[part] = kgo.NewOffset().AtStart()
 	}
 	src := kafka.NewSource(decodePlay, kafka.Brokers(addr), kafka.Partitions("txin", start),
-		kafka.MaxPollRecords(50), kafka.ExitWhenIdle(time.Second))
+		kafka.MaxPollRecords(50), kafka.ExitWhenIdle(5*time.Second)) // generous: CI runs the children under -race beside other tests
 	plays := kafka.Decode(stream.From(p, src, stream.Name("kafka"))).Stream
 	plays = stream.Map(plays, func(v play) play {
 		k.record()
