@@ -78,7 +78,7 @@ func parseFlags(args []string, stdout io.Writer) (options, error) {
 	fs.Int64Var(&o.gen.OutOfOrderGroup, "out-of-order", 1, "shuffle event times within groups of this many events")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(stdout, "Usage: nexmark -query q5 [-events N] [-parallel N] [-out PATH] [-input PATH] [-dump PATH]")
+			_, _ = fmt.Fprintln(stdout, "Usage: nexmark -query q5 [-events N] [-parallel N] [-out PATH] [-input PATH] [-dump PATH]")
 			fs.SetOutput(stdout)
 			fs.PrintDefaults()
 			return o, err
@@ -117,15 +117,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var se *stoppedError
 	switch {
 	case err != nil && ctx.Err() != nil && errors.As(context.Cause(ctx), &se):
-		fmt.Fprintf(stderr, "nexmark: %v\n", se)
+		_, _ = fmt.Fprintf(stderr, "nexmark: %v\n", se)
 		return se.exitCode()
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return exitOK
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "nexmark: %v\n", err)
+		_, _ = fmt.Fprintf(stderr, "nexmark: %v\n", err)
 		return exitUsage
 	default:
-		fmt.Fprintf(stderr, "nexmark: %v\n", oneLine(err))
+		_, _ = fmt.Fprintf(stderr, "nexmark: %v\n", oneLine(err))
 		return exitRun
 	}
 }
@@ -148,7 +148,7 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer) (rerr 
 		if in, err = os.Open(o.input); err != nil {
 			return usageError{err}
 		}
-		defer in.Close()
+		defer func() { _ = in.Close() }() // read only: nothing to lose on close
 		if st, err := in.Stat(); err != nil {
 			return usageError{err}
 		} else if st.IsDir() {
@@ -188,7 +188,9 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer) (rerr 
 		if err := Dump(dump, gen, o.events); err != nil {
 			return fmt.Errorf("dump: %w", err)
 		}
-		fmt.Fprintf(report, "wrote %d events to %s\n", o.events, o.dump)
+		if _, err := fmt.Fprintf(report, "wrote %d events to %s\n", o.events, o.dump); err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
 	}
 	if o.query == "" {
 		return nil
@@ -227,15 +229,17 @@ func runErr(ctx context.Context, args []string, stdout, stderr io.Writer) (rerr 
 	if in != nil {
 		n = decoded.Load()
 	}
-	fmt.Fprintf(report, "%s (%s): %d events in %v: %s events/s (parallel %d, GOMAXPROCS %d); %d rows",
+	line := fmt.Sprintf("%s (%s): %d events in %v: %s events/s (parallel %d, GOMAXPROCS %d); %d rows",
 		q.Name, q.Title, n, elapsed.Round(time.Millisecond), humanRate(float64(n)/elapsed.Seconds()),
 		o.parallel, runtime.GOMAXPROCS(0), sink.N)
 	if cpu := cpu1 - cpu0; cpuOK && cpu > 0 {
 		// Events per second of CPU time: the throughput per core, which a
 		// busy shared machine disturbs less than the wall-clock figure.
-		fmt.Fprintf(report, "; CPU %v: %s events per core-second", cpu.Round(time.Millisecond), humanRate(float64(n)/cpu.Seconds()))
+		line += fmt.Sprintf("; CPU %v: %s events per core-second", cpu.Round(time.Millisecond), humanRate(float64(n)/cpu.Seconds()))
 	}
-	fmt.Fprintln(report)
+	if _, err := fmt.Fprintln(report, line); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
 	return nil
 }
 

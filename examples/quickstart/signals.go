@@ -62,7 +62,7 @@ func stoppedBySignal(ctx context.Context, w io.Writer) (int, bool) {
 	if ctx.Err() == nil || !errors.As(context.Cause(ctx), &se) {
 		return 0, false
 	}
-	fmt.Fprintf(w, "quickstart: %v; it keeps no checkpoint: run it again to start over\n", se)
+	_, _ = fmt.Fprintf(w, "quickstart: %v; it keeps no checkpoint: run it again to start over\n", se)
 	code := 1
 	if s, ok := se.sig.(syscall.Signal); ok {
 		code = 128 + int(s)

@@ -51,16 +51,24 @@ func Start(tb testing.TB) *goredis.Client {
 			tb.Cleanup(func() {
 				_ = client.Close()
 				_ = cmd.Process.Kill()
-				_ = <-exited // killed on purpose: the exit status says so
+				waitKilled(exited)
 			})
 			return client
 		}
 		_ = client.Close()
 		_ = cmd.Process.Kill()
-		_ = <-exited
+		waitKilled(exited)
 	}
 	tb.Fatalf("redis-server did not come up: %v", lastErr)
 	return nil
+}
+
+// waitKilled waits for a server this package killed to exit; its exit
+// status only says it was killed, so it is dropped.
+func waitKilled(exited <-chan error) {
+	if err := <-exited; err != nil {
+		return
+	}
 }
 
 // waitReady polls PING until the server answers, exits, or 10 s pass.
