@@ -80,8 +80,9 @@ func Brokers(addrs ...string) Option {
 // SASL, ClientID, SoftwareNameAndVersion, RequestTimeoutOverhead, RetryBackoffFn,
 // RequestRetries, MetadataMaxAge/MinAge, ConnIdleTimeout, BrokerMaxReadBytes),
 // logging and hooks (WithLogger, WithHooks), for a source the fetch tuning
-// (FetchMaxBytes, FetchMaxPartitionBytes, FetchMaxWait, FetchMinBytes,
-// FetchIsolationLevel: the default reads uncommitted, pass
+// (FetchMaxBytes, FetchMaxPartitionBytes, FetchMinBytes, FetchMaxWait:
+// the source lowers it by default under a short [IdleTimeout] or
+// [ExitWhenIdle]; FetchIsolationLevel: the default reads uncommitted, pass
 // kgo.FetchIsolationLevel(kgo.ReadCommitted()) to read only committed
 // transactional records) and group timing (SessionTimeout,
 // RebalanceTimeout, HeartbeatInterval, Balancers), and for a sink the
