@@ -560,7 +560,8 @@ func TestExitWhenIdleWaitsOutAFetchOfACaughtUpPartition(t *testing.T) {
 	}
 	produce(t, client(t, addr, kgo.RecordPartitioner(kgo.ManualPartitioner())), recs...)
 	p := stream.New()
-	src := kafka.NewSource(decodePlay, kafka.Brokers(addr), kafka.ExitWhenIdle(time.Second),
+	// 3 s: under the 5 s default wait, with room for a loaded machine.
+	src := kafka.NewSource(decodePlay, kafka.Brokers(addr), kafka.ExitWhenIdle(3*time.Second),
 		kafka.Partitions("behind", map[int32]kgo.Offset{
 			0: kgo.NewOffset().At(100), // its end
 			1: kgo.NewOffset().AtStart(),
