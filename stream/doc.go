@@ -3,9 +3,10 @@
 // program.
 //
 // A pipeline is described first and run second. [New] returns an empty
-// [Pipeline]; [From] adds a [Source]; [Map], [Filter], [FlatMap], [Process]
-// and [Apply] add operators; [KeyBy], [Rebalance], [Union] and [Connect]
-// repartition, [ProcessBroadcast] sends a stream to every instance; [To] adds a [Sink]. Nothing starts until [Pipeline.Run].
+// [Pipeline]; [From] adds a [Source]; [Map], [Filter], [FlatMap], [Process],
+// [KeyedProcess] and [Apply] add operators; [KeyBy], [Rebalance], [Union]
+// and [Connect] repartition, [ProcessBroadcast] sends a stream to every
+// instance; [To] adds a [Sink]. Nothing starts until [Pipeline.Run].
 //
 //	p := stream.New()
 //	nums := stream.From(p, stream.Slice([]int{1, 2, 3, 4}))
@@ -75,6 +76,21 @@
 // anything starts. A record that cannot be processed is never dropped
 // silently: [Process] sends records rejected with [Reject] to its dead-letter
 // stream, and fails the run if nobody consumes that stream.
+//
+// # Keyed state and timers
+//
+// [KeyedProcess] is the operator for custom per-key logic on a
+// [KeyedStream] (Flink's KeyedProcessFunction). Its setup function declares
+// typed per-key states ([NewValueState], [NewMapState], [NewListState]);
+// its Process callback gets each record with its key as the current key,
+// and the states read and write that key's state only. The [KeyedContext]
+// registers and deletes the key's timers: event-time timers fire when the
+// watermark reaches them, in time order and before that watermark goes
+// downstream; processing-time timers fire on the injected clock; a key has
+// at most one timer per time. OnTimer gets the key and the timer and may
+// use the key's state and emit. States and timers are kept and checkpointed
+// per key group, so a checkpoint restores at any parallelism up to the
+// maximum ([WithMaxParallelism]).
 //
 // # Asynchronous I/O
 //

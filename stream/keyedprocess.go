@@ -1,0 +1,299 @@
+package stream
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/brook-streams/brook/stream/codec"
+)
+
+// KeyedFuncs are the callbacks of a [KeyedProcess] operator, Flink's
+// KeyedProcessFunction. Both run on the instance's goroutine with the
+// current key set: the keyed states declared in the setup function read
+// and write that key's state.
+type KeyedFuncs[K comparable, In, Out any] struct {
+	// Process handles one record of key c.Key(). It may emit any number of
+	// records, read and write the key's states and register or delete the
+	// key's timers. An error fails the run.
+	Process func(c *KeyedContext[K], r Record[In], out Emitter[Out]) error
+	// OnTimer is called when a timer of key c.Key() fires (nil: timers
+	// only wake nothing; registering one is then pointless). Event-time
+	// timers fire when the watermark reaches their time, in time order,
+	// before the watermark goes downstream; processing-time timers when the
+	// pipeline's clock does. A record emitted at t.Time is on time for an
+	// event-time timer.
+	OnTimer func(c *KeyedContext[K], t Timer, out Emitter[Out]) error
+}
+
+// TimeDomain says which time a timer waits for.
+type TimeDomain uint8
+
+const (
+	// EventTime timers fire when the watermark reaches their time.
+	EventTime TimeDomain = iota
+	// ProcessingTime timers fire when the pipeline's clock reaches theirs.
+	ProcessingTime
+)
+
+// Timer is a firing timer: its time (for a processing-time timer, the
+// clock time as a Time: use [Time.Std]) and its domain.
+type Timer struct {
+	Time   Time
+	Domain TimeDomain
+}
+
+// KeyedContext is the current key of a [KeyedProcess] callback and its
+// timer service. It belongs to the instance's goroutine and is valid only
+// during the callback.
+type KeyedContext[K comparable] struct {
+	op  keyedTimers[K]
+	key K
+	g   int
+	c   *Context
+}
+
+// keyedTimers is the operator side of a KeyedContext.
+type keyedTimers[K comparable] interface {
+	registerEvent(g int, k K, t Time)
+	deleteEvent(g int, k K, t Time)
+	registerProc(g int, k K, t Time)
+	deleteProc(g int, k K, t Time)
+}
+
+// Key returns the current key.
+func (c *KeyedContext[K]) Key() K { return c.key }
+
+// Watermark returns the operator's current input watermark.
+func (c *KeyedContext[K]) Watermark() Time { return c.c.wm }
+
+// Context returns the instance's [Context]: its clock, side outputs,
+// logger and metrics.
+func (c *KeyedContext[K]) Context() *Context { return c.c }
+
+// RegisterEventTimer asks for OnTimer of the current key once the watermark
+// reaches t. A key has at most one timer at a time t: registering it again
+// does nothing. A timer at or before the current watermark fires with the
+// next watermark (at the latest at the end of the input).
+func (c *KeyedContext[K]) RegisterEventTimer(t Time) { c.op.registerEvent(c.g, c.key, t) }
+
+// DeleteEventTimer deletes the current key's event-time timer at t, if any.
+func (c *KeyedContext[K]) DeleteEventTimer(t Time) { c.op.deleteEvent(c.g, c.key, t) }
+
+// RegisterProcessingTimer asks for OnTimer of the current key once the
+// pipeline's clock reaches t (nanosecond precision; one timer per key and
+// time). Processing-time timers are served as [TimerHandler] timers are.
+func (c *KeyedContext[K]) RegisterProcessingTimer(t time.Time) {
+	c.op.registerProc(c.g, c.key, TimeOf(t))
+}
+
+// DeleteProcessingTimer deletes the current key's processing-time timer at
+// t, if any.
+func (c *KeyedContext[K]) DeleteProcessingTimer(t time.Time) {
+	c.op.deleteProc(c.g, c.key, TimeOf(t))
+}
+
+// KeyedProcess adds a keyed process operator to s: Flink's
+// KeyedProcessFunction. setup is called once per parallel instance when the
+// pipeline is built; it declares the instance's per-key states on st
+// ([NewValueState], [NewMapState], [NewListState]) and returns the
+// callbacks, which use them. Each record is handed to Process with its key
+// as the current key; timers registered through the [KeyedContext] call
+// OnTimer with their key as the current key.
+//
+// The states and timers are kept per key group and checkpointed per key
+// group, so a checkpoint restores at any parallelism up to the pipeline's
+// maximum parallelism (see [WithCheckpoints]); name the operator ([Name])
+// for its state to survive changes to the pipeline. A key's timers are
+// restored with it; a processing-time timer whose time passed while the
+// pipeline was down fires when the restored run starts.
+//
+// The operator runs chained to s's exchange. Its default name is its
+// input's name and ".keyedprocess".
+func KeyedProcess[K comparable, In, Out any](s KeyedStream[K, In], setup func(st *KeyedStates) KeyedFuncs[K, In, Out], opts ...OperatorOption) Stream[Out] {
+	in := s.must()
+	cfg := Configure[OperatorOption, struct{}]("keyedprocess", nil, opts)
+	if err := cfg.Err(); err != nil {
+		in.p.fail(err)
+	}
+	group := s.KeyGroup()
+	key := s.Key
+	maxPar := in.p.cfg.maxParallelism
+	out := Apply(s.Stream, func() Operator[In, Out] {
+		return newKeyedOp(key, group, maxPar, setup)
+	}, cfg.As("keyedprocess"))
+	switch {
+	case setup == nil:
+		in.p.failf("%s: nil setup function", out.Name())
+	case key == nil:
+		in.p.failf("%s: keyed stream without a key function", out.Name())
+	}
+	return out
+}
+
+// keyedOp is a KeyedProcess instance.
+type keyedOp[K comparable, In, Out any] struct {
+	key   func(In) K
+	group func(K) int
+	fns   KeyedFuncs[K, In, Out]
+	st    KeyedStates
+	mem   *memBackend[K]
+	kc    KeyedContext[K]
+	kcod  codec.Codec[K]
+	event timerQueue[K]
+	proc  timerQueue[K]
+	c     *Context
+
+	procArmed bool // a runtime timer is registered at procAt
+	procAt    Time
+}
+
+func newKeyedOp[K comparable, In, Out any](key func(In) K, group func(K) int, maxPar int, setup func(*KeyedStates) KeyedFuncs[K, In, Out]) *keyedOp[K, In, Out] {
+	o := &keyedOp[K, In, Out]{key: key, group: group, kcod: codec.For[K](),
+		event: newTimerQueue[K](maxPar), proc: newTimerQueue[K](maxPar)}
+	o.mem = newMemBackend[K](&o.st, maxPar)
+	o.kc.op = o
+	if setup != nil {
+		o.fns = setup(&o.st)
+	}
+	o.st.started = true
+	return o
+}
+
+func (o *keyedOp[K, In, Out]) Open(c *Context) error {
+	o.c, o.kc.c = c, c
+	if o.fns.Process == nil {
+		return fmt.Errorf("%w: KeyedFuncs without Process", ErrInvalid)
+	}
+	o.armProc()
+	return nil
+}
+
+func (o *keyedOp[K, In, Out]) setKey(k K, g int) {
+	o.kc.key, o.kc.g = k, g
+	o.mem.setKey(k, g)
+}
+
+func (o *keyedOp[K, In, Out]) ProcessRecord(r Record[In], out Emitter[Out]) error {
+	k := o.key(r.Value)
+	o.setKey(k, o.group(k))
+	err := o.fns.Process(&o.kc, r, out)
+	o.mem.unset()
+	return err
+}
+
+// ProcessWatermark fires the event-time timers w reaches, in time order.
+func (o *keyedOp[K, In, Out]) ProcessWatermark(w Time, out Emitter[Out]) error {
+	for {
+		e, ok := o.event.popDue(w)
+		if !ok {
+			return nil
+		}
+		if err := o.fire(e, EventTime, out); err != nil {
+			return err
+		}
+	}
+}
+
+func (o *keyedOp[K, In, Out]) fire(e timerEntryK[K], d TimeDomain, out Emitter[Out]) error {
+	if o.fns.OnTimer == nil {
+		return nil
+	}
+	o.setKey(e.key, int(e.g))
+	err := o.fns.OnTimer(&o.kc, Timer{Time: e.at, Domain: d}, out)
+	o.mem.unset()
+	return err
+}
+
+// OnTimer fires the processing-time timers the clock reached.
+func (o *keyedOp[K, In, Out]) OnTimer(now time.Time, out Emitter[Out]) error {
+	o.procArmed = false
+	t := TimeOf(now)
+	for {
+		e, ok := o.proc.popDue(t)
+		if !ok {
+			break
+		}
+		if err := o.fire(e, ProcessingTime, out); err != nil {
+			return err
+		}
+	}
+	o.armProc()
+	return nil
+}
+
+// armProc registers a runtime timer for the earliest processing-time timer
+// unless one is registered at or before it.
+func (o *keyedOp[K, In, Out]) armProc() {
+	at, ok := o.proc.peek()
+	if !ok || o.c == nil || (o.procArmed && o.procAt <= at) {
+		return
+	}
+	o.procArmed, o.procAt = true, at
+	o.c.RegisterTimer(at.Std())
+}
+
+func (o *keyedOp[K, In, Out]) registerEvent(g int, k K, t Time) { o.event.add(g, k, t) }
+func (o *keyedOp[K, In, Out]) deleteEvent(g int, k K, t Time)   { o.event.remove(g, k, t) }
+func (o *keyedOp[K, In, Out]) deleteProc(g int, k K, t Time)    { o.proc.remove(g, k, t) }
+func (o *keyedOp[K, In, Out]) registerProc(g int, k K, t Time) {
+	if o.proc.add(g, k, t) {
+		o.armProc()
+	}
+}
+
+// SnapshotKeyGroup encodes key group g: its keys with their states, and its
+// timers. It implements [KeyGroupSnapshotter].
+func (o *keyedOp[K, In, Out]) SnapshotKeyGroup(g int) ([]byte, error) {
+	if len(o.mem.groups[g]) == 0 && len(o.event.sets[g]) == 0 && len(o.proc.sets[g]) == 0 {
+		return nil, nil
+	}
+	var e codec.Encoder
+	e.Byte(keyedSnapVersion)
+	o.mem.snapshotGroup(&e, g, o.kcod)
+	for _, q := range []*timerQueue[K]{&o.event, &o.proc} {
+		set := q.sets[g]
+		e.Uint(uint64(len(set)))
+		for id := range set {
+			o.kcod.Append(&e, id.key)
+			e.Int(int64(id.at))
+		}
+	}
+	return e.Data(), nil
+}
+
+// RestoreKeyGroup adds key group g's keys, states and timers from a
+// checkpoint. It implements [KeyGroupSnapshotter].
+func (o *keyedOp[K, In, Out]) RestoreKeyGroup(g int, b []byte) error {
+	if g < 0 || g >= len(o.mem.groups) {
+		return fmt.Errorf("%w: keyed state of key group %d", ErrCorruptCheckpoint, g)
+	}
+	d := codec.NewDecoder(b, fmt.Sprintf("keyed state of key group %d", g))
+	d.Version(keyedSnapVersion)
+	o.mem.restoreGroup(d, g, o.kcod, o.group)
+	for _, q := range []*timerQueue[K]{&o.event, &o.proc} {
+		n := d.Count()
+		for range n {
+			k := o.kcod.Decode(d)
+			at := Time(d.Int())
+			if d.Err() != nil {
+				break
+			}
+			if kg := o.group(k); kg != g {
+				d.Fail("timer of a key of group %d in group %d", kg, g)
+				break
+			}
+			if !q.add(g, k, at) {
+				d.Fail("timer twice in group %d", g)
+				break
+			}
+		}
+	}
+	return d.Finish()
+}
+
+var (
+	_ Operator[int, int]  = (*keyedOp[int, int, int])(nil)
+	_ Opener              = (*keyedOp[int, int, int])(nil)
+	_ TimerHandler[int]   = (*keyedOp[int, int, int])(nil)
+	_ KeyGroupSnapshotter = (*keyedOp[int, int, int])(nil)
+)
