@@ -387,8 +387,11 @@ func fetchMaxWait(cfg *sourceConfig) (time.Duration, bool) {
 	if idle == 0 || w >= defaultFetchMaxWait {
 		return 0, false
 	}
-	return max(w, time.Millisecond), true
+	return max(w, minFetchMaxWait), true
 }
+
+// minFetchMaxWait is the least FetchMaxWait kgo accepts.
+const minFetchMaxWait = 10 * time.Millisecond
 
 func (c *consumer[T]) loop(ctx context.Context, cl *kgo.Client) error {
 	for {
