@@ -123,6 +123,15 @@ func FuzzQuantilesUnmarshal(f *testing.F) {
 		if back.Count() != count {
 			t.Fatalf("count %v after a round trip, want %v", back.Count(), count)
 		}
+		if count > 0 {
+			lo, _ := q.Min()
+			hi, _ := q.Max()
+			blo, _ := back.Min()
+			bhi, _ := back.Max()
+			if lo != blo || hi != bhi {
+				t.Fatalf("bounds [%v, %v] after a round trip, want [%v, %v]", blo, bhi, lo, hi)
+			}
+		}
 		for _, p := range []float64{0, 0.5, 0.99, 1} {
 			if _, err := q.Quantile(p); err != nil && count > 0 {
 				t.Fatalf("quantile %v of a non-empty sketch: %v", p, err)

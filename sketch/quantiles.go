@@ -59,12 +59,25 @@ func newQuantilesConfig(opts []QuantilesOption) (quantilesConfig, error) {
 // supported. Merging is exact: the merge of two sketches equals the sketch of
 // the concatenated input.
 //
+// Quantiles also keeps the exact smallest and largest value added, and
+// clamps every quantile to them: a quantile is never below the minimum or
+// above the maximum of the input (DDSketch alone can overshoot either by up
+// to α). A sketch decoded from an encoding without them (DDSketch's plain
+// format) has bounds only as exact as its bins, and Min, Max and Quantile
+// say so by not clamping.
+//
 // Quantiles is not safe for concurrent use, not even for concurrent queries
 // (the store sorts its buffer when queried); keep one per goroutine and Merge
 // them. The zero value is an empty sketch of DefaultRelativeAccuracy.
 type Quantiles struct {
 	sk       *ddsketch.DDSketch
 	rejected uint64
+	// min and max are the exact extremes of the values added, when
+	// bounded; inexact means some values came from an encoding without
+	// them, so the extremes are unknown (and bounded is false).
+	min, max float64
+	bounded  bool
+	inexact  bool
 }
 
 // NewQuantiles returns an empty Quantiles. An out-of-range accuracy returns
@@ -106,7 +119,43 @@ func (q *Quantiles) Add(v float64) error {
 		q.rejected++
 		return fmt.Errorf("%w: %v: %w", ErrUntrackable, v, err)
 	}
+	q.widen(v, v)
 	return nil
+}
+
+// widen extends the exact bounds to [lo, hi].
+func (q *Quantiles) widen(lo, hi float64) {
+	switch {
+	case q.inexact:
+	case !q.bounded:
+		q.min, q.max, q.bounded = lo, hi, true
+	default:
+		q.min, q.max = min(q.min, lo), max(q.max, hi)
+	}
+}
+
+// Min returns the smallest value added: exact, unless the sketch holds
+// values decoded from an encoding without bounds (then within α). An empty
+// sketch returns an error wrapping ErrEmpty.
+func (q *Quantiles) Min() (float64, error) {
+	if q.sk == nil || q.sk.IsEmpty() {
+		return math.NaN(), fmt.Errorf("%w: minimum of no values", ErrEmpty)
+	}
+	if q.bounded {
+		return q.min, nil
+	}
+	return q.sk.GetMinValue()
+}
+
+// Max returns the largest value added, exact as Min is.
+func (q *Quantiles) Max() (float64, error) {
+	if q.sk == nil || q.sk.IsEmpty() {
+		return math.NaN(), fmt.Errorf("%w: maximum of no values", ErrEmpty)
+	}
+	if q.bounded {
+		return q.max, nil
+	}
+	return q.sk.GetMaxValue()
 }
 
 // Rejected returns how many Add calls were refused, summed over merged
@@ -140,7 +189,11 @@ func (q *Quantiles) Quantile(p float64) (float64, error) {
 	if q.sk == nil || q.sk.IsEmpty() {
 		return math.NaN(), fmt.Errorf("%w: quantile of no values", ErrEmpty)
 	}
-	return q.sk.GetValueAtQuantile(p)
+	v, err := q.sk.GetValueAtQuantile(p)
+	if err == nil && q.bounded {
+		v = min(max(v, q.min), q.max)
+	}
+	return v, err
 }
 
 // Merge folds other into q, so that q summarizes both inputs. other is not
@@ -157,19 +210,30 @@ func (q *Quantiles) Merge(other *Quantiles) error {
 		*q = *other.Clone()
 		return nil
 	}
+	qEmpty, otherEmpty := q.sk.IsEmpty(), other.sk.IsEmpty()
 	if err := q.sk.MergeWith(other.sk); err != nil {
 		return fmt.Errorf("%w: Quantiles accuracy %v vs %v: %v", ErrIncompatible, q.RelativeAccuracy(), other.RelativeAccuracy(), err)
 	}
 	q.rejected += other.rejected
+	switch {
+	case otherEmpty:
+	case qEmpty:
+		q.min, q.max, q.bounded, q.inexact = other.min, other.max, other.bounded, other.inexact
+	case other.inexact:
+		q.bounded, q.inexact = false, true
+	default:
+		q.widen(other.min, other.max)
+	}
 	return nil
 }
 
 // Clone returns an independent copy of q.
 func (q *Quantiles) Clone() *Quantiles {
-	if q.sk == nil {
-		return &Quantiles{rejected: q.rejected}
+	c := *q
+	if q.sk != nil {
+		c.sk = q.sk.Copy()
 	}
-	return &Quantiles{sk: q.sk.Copy(), rejected: q.rejected}
+	return &c
 }
 
 // Reset empties q, keeping its accuracy.
@@ -178,16 +242,25 @@ func (q *Quantiles) Reset() {
 		q.sk.Clear()
 	}
 	q.rejected = 0
+	q.min, q.max, q.bounded, q.inexact = 0, 0, false, false
 }
 
 // MarshalBinary encodes q in DDSketch's own compact binary format (the one
-// ddsketch.DDSketch.Encode writes, index mapping included), so the bytes can
-// also be read by ddsketch.DecodeDDSketch. Rejected is not encoded.
+// ddsketch.DDSketch.Encode writes, index mapping included), preceded by the
+// exact minimum and maximum in that format's summary-statistics fields
+// (which ddsketch.DecodeDDSketch skips), so the bytes can also be read by
+// ddsketch.DecodeDDSketch. Rejected is not encoded.
 func (q *Quantiles) MarshalBinary() ([]byte, error) { return q.AppendBinary(nil) }
 
 // AppendBinary appends the encoding of MarshalBinary to b.
 func (q *Quantiles) AppendBinary(b []byte) ([]byte, error) {
 	q.lazyInit()
+	if q.bounded && !q.sk.IsEmpty() {
+		enc.EncodeFlag(&b, enc.FlagMin)
+		enc.EncodeFloat64LE(&b, q.min)
+		enc.EncodeFlag(&b, enc.FlagMax)
+		enc.EncodeFloat64LE(&b, q.max)
+	}
 	q.sk.Encode(&b, false)
 	return b, nil
 }
@@ -209,16 +282,19 @@ const maxIndexMagnitude = 1 << 32
 // everything before building the sketch: exactly one logarithmic index
 // mapping with an accuracy in [MinRelativeAccuracy, MaxRelativeAccuracy],
 // bin counts bounded by the input length, bin indexes inside the mapping's
-// range, finite non-negative counts, no trailing or unknown fields. Malformed
-// data returns an error wrapping ErrCorrupt and leaves q unchanged.
+// range, whole non-negative counts of at most 2^53-1 in all (see
+// MaxEncodedCount), no trailing or unknown fields. Malformed data returns an
+// error wrapping ErrCorrupt and leaves q unchanged.
 func (q *Quantiles) UnmarshalBinary(data []byte) error {
 	corrupt := func(format string, args ...any) error {
 		return fmt.Errorf("%w: Quantiles: %s", ErrCorrupt, fmt.Sprintf(format, args...))
 	}
 	var (
-		m    *mapping.LogarithmicMapping
-		zero float64
-		bins []qbin
+		m        *mapping.LogarithmicMapping
+		zero     float64
+		bins     []qbin
+		bounds   [2]float64 // min, max
+		hasBound [2]bool
 	)
 	b := data
 	for len(b) > 0 {
@@ -243,6 +319,24 @@ func (q *Quantiles) UnmarshalBinary(data []byte) error {
 				return corrupt("%v", err)
 			}
 		default:
+			if flag == enc.FlagMin || flag == enc.FlagMax {
+				i := 0
+				if flag == enc.FlagMax {
+					i = 1
+				}
+				if hasBound[i] {
+					return corrupt("second minimum or maximum")
+				}
+				v, err := enc.DecodeFloat64LE(&b)
+				if err != nil {
+					return corrupt("minimum or maximum: %v", err)
+				}
+				if math.IsNaN(v) || math.IsInf(v, 0) {
+					return corrupt("minimum or maximum %v", v)
+				}
+				bounds[i], hasBound[i] = v, true
+				continue
+			}
 			if flag != enc.FlagZeroCountVarFloat {
 				return corrupt("unsupported field")
 			}
@@ -267,8 +361,8 @@ func (q *Quantiles) UnmarshalBinary(data []byte) error {
 		}
 		total += bn.count
 	}
-	if math.IsInf(total, 0) {
-		return corrupt("total count overflows")
+	if !(total <= MaxEncodedCount) {
+		return corrupt("total count %v above %v", total, float64(MaxEncodedCount))
 	}
 	sk := newDDSketch(m)
 	if zero > 0 {
@@ -284,11 +378,73 @@ func (q *Quantiles) UnmarshalBinary(data []byte) error {
 			pos.AddWithCount(int(bn.index), bn.count)
 		}
 	}
-	*q = Quantiles{sk: sk}
+	decoded := Quantiles{sk: sk}
+	switch {
+	case hasBound[0] != hasBound[1]:
+		return corrupt("a minimum without a maximum, or the reverse")
+	case hasBound[0] && sk.IsEmpty():
+		return corrupt("bounds of an empty sketch")
+	case hasBound[0]:
+		// The bounds must fall in the lowest and highest non-empty bins.
+		if bounds[0] > bounds[1] || bucketOf(m, bounds[0]) != lowestBucket(sk) || bucketOf(m, bounds[1]) != highestBucket(sk) {
+			return corrupt("minimum %v and maximum %v do not match the bins", bounds[0], bounds[1])
+		}
+		decoded.min, decoded.max, decoded.bounded = bounds[0], bounds[1], true
+	case !sk.IsEmpty():
+		decoded.inexact = true
+	}
+	*q = decoded
 	return nil
 }
 
-func validCount(c float64) bool { return c >= 0 && !math.IsInf(c, 0) }
+// bucket is where a value lands in a sketch: its sign class (-1, 0 for the
+// zero bucket, 1) and bin index.
+type bucket struct{ sign, index int }
+
+func bucketOf(m mapping.IndexMapping, v float64) bucket {
+	switch {
+	case v > m.MinIndexableValue():
+		return bucket{1, m.Index(v)}
+	case v < -m.MinIndexableValue():
+		return bucket{-1, m.Index(-v)}
+	}
+	return bucket{}
+}
+
+func lowestBucket(sk *ddsketch.DDSketch) bucket {
+	if neg := sk.GetNegativeValueStore(); !neg.IsEmpty() {
+		i, _ := neg.MaxIndex()
+		return bucket{-1, i}
+	}
+	if sk.GetZeroCount() > 0 {
+		return bucket{}
+	}
+	i, _ := sk.GetPositiveValueStore().MinIndex()
+	return bucket{1, i}
+}
+
+func highestBucket(sk *ddsketch.DDSketch) bucket {
+	if pos := sk.GetPositiveValueStore(); !pos.IsEmpty() {
+		i, _ := pos.MaxIndex()
+		return bucket{1, i}
+	}
+	if sk.GetZeroCount() > 0 {
+		return bucket{}
+	}
+	i, _ := sk.GetNegativeValueStore().MinIndex()
+	return bucket{-1, i}
+}
+
+// MaxEncodedCount is the largest total count UnmarshalBinary accepts,
+// 2^53-1. DDSketch's format writes a count c as the float64 bits of c+1,
+// which rounds for a c of 2^53 or more (and for fractions), so such a count
+// would change in an encode/decode round trip. Quantiles only ever holds
+// whole counts, and whole numbers up to 2^53-1, and their sums up to it,
+// are exact in a float64 and in the encoding.
+const MaxEncodedCount = 1<<53 - 1
+
+// validCount reports whether c is a whole count an encoding can carry.
+func validCount(c float64) bool { return c >= 0 && c <= MaxEncodedCount && c == math.Trunc(c) }
 
 func decodeMapping(b *[]byte) (*mapping.LogarithmicMapping, error) {
 	gamma, err := enc.DecodeFloat64LE(b)

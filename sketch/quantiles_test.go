@@ -215,6 +215,8 @@ func TestQuantilesUnmarshalRejects(t *testing.T) {
 	q := mustQuantiles(t)
 	require.NoError(t, q.Add(10))
 	valid := mustMarshal(t, q)
+	var plainValid []byte // without the bounds
+	q.sk.Encode(&plainValid, false)
 
 	mappingOnly := func(gamma, offset float64) []byte {
 		var b []byte
@@ -242,7 +244,7 @@ func TestQuantilesUnmarshalRejects(t *testing.T) {
 	cases := map[string][]byte{
 		"empty":             nil,
 		"truncated":         valid[:len(valid)-1],
-		"no mapping":        valid[len(good):],
+		"no mapping":        plainValid[len(good):],
 		"two mappings":      append(append([]byte(nil), good...), good...),
 		"gamma <= 1":        mappingOnly(1, 0),
 		"gamma NaN":         mappingOnly(math.NaN(), 0),
@@ -283,6 +285,53 @@ func TestQuantilesUnmarshalRejects(t *testing.T) {
 			enc.EncodeVarint64(b, 1)
 			enc.EncodeVarfloat64(b, math.MaxFloat64)
 		}),
+		"count 2^54 (rounds in the encoding)": withBins(enc.BinEncodingIndexDeltasAndCounts, func(b *[]byte) {
+			enc.EncodeUvarint64(b, 1)
+			enc.EncodeVarint64(b, 5)
+			enc.EncodeVarfloat64(b, 1<<54)
+		}),
+		"fractional count": withBins(enc.BinEncodingIndexDeltasAndCounts, func(b *[]byte) {
+			enc.EncodeUvarint64(b, 1)
+			enc.EncodeVarint64(b, 5)
+			enc.EncodeVarfloat64(b, 0.5)
+		}),
+		"total above 2^53-1": withBins(enc.BinEncodingIndexDeltasAndCounts, func(b *[]byte) {
+			enc.EncodeUvarint64(b, 2)
+			enc.EncodeVarint64(b, 5)
+			enc.EncodeVarfloat64(b, MaxEncodedCount)
+			enc.EncodeVarint64(b, 1)
+			enc.EncodeVarfloat64(b, 1)
+		}),
+		"minimum without maximum": func() []byte {
+			var b []byte
+			enc.EncodeFlag(&b, enc.FlagMin)
+			enc.EncodeFloat64LE(&b, 10)
+			return append(b, plainValid...)
+		}(),
+		"bounds off the bins": func() []byte {
+			var b []byte
+			enc.EncodeFlag(&b, enc.FlagMin)
+			enc.EncodeFloat64LE(&b, 10)
+			enc.EncodeFlag(&b, enc.FlagMax)
+			enc.EncodeFloat64LE(&b, 20)
+			return append(b, plainValid...)
+		}(),
+		"bounds of an empty sketch": func() []byte {
+			var b []byte
+			enc.EncodeFlag(&b, enc.FlagMin)
+			enc.EncodeFloat64LE(&b, 10)
+			enc.EncodeFlag(&b, enc.FlagMax)
+			enc.EncodeFloat64LE(&b, 10)
+			return append(b, good...)
+		}(),
+		"NaN maximum": func() []byte {
+			var b []byte
+			enc.EncodeFlag(&b, enc.FlagMin)
+			enc.EncodeFloat64LE(&b, 10)
+			enc.EncodeFlag(&b, enc.FlagMax)
+			enc.EncodeFloat64LE(&b, math.NaN())
+			return append(b, plainValid...)
+		}(),
 		"bad zero count": func() []byte {
 			b := append([]byte(nil), good...)
 			enc.EncodeFlag(&b, enc.FlagZeroCountVarFloat)
@@ -309,4 +358,117 @@ func mustQuantiles(t testing.TB, opts ...QuantilesOption) *Quantiles {
 	q, err := NewQuantiles(opts...)
 	require.NoError(t, err)
 	return q
+}
+
+// TestQuantilesCountsRoundTrip: every count UnmarshalBinary accepts survives
+// an encode/decode round trip, up to MaxEncodedCount; the fuzz crasher of a
+// count above 2^53 (which changed in a round trip) is rejected.
+func TestQuantilesCountsRoundTrip(t *testing.T) {
+	t.Parallel()
+	var crasher Quantiles
+	assert.ErrorIs(t, crasher.UnmarshalBinary([]byte("\x04j\x02000000\xf0?00000000\x040")), ErrCorrupt,
+		"FuzzQuantilesUnmarshal's crasher: a count above 2^53")
+	for _, c := range []float64{1, 2, 1<<52 + 1, MaxEncodedCount - 1, MaxEncodedCount} {
+		var b []byte
+		enc.EncodeFlag(&b, enc.FlagIndexMappingBaseLogarithmic)
+		enc.EncodeFloat64LE(&b, 1.02)
+		enc.EncodeFloat64LE(&b, 0)
+		enc.EncodeFlag(&b, enc.NewFlag(enc.FlagTypePositiveStore, enc.BinEncodingIndexDeltasAndCounts))
+		enc.EncodeUvarint64(&b, 1)
+		enc.EncodeVarint64(&b, 7)
+		enc.EncodeVarfloat64(&b, c)
+		var q Quantiles
+		require.NoError(t, q.UnmarshalBinary(b), "count %v", c)
+		require.Equal(t, c, q.Count())
+		var back Quantiles
+		require.NoError(t, back.UnmarshalBinary(mustMarshal(t, &q)), "count %v re-encoded", c)
+		assert.Equal(t, c, back.Count(), "count %v after a round trip", c)
+	}
+}
+
+// TestQuantilesBounds: Min and Max are exact, every quantile lies within
+// them (DDSketch alone overshoots the maximum by up to α), and they survive
+// merging and an encode/decode round trip.
+func TestQuantilesBounds(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(7, 7))
+	for round := range 200 {
+		a, b := mustQuantiles(t), mustQuantiles(t)
+		var all []float64
+		for i := range 1 + r.IntN(300) {
+			v := math.Round(r.NormFloat64()*1e5) + float64(r.IntN(3)-1)*183000
+			if i%2 == 0 {
+				require.NoError(t, a.Add(v))
+			} else {
+				require.NoError(t, b.Add(v))
+			}
+			all = append(all, v)
+		}
+		require.NoError(t, a.Merge(b))
+		var back Quantiles
+		require.NoError(t, back.UnmarshalBinary(mustMarshal(t, a)))
+		lo, hi := slices.Min(all), slices.Max(all)
+		for _, q := range []*Quantiles{a, &back} {
+			gotLo, err := q.Min()
+			require.NoError(t, err)
+			gotHi, err := q.Max()
+			require.NoError(t, err)
+			assert.Equal(t, lo, gotLo, "round %d", round)
+			assert.Equal(t, hi, gotHi, "round %d", round)
+			for _, p := range []float64{0, 0.01, 0.5, 0.95, 0.99, 1} {
+				v, err := q.Quantile(p)
+				require.NoError(t, err)
+				assert.True(t, v >= lo && v <= hi, "round %d: p%v = %v outside [%v, %v]", round, p, v, lo, hi)
+			}
+		}
+	}
+	// All values equal: every quantile is that value, exactly.
+	q := mustQuantiles(t)
+	for range 1000 {
+		require.NoError(t, q.Add(183000))
+	}
+	p95, err := q.Quantile(0.95)
+	require.NoError(t, err)
+	assert.Equal(t, 183000.0, p95)
+	var empty Quantiles
+	_, err = empty.Min()
+	assert.ErrorIs(t, err, ErrEmpty)
+}
+
+// TestQuantilesWithoutBounds: DDSketch's plain encoding has no bounds; the
+// decoded sketch's Min and Max are then its bins' (within α), and merging it
+// makes the result's bounds inexact too.
+func TestQuantilesWithoutBounds(t *testing.T) {
+	t.Parallel()
+	plain, err := ddsketch.NewDefaultDDSketch(DefaultRelativeAccuracy)
+	require.NoError(t, err)
+	for _, v := range []float64{100, 200, 300} {
+		require.NoError(t, plain.Add(v))
+	}
+	var b []byte
+	plain.Encode(&b, false)
+	var q Quantiles
+	require.NoError(t, q.UnmarshalBinary(b))
+	hi, err := q.Max()
+	require.NoError(t, err)
+	assert.InEpsilon(t, 300, hi, DefaultRelativeAccuracy)
+	exact := mustQuantiles(t)
+	require.NoError(t, exact.Add(1000))
+	require.NoError(t, exact.Merge(&q))
+	hi, err = exact.Max()
+	require.NoError(t, err)
+	assert.InEpsilon(t, 1000, hi, DefaultRelativeAccuracy)
+	var back Quantiles
+	require.NoError(t, back.UnmarshalBinary(mustMarshal(t, exact)))
+	lo, err := back.Min()
+	require.NoError(t, err)
+	assert.InEpsilon(t, 100, lo, DefaultRelativeAccuracy)
+
+	// DDSketch's own decoder reads an encoding with bounds (it skips them).
+	bounded := mustQuantiles(t)
+	require.NoError(t, bounded.Add(5))
+	require.NoError(t, bounded.Add(-5))
+	dd, err := ddsketch.DecodeDDSketch(mustMarshal(t, bounded), store.DefaultProvider, nil)
+	require.NoError(t, err)
+	assert.Equal(t, 2.0, dd.GetCount())
 }

@@ -38,6 +38,9 @@ type Wave struct {
 	// shape maps u in [0,1) (the play's rank within the wave) to its
 	// arrival offset as a fraction of Span: a density.
 	shape func(u float64) float64
+	// countWidth is the width of the largest wave's count with separators,
+	// so the report's wave lines align.
+	countWidth int
 }
 
 // waveTemplates are the three waves at the default size, in order.
@@ -61,7 +64,10 @@ var waveTemplates = []struct {
 	{"Steady State Baseline", 800, 15 * time.Minute, func(u float64) float64 { return u }},
 }
 
-// platforms are the streaming services plays come from, with their shares.
+// platforms are the streaming services plays come from, with their overall
+// shares. Each track also has a home platform that gets homeBoost more
+// weight (an exclusive, a playlist placement), so the top platform varies
+// by track.
 var platforms = []struct {
 	name   string
 	weight float64
@@ -69,6 +75,10 @@ var platforms = []struct {
 	{"Spotify", 46}, {"Apple Music", 19}, {"YouTube Music", 14}, {"Amazon Music", 8},
 	{"Tidal", 5}, {"SoundCloud", 4}, {"Deezer", 4},
 }
+
+// homeBoost is the weight a track's home platform (the catalog index mod
+// the number of platforms) gets on top of its share.
+const homeBoost = 50
 
 // completionOdds is the chance a play of the i-th catalog track (mod 10)
 // runs to the end.
@@ -79,16 +89,17 @@ var completionOdds = []float64{0.59, 0.52, 0.48, 0.55, 0.61, 0.44, 0.50, 0.57, 0
 // come in arrival order; their event times are jittered up to 4 s before
 // arrival, and about 1% are offline plays that sync 2 to 20 minutes after
 // they happened (late at the default -max-delay 5s). Tracks are sampled by
-// catalog weight, users from a Zipf-skewed pool, platforms by market share,
-// and ms_played against the track's duration (a share complete, many early
-// skips).
+// catalog weight, users from a Zipf-skewed pool, platforms by market share
+// with a per-track home platform boosted, and ms_played against the track's
+// duration: a share of plays complete (ms_played exactly the duration), the
+// rest skip early or stop part-way, never past the end.
 type Generator struct {
 	cat     *Catalog
 	seed    uint64
 	waves   []Wave
 	users   int
-	trackCW []float64 // cumulative track weights
-	platCW  []float64 // cumulative platform weights
+	trackCW []float64   // cumulative track weights
+	platCW  [][]float64 // cumulative platform weights, per track
 
 	// OnWaveDone, when set, is called after the last play of each wave has
 	// been yielded (from the goroutine iterating All).
@@ -111,6 +122,13 @@ func NewGenerator(cat *Catalog, events int64, seed uint64) *Generator {
 		g.waves = append(g.waves, Wave{Number: i + 1, Name: w.name, Events: n, Start: start, Span: w.span, shape: w.shape})
 		start = start.Add(w.span)
 	}
+	width := 0
+	for _, w := range g.waves {
+		width = max(width, len(commas(w.Events)))
+	}
+	for i := range g.waves {
+		g.waves[i].countWidth = width
+	}
 	// A listener pool of about two users per three plays, at least 1,000 and
 	// at most 250,000, so unique listeners stay well below plays.
 	g.users = int(min(max(events*2/3, 1000), 250000))
@@ -124,10 +142,17 @@ func NewGenerator(cat *Catalog, events int64, seed uint64) *Generator {
 			g.trackCW[i] = float64(i + 1)
 		}
 	}
-	sum = 0
-	for _, p := range platforms {
-		sum += p.weight
-		g.platCW = append(g.platCW, sum)
+	for ti := range cat.Len() {
+		var cw []float64
+		sum = 0
+		for pi, p := range platforms {
+			sum += p.weight
+			if pi == ti%len(platforms) {
+				sum += homeBoost
+			}
+			cw = append(cw, sum)
+		}
+		g.platCW = append(g.platCW, cw)
 	}
 	return g
 }
@@ -222,7 +247,7 @@ func (c *genCursor) next() (Play, bool) {
 		EventID:   formatID("e-", c.seq, 7),
 		UserID:    c.userIDs[uid],
 		TrackID:   track.TrackID,
-		Platform:  platforms[pick(g.platCW, r.Float64())].name,
+		Platform:  platforms[pick(g.platCW[ti], r.Float64())].name,
 		EventTime: arrival.Add(-back).Truncate(time.Millisecond),
 		MsPlayed:  listenTime(r, track.DurationMs, completionOdds[ti%len(completionOdds)]),
 		Line:      c.seq,
@@ -230,19 +255,18 @@ func (c *genCursor) next() (Play, bool) {
 }
 
 // listenTime draws how long a play of a track of duration d lasted: with
-// odds complete it runs to the end (reported up to a second over, as
-// players do); otherwise a third of the rest skip in the first 30 s and the
-// others stop somewhere in the track.
+// odds complete it runs exactly to the end; otherwise a third of the rest
+// skip in the first 30 s and the others stop somewhere before the end.
 func listenTime(r *rand.Rand, d int64, complete float64) int64 {
 	x := r.Float64()
 	switch {
 	case x < complete:
-		return d + r.Int64N(1000)
+		return d
 	case x < complete+(1-complete)/3:
-		return 1000 + r.Int64N(min(29000, max(d-1000, 1)))
+		return min(1000+r.Int64N(min(29000, max(d-1000, 1))), max(d-1, 0))
 	default:
 		lo := min(int64(30000), d/2)
-		return lo + r.Int64N(max(d-lo, 1))
+		return min(lo+r.Int64N(max(d-lo, 1)), max(d-1, 0))
 	}
 }
 

@@ -6,9 +6,10 @@ import (
 	"html/template"
 	"image/color"
 	"math"
-	"os"
 	"strconv"
 	"time"
+
+	"github.com/brook-streams/brook/internal/atomicfile"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -30,7 +31,7 @@ func writeHTMLReport(path string, s *Snapshot) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(path, page, 0o644)
+	return atomicfile.WriteFile(path, page, 0o644) // a failed write keeps the previous page
 }
 
 func renderHTMLReport(s *Snapshot) ([]byte, error) {

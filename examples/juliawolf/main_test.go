@@ -60,9 +60,11 @@ Simulating event ingestion in 3 waves...
 Pipeline Stats
   Total events processed : 4,500
   Unique tracks streamed : 10
-  Throughput (last 60s)  : `), res.stdout)
-	assert.Contains(t, res.stdout, "\nTrack Leaderboard  (all time)\n  1. In My Room         ██████████████████████████████  ")
-	assert.Contains(t, res.stdout, "\n  2. Kill You Off       ")
+  Event-time rate        : `), res.stdout)
+	assert.Contains(t, res.stdout, "    last complete window : ")
+	assert.Contains(t, res.stdout, "\nTrack Leaderboard  (all time)\n")
+	assert.Contains(t, res.stdout, "\n   1. In My Room         ███████████████  ")
+	assert.Contains(t, res.stdout, "\n   2. Kill You Off       ")
 	assert.Contains(t, res.stdout, "\n  10. ")
 	assert.Contains(t, res.stdout, "Unique listeners (HLL) : ")
 	assert.Contains(t, res.stdout, "\nTop Track Deep Dive -- In My Room  (Pressure, 3:03)\n")
@@ -85,7 +87,12 @@ Pipeline Stats
 	assert.Equal(t, "jw-02", s.Leaderboard[1].TrackID)
 	assert.Equal(t, "Kill You Off", s.Leaderboard[1].Title)
 	var streams int64
+	tops := map[string]bool{}
+	cat := DefaultCatalog()
 	for i, r := range s.Leaderboard {
+		tops[r.TopPlatform] = true
+		tr, _ := cat.Lookup(r.TrackID)
+		assert.LessOrEqual(t, r.P95MsPlayed, tr.DurationMs, "no play runs past the track")
 		assert.Equal(t, i+1, r.Rank)
 		streams += r.Streams
 		assert.NotEmpty(t, r.TopPlatform)
@@ -95,6 +102,7 @@ Pipeline Stats
 		assert.LessOrEqual(t, r.UniqueListeners, uint64(r.Streams))
 	}
 	assert.Equal(t, s.EventsProcessed, streams)
+	assert.GreaterOrEqual(t, len(tops), 3, "the top platform varies by track: %v", tops)
 	require.Greater(t, len(s.Windows), 40)
 	for i := 1; i < len(s.Windows); i++ {
 		assert.True(t, s.Windows[i-1].End.Compare(s.Windows[i].Start) <= 0, "windows by start, not overlapping")

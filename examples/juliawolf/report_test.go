@@ -1,11 +1,15 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestWaveLinesMatchTheDesign(t *testing.T) {
@@ -20,20 +24,107 @@ func TestWaveLinesMatchTheDesign(t *testing.T) {
 	}
 }
 
-func TestLeaderboardLinesMatchTheDesign(t *testing.T) {
+// TestWaveLinesAlignAtMillions: the counts stay right-aligned however large.
+func TestWaveLinesAlignAtMillions(t *testing.T) {
+	t.Parallel()
+	var ends []int
+	for _, w := range NewGenerator(DefaultCatalog(), 20_000_000, 1).Waves() {
+		line := waveLine(w)
+		assert.Contains(t, line, "("+commas(w.Events)+" events)")
+		ends = append(ends, strings.Index(line, " events)"))
+	}
+	assert.Equal(t, []int{ends[0], ends[0], ends[0]}, ends, "the counts end in one column")
+}
+
+// runes is the display width of a report line (every rune one column).
+func runes(s string) int { return utf8.RuneCountInString(s) }
+
+func TestLeaderboardAlignsRanksAndKeepsTitles(t *testing.T) {
 	t.Parallel()
 	s := &Snapshot{Window: time.Minute, Leaderboard: []LeaderRow{
-		{Rank: 1, TrackID: "jw-01", Title: "In My Room", Streams: 1083, CompletionRate: 0.59, TopPlatform: "Tidal"},
-		{Rank: 2, TrackID: "jw-02", Title: "Kill You Off", Streams: 565, CompletionRate: 0.5, TopPlatform: "Spotify"},
+		{Rank: 1, TrackID: "jw-01", Title: "In My Room", Streams: 4_798_166, CompletionRate: 0.59, TopPlatform: "Tidal"},
+		{Rank: 2, TrackID: "jw-02", Title: "Kill You Off", Streams: 565, CompletionRate: 0.5, TopPlatform: "YouTube Music"},
 		{Rank: 10, TrackID: "jw-09", Title: "Rookie of the Year", Streams: 1, TopPlatform: "Deezer"},
 	}}
 	var b strings.Builder
 	writeReport(&b, s)
-	out := b.String()
-	assert.Contains(t, out, "  1. In My Room         ██████████████████████████████  1083 streams  complete: 59.0%  top: Tidal\n")
-	assert.Contains(t, out, "  2. Kill You Off       ████████████████░░░░░░░░░░░░░░   565 streams  complete: 50.0%  top: Spotify\n")
-	assert.Contains(t, out, "  10. Rookie of the Ye… ░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░     1 streams", "bars stay aligned")
-	assert.Contains(t, out, "  Throughput (last 60s)  : n/a")
+	var rows []string
+	for line := range strings.SplitSeq(b.String(), "\n") {
+		assert.LessOrEqual(t, runes(line), reportWidth, "%q", line)
+		if strings.Contains(line, " streams ") {
+			rows = append(rows, line)
+		}
+	}
+	require.Len(t, rows, 3)
+	assert.True(t, strings.HasPrefix(rows[0], "   1. In My Room "), "%q", rows[0])
+	assert.True(t, strings.HasPrefix(rows[2], "  10. Rookie of the Year "), "ranks right-aligned, the title whole: %q", rows[2])
+	// The bars start, and the stream counts end, in one column.
+	barStart := func(row string) int { return runes(row[:strings.IndexAny(row, "█░")]) }
+	countEnd := func(row string) int { return runes(row[:strings.Index(row, " streams")]) }
+	for _, r := range rows[1:] {
+		assert.Equal(t, barStart(rows[0]), barStart(r), "%q", r)
+		assert.Equal(t, countEnd(rows[0]), countEnd(r), "%q", r)
+	}
+	assert.Contains(t, rows[0], " 4,798,166 streams ", "thousands separators")
+	assert.Contains(t, rows[1], "YouTube Music")
+}
+
+// TestDefaultReportFits80Columns: the whole output of a default run, the
+// report and the lines around it, fits an 80-column terminal.
+func TestDefaultReportFits80Columns(t *testing.T) {
+	t.Parallel()
+	res := runMain(t, "", "-json", filepath.Join(t.TempDir(), "s.json"))
+	require.Equal(t, 0, res.code, res.stderr)
+	for line := range strings.SplitSeq(res.stdout, "\n") {
+		assert.LessOrEqual(t, runes(line), reportWidth, "%q", line)
+	}
+	assert.Contains(t, res.stdout, "  10. ", "ten ranks, right-aligned")
+	// Every count of four or more digits has separators.
+	report, _, _ := strings.Cut(res.stdout, "Snapshot written to")
+	assert.NotRegexp(t, `(^|[^\d,.:-])\d{4,}([^\d-]|$)`, strings.ReplaceAll(report, "2026-11-27", ""))
+}
+
+func TestTermSafe(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ in, want string }{
+		{"Spotify", "Spotify"},
+		{"Beyoncé — Halo", "Beyoncé — Halo"},
+		{"\x1b[2J\x1b]0;PWNED\x07", `\x1b[2J\x1b]0;PWNED\x07`},
+		{"a\tb\nc\rd", `a\x09b\x0ac\x0dd`},
+		{"del\x7f", `del\x7f`},
+		{"c1\u009b31m", `c1\x9b31m`},
+		{"evil\u202egnp.exe", `evil\u202egnp.exe`},
+		{"\u2066iso\u2069 \u202a\u202b\u202c\u202d", `\u2066iso\u2069 \u202a\u202b\u202c\u202d`},
+		{"bad \xff utf8", "bad \ufffd utf8"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.want, func(t *testing.T) {
+			t.Parallel()
+			assert.Equal(t, tc.want, termSafe(tc.in))
+		})
+	}
+}
+
+// TestReportEscapesControlCharacters: a platform, title or album with
+// terminal escapes prints as text, on a real run over such input.
+func TestReportEscapesControlCharacters(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	catalog := filepath.Join(dir, "catalog.json")
+	require.NoError(t, os.WriteFile(catalog, []byte(`[{"track_id":"x1","title":"T\u001b[31mred","album":"A\u202eB","duration_ms":1000,"weight":1}]`), 0o644))
+	input := `{"event_id":"e1","user_id":"u","track_id":"x1","platform":"\u001b[2J\u001b]0;PWNED\u0007","event_time":"2026-11-27T18:00:00Z","ms_played":10}` + "\n"
+	res := runMain(t, input, "-input", "-", "-catalog", catalog, "-json", "")
+	require.Equal(t, 0, res.code, res.stderr)
+	for _, c := range res.stdout {
+		if c == '\n' {
+			continue
+		}
+		assert.False(t, c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0) || (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069),
+			"control character %U in the report", c)
+	}
+	assert.Contains(t, res.stdout, `\x1b[2J\x1b]0;PWNED\x07`)
+	assert.Contains(t, res.stdout, `T\x1b[31mred`)
+	assert.Contains(t, res.stdout, `A\u202eB`)
 }
 
 func TestBar(t *testing.T) {
@@ -53,7 +144,8 @@ func TestFormatting(t *testing.T) {
 	assert.Equal(t, "-1,234", commas(-1234))
 	assert.Equal(t, "3:03", clock(183000))
 	assert.Equal(t, "0:00", clock(0))
-	assert.Equal(t, "1:00", clock(59500))
+	assert.Equal(t, "0:59", clock(59999), "rounded down: never longer than it was")
+	assert.Equal(t, "1:00", clock(60000))
 	assert.Equal(t, "60s", shortDuration(time.Minute))
 	assert.Equal(t, "0s", shortDuration(0))
 	assert.Equal(t, "5s", shortDuration(5*time.Second))

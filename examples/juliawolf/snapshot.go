@@ -2,8 +2,9 @@ package main
 
 import (
 	"encoding/json"
-	"os"
 	"time"
+
+	"github.com/brook-streams/brook/internal/atomicfile"
 )
 
 // Snapshot is the result of a run, written as JSON by -json. Field names
@@ -89,11 +90,12 @@ type RunStats struct {
 	EventsPerSec float64 `json:"events_per_sec"` // events_processed / wall_seconds
 }
 
-// WriteJSON writes the snapshot to path, indented, replacing the file.
+// WriteJSON writes the snapshot to path, indented, replacing the file
+// atomically: a failed write leaves the previous file as it was.
 func (s *Snapshot) WriteJSON(path string) error {
 	data, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(path, append(data, '\n'), 0o644)
+	return atomicfile.WriteFile(path, append(data, '\n'), 0o644)
 }
