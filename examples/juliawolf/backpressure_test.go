@@ -32,14 +32,14 @@ func TestSlowSinkHoldsBackFastSource(t *testing.T) {
 		maxInFlight = 40_000   // plays generated but not written, at most
 		maxGrowth   = 48 << 20 // heap growth allowed over the baseline
 	)
-	src := NewGeneratorSource(NewGenerator(DefaultCatalog(), total, 1), nil)
+	src := NewGeneratorSource(NewGenerator(DefaultCatalog(), total, 1))
 	var produced, consumed atomic.Int64
-	src.count = &produced
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
 	p := stream.New(stream.WithParallelism(2))
 	plays := stream.From(p, stream.Source[Play](src), stream.WithTimestamps(func(pl Play) time.Time { return pl.EventTime }))
+	plays = stream.Map(plays, func(pl Play) Play { produced.Add(1); return pl }) // in the source's chain
 	keyed := stream.KeyBy(plays, func(pl Play) string { return pl.TrackID })
 	ids := stream.Map(keyed.Stream, func(pl Play) string { return pl.EventID })
 	stream.To(ids, stream.SinkFunc[string](func(context.Context, stream.Record[string]) error {

@@ -20,16 +20,20 @@ func BenchmarkPipeline(b *testing.B) {
 	cfg := Config{Window: time.Minute, MaxDelay: 5 * time.Second, Parallel: 1}
 	engines := []struct {
 		name string
-		run  Engine
+		run  func(context.Context, Config, []Play, *Catalog) (*Snapshot, error)
 	}{
-		{"reference", referenceEngine},
-		{"brook", pipelineEngine},
+		{"reference", func(ctx context.Context, cfg Config, plays []Play, cat *Catalog) (*Snapshot, error) {
+			return referenceEngine(ctx, cfg, &SliceSource{Plays: plays}, cat)
+		}},
+		{"brook", func(ctx context.Context, cfg Config, plays []Play, cat *Catalog) (*Snapshot, error) {
+			return pipelineEngine(ctx, cfg, playsIn(&SliceSource{Plays: plays}), cat)
+		}},
 	}
 	for _, e := range engines {
 		b.Run(e.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				snap, err := e.run(context.Background(), cfg, &SliceSource{Plays: plays}, cat)
+				snap, err := e.run(context.Background(), cfg, plays, cat)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -96,7 +100,7 @@ func BenchmarkCheckpointOverhead(b *testing.B) {
 					st = &timedStore{DirStore: ds}
 					cfg.Checkpoints, cfg.CheckpointInterval = st, bc.interval
 				}
-				snap, err := pipelineEngine(context.Background(), cfg, NewGeneratorSource(NewGenerator(cat, events, DefaultSeed), nil), cat)
+				snap, err := pipelineEngine(context.Background(), cfg, playsIn(NewGeneratorSource(NewGenerator(cat, events, DefaultSeed))), cat)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -131,21 +135,21 @@ func BenchmarkRecovery(b *testing.B) {
 	c := cfg
 	c.Checkpoints, c.CheckpointInterval = store, 10*time.Millisecond
 	src := &crashSource{SliceSource: &SliceSource{Plays: plays}, crashAt: len(plays), store: store}
-	if _, err := pipelineEngine(context.Background(), c, src, cat); !errors.Is(err, errCrash) {
+	if _, err := pipelineEngine(context.Background(), c, playsIn(src), cat); !errors.Is(err, errCrash) {
 		b.Fatalf("the first run should crash after its last checkpoint: %v", err)
 	}
 	cp, err := ds.Latest(context.Background())
 	if err != nil || cp == nil {
 		b.Fatal("no checkpoint", err)
 	}
-	want, err := pipelineEngine(context.Background(), cfg, &SliceSource{Plays: plays}, cat)
+	want, err := pipelineEngine(context.Background(), cfg, playsIn(&SliceSource{Plays: plays}), cat)
 	if err != nil {
 		b.Fatal(err)
 	}
 	c.CheckpointInterval = time.Hour
 	b.ReportAllocs()
 	for b.Loop() {
-		got, err := pipelineEngine(context.Background(), c, &SliceSource{Plays: plays}, cat)
+		got, err := pipelineEngine(context.Background(), c, playsIn(&SliceSource{Plays: plays}), cat)
 		if err != nil {
 			b.Fatal(err)
 		}

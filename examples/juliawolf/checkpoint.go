@@ -320,67 +320,6 @@ func (b *boardSink) Restore(state []byte) error {
 	return nil
 }
 
-const deadStateVersion = 1
-
-// Snapshot implements stream.Snapshotter: the count of plays rejected by
-// enrichment and the length of the dead-letter output, synced to disk
-// first. The sink runs chained to the source (a lookup runs chained to its
-// input, and a sink of a single-instance stream needs no exchange), on the
-// goroutine that also writes the source's own dead letters, so at this
-// barrier the output holds exactly the dead letters of the lines before
-// the source's checkpointed position.
-func (d *deadLetterSink) Snapshot() ([]byte, error) {
-	if err := d.out.Sync(); err != nil {
-		return nil, err
-	}
-	var e stateEncoder
-	e.version(deadStateVersion)
-	e.int(d.n)
-	e.int(d.out.Offset())
-	return e.b, nil
-}
-
-// Restore implements stream.Snapshotter: it cuts the dead-letter output
-// back to the checkpointed length.
-func (d *deadLetterSink) Restore(state []byte) error {
-	dec := stateDecoder{b: state}
-	dec.version(deadStateVersion, "dead letters")
-	n, off := dec.nonNegative(), dec.nonNegative()
-	if err := dec.finish(); err != nil {
-		return err
-	}
-	if err := d.out.Rewind(off); err != nil {
-		return err
-	}
-	d.n = n
-	return nil
-}
-
-const sliceStateVersion = 1
-
-// Snapshot implements stream.Snapshotter: the index of the next play.
-func (s *SliceSource) Snapshot() ([]byte, error) {
-	var e stateEncoder
-	e.version(sliceStateVersion)
-	e.int(int64(s.pos))
-	return e.b, nil
-}
-
-// Restore implements stream.Snapshotter.
-func (s *SliceSource) Restore(state []byte) error {
-	d := stateDecoder{b: state}
-	d.version(sliceStateVersion, "slice position")
-	pos := d.nonNegative()
-	if err := d.finish(); err != nil {
-		return err
-	}
-	if pos > int64(len(s.Plays)) {
-		return fmt.Errorf("%w: slice position %d of %d plays", stream.ErrCorruptCheckpoint, pos, len(s.Plays))
-	}
-	s.pos = int(pos)
-	return nil
-}
-
 // runKeyFile is the file in a checkpoint directory that says which run its
 // checkpoints belong to.
 const runKeyFile = "juliawolf-run.json"
@@ -477,17 +416,52 @@ func checkRunKey(dir string, k runKey) error {
 	return nil
 }
 
-// writeRunKey records k in dir, atomically, for a run that starts afresh.
+// writeRunKey records k in dir, atomically, for a run that starts afresh:
+// in a new temporary file (os.CreateTemp: a name nobody planted, opened
+// with O_EXCL, so no symlink is followed), fsynced, then renamed.
 func writeRunKey(dir string, k runKey) error {
 	data, err := json.MarshalIndent(k, "", "  ")
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(dir, "."+runKeyFile+".tmp")
-	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
+	f, err := os.CreateTemp(dir, runKeyTemp)
+	if err != nil {
 		return err
 	}
-	return os.Rename(tmp, filepath.Join(dir, runKeyFile))
+	defer os.Remove(f.Name()) // after the rename, nothing to remove
+	_, err = f.Write(append(data, '\n'))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), filepath.Join(dir, runKeyFile))
+}
+
+// runKeyTemp is the pattern of writeRunKey's temporary files.
+const runKeyTemp = ".juliawolf-run-*.tmp"
+
+// clearTemporaries removes the temporary files a killed run left in dir:
+// stream.DirStore's (.tmp-ckpt-*) and writeRunKey's. Nothing else uses
+// them: a directory serves one run at a time.
+func clearTemporaries(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		n := e.Name()
+		if ok, _ := filepath.Match(runKeyTemp, n); ok || strings.HasPrefix(n, ".tmp-ckpt-") {
+			if err := os.Remove(filepath.Join(dir, n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // clearCheckpoints removes a finished run's checkpoints (the files

@@ -145,3 +145,32 @@ func TestTornCheckpointStartsAfresh(t *testing.T) {
 	snapshotsEqual(t, readSnapshot(t, filepath.Join(dir, "a.json")), readSnapshot(t, filepath.Join(dir, "b.json")))
 	assert.Zero(t, latestCheckpoint(ck))
 }
+
+// TestCheckpointDirIgnoresPlantedFiles: a symlink planted where the run key
+// used to be written (.juliawolf-run.json.tmp) is not followed, and the
+// temporary files a killed run left are cleared when the next one starts.
+func TestCheckpointDirIgnoresPlantedFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ck := filepath.Join(dir, "ck")
+	require.NoError(t, os.Mkdir(ck, 0o755))
+	victim := filepath.Join(dir, "victim")
+	require.NoError(t, os.WriteFile(victim, []byte("precious\n"), 0o644))
+	for _, name := range []string{"." + runKeyFile + ".tmp", ".juliawolf-run-123.tmp", ".tmp-ckpt-456"} {
+		require.NoError(t, os.Symlink(victim, filepath.Join(ck, name)))
+	}
+	stale := filepath.Join(ck, ".tmp-ckpt-789")
+	require.NoError(t, os.WriteFile(stale, []byte("torn"), 0o644))
+
+	// Interrupted, so the run key and checkpoints stay to look at.
+	res := runUntilCheckpoint(t, ck, 1, "-quiet", "-json", "", "-events", "300000", "-checkpoint-dir", ck, "-checkpoint-interval", "5ms")
+	require.Equal(t, 1, res.code, res.stderr)
+	got, err := os.ReadFile(victim)
+	require.NoError(t, err)
+	assert.Equal(t, "precious\n", string(got), "the planted symlinks were not written through")
+	assert.NoFileExists(t, stale, "stale temporaries are cleared at start")
+	assert.NoFileExists(t, filepath.Join(ck, ".tmp-ckpt-456"))
+	key, err := os.Lstat(filepath.Join(ck, runKeyFile))
+	require.NoError(t, err)
+	assert.True(t, key.Mode().IsRegular(), "the run key is a file of its own")
+}

@@ -5,12 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -119,15 +117,15 @@ func TestPipelineCrashAndRestore(t *testing.T) {
 				Parallel:        1 + rng.IntN(3),
 			}
 			msg := fmt.Sprintf("window %v, B %v, L %v, parallel %d", cfg.Window, cfg.MaxDelay, cfg.AllowedLateness, cfg.Parallel)
-			var wantDead bytes.Buffer
-			refCfg := cfg
-			refCfg.DeadLetters = NewDeadLetterWriter(&wantDead)
-			want, err := pipelineEngine(context.Background(), refCfg, &SliceSource{Plays: plays, Invalid: 2}, cat)
-			require.NoError(t, err)
-			require.NoError(t, refCfg.DeadLetters.Flush())
-			require.Positive(t, want.EventsInvalid-2, "some unknown tracks")
-
 			dir := t.TempDir()
+			refCfg := cfg
+			refCfg.DeadLetterFile = filepath.Join(dir, "want.dead.jsonl")
+			want, err := pipelineEngine(context.Background(), refCfg, playsIn(&SliceSource{Plays: plays}), cat)
+			require.NoError(t, err)
+			wantDead, err := os.ReadFile(refCfg.DeadLetterFile)
+			require.NoError(t, err)
+			require.Positive(t, want.EventsInvalid, "some unknown tracks")
+
 			dirStore, err := stream.NewDirStore(filepath.Join(dir, "ckpt"))
 			require.NoError(t, err)
 			store := &savingStore{DirStore: dirStore}
@@ -135,38 +133,29 @@ func TestPipelineCrashAndRestore(t *testing.T) {
 			var got *Snapshot
 			var last int64
 			for round := 0; got == nil; round++ {
-				src := &crashSource{SliceSource: &SliceSource{Plays: plays, Invalid: 2}, store: store, after: last}
+				src := &crashSource{SliceSource: &SliceSource{Plays: plays}, store: store, after: last}
 				if round < 3 { // crash in the round-th quarter of the input
 					src.crashAt = len(plays) * (round + 1) / 4
 					src.crashAt += rng.IntN(len(plays) / 4)
 				}
-				flags := os.O_WRONLY | os.O_CREATE
-				if round == 0 {
-					flags |= os.O_TRUNC
-				}
-				f, err := os.OpenFile(deadPath, flags, 0o644)
-				require.NoError(t, err)
 				c := cfg
-				c.DeadLetters = NewDeadLetterWriter(f)
+				c.DeadLetterFile = deadPath // jsonl.Writer: cut back to the checkpoint on restore
 				c.Checkpoints, c.CheckpointInterval = store, time.Millisecond
-				snap, err := pipelineEngine(context.Background(), c, src, cat)
+				snap, err := pipelineEngine(context.Background(), c, playsIn(src), cat)
 				if err == nil {
-					require.NoError(t, c.DeadLetters.Flush())
 					got = snap
 				} else {
 					require.ErrorIs(t, err, errCrash, "round %d", round)
 					require.Greater(t, store.saved.Load(), last, "round %d", round)
 					last = store.saved.Load()
-					// Dead letters still buffered are lost, as in a crash.
 				}
-				require.NoError(t, f.Close())
 				require.LessOrEqual(t, round, 3, "the run ends in round 4")
 			}
 			require.GreaterOrEqual(t, last, int64(3), "three crashes, each after a new checkpoint: %s", msg)
 			assert.Equal(t, want, got, msg)
 			dead, err := os.ReadFile(deadPath)
 			require.NoError(t, err)
-			assert.Equal(t, wantDead.String(), string(dead), "dead letters, none lost or twice: %s", msg)
+			assert.Equal(t, string(wantDead), string(dead), "dead letters, none lost or twice: %s", msg)
 		})
 	}
 }
@@ -244,84 +233,13 @@ func TestBoardSinkRoundTrip(t *testing.T) {
 	}
 }
 
-// TestGeneratorSourceResume stops a generator source at random points,
-// snapshots it, and resumes a new source from the snapshot: together they
-// yield the uninterrupted plays, and the dump file has every line once.
-func TestGeneratorSourceResume(t *testing.T) {
-	t.Parallel()
-	cat := DefaultCatalog()
-	const n = 5000
-	gen := NewGenerator(cat, n, 11)
-	want := slices.Collect(gen.All())
-	var wantDump bytes.Buffer
-	for _, p := range want {
-		wantDump.Write(append(AppendJSON(nil, p), '\n'))
-	}
-	dir := t.TempDir()
-	for _, stop := range []int{0, 1, 1199, 1200, 1201, 3700, n - 1, n} {
-		t.Run(fmt.Sprint("stop at ", stop), func(t *testing.T) {
-			path := filepath.Join(dir, fmt.Sprint("dump-", stop))
-			f, err := os.Create(path)
-			require.NoError(t, err)
-			var waves []int
-			g1 := NewGenerator(cat, n, 11)
-			g1.OnWaveDone = func(w Wave) { waves = append(waves, w.Number) }
-			first := NewGeneratorSource(g1, f)
-			var got []Play
-			if stop > 0 {
-				for p := range first.All() {
-					// A play counts as consumed once the source has it:
-					// the snapshot is taken after it.
-					if got = append(got, p); len(got) == stop {
-						break
-					}
-				}
-			}
-			state, err := first.Snapshot()
-			require.NoError(t, err)
-			// Lines written after the snapshot are cut back on restore.
-			_, err = f.WriteString("garbage after the checkpoint\n")
-			require.NoError(t, err)
-			require.NoError(t, f.Close())
-
-			f, err = os.OpenFile(path, os.O_WRONLY, 0)
-			require.NoError(t, err)
-			defer f.Close()
-			g2 := NewGenerator(cat, n, 11)
-			g2.OnWaveDone = func(w Wave) { waves = append(waves, w.Number) }
-			second := NewGeneratorSource(g2, f)
-			require.NoError(t, second.Restore(state))
-			got = append(got, slices.Collect(second.All())...)
-			require.NoError(t, second.Err())
-			require.Len(t, got, len(want))
-			for i := range want {
-				if want[i] != got[i] {
-					require.Equal(t, want[i], got[i], "play %d", i+1)
-				}
-			}
-			data, err := os.ReadFile(path)
-			require.NoError(t, err)
-			assert.Equal(t, wantDump.String(), string(data))
-			assert.Equal(t, []int{1, 2, 3}, slices.Compact(waves), "every wave reported done")
-
-			// A checkpoint with a dump cannot resume a run without one.
-			err = NewGeneratorSource(NewGenerator(cat, n, 11), nil).Restore(state)
-			if stop > 0 {
-				assert.ErrorContains(t, err, "-dump")
-			} else {
-				assert.NoError(t, err)
-			}
-		})
-	}
-}
-
 // TestGeneratorSourceRunReportsFinishedWaves: a source restored in wave 2
 // reports wave 1 done when it starts, then waves 2 and 3 as it finishes
 // them, and emits exactly the plays after the checkpoint.
 func TestGeneratorSourceRunReportsFinishedWaves(t *testing.T) {
 	t.Parallel()
 	cat := DefaultCatalog()
-	first := NewGeneratorSource(NewGenerator(cat, 4500, 3), nil)
+	first := NewGeneratorSource(NewGenerator(cat, 4500, 3))
 	for range 1300 {
 		first.cur.next()
 	}
@@ -331,7 +249,7 @@ func TestGeneratorSourceRunReportsFinishedWaves(t *testing.T) {
 	gen := NewGenerator(cat, 4500, 3)
 	var waves []int
 	gen.OnWaveDone = func(w Wave) { waves = append(waves, w.Number) }
-	src := NewGeneratorSource(gen, nil)
+	src := NewGeneratorSource(gen)
 	require.NoError(t, src.Restore(state))
 	var lines []int64
 	p := stream.New()
@@ -344,110 +262,6 @@ func TestGeneratorSourceRunReportsFinishedWaves(t *testing.T) {
 	require.Len(t, lines, 4500-1300)
 	assert.Equal(t, int64(1301), lines[0])
 	assert.Equal(t, int64(4500), lines[len(lines)-1])
-}
-
-// TestLineSourceResume does the same for the file source, on input with
-// rejected lines, a line over the limit and no final newline.
-func TestLineSourceResume(t *testing.T) {
-	t.Parallel()
-	var in strings.Builder
-	lines := 0
-	for p := range NewGenerator(DefaultCatalog(), 600, 2).All() {
-		switch lines % 97 {
-		case 5:
-			in.WriteString("{broken\n")
-			lines++
-		case 50:
-			in.WriteString(strings.Repeat("z", MaxLineBytes+3) + "\n")
-			lines++
-		}
-		in.Write(append(AppendJSON(nil, p), '\n'))
-		lines++
-	}
-	in.WriteString(`{"last":"line without newline"}`)
-	path := filepath.Join(t.TempDir(), "plays.jsonl")
-	require.NoError(t, os.WriteFile(path, []byte(in.String()), 0o644))
-
-	read := func(src *LineSource, max int) []Play {
-		var out []Play
-		for p := range src.All() {
-			out = append(out, p)
-			if len(out) == max {
-				break
-			}
-		}
-		return out
-	}
-	open := func() (*os.File, *bytes.Buffer, *LineSource) {
-		f, err := os.Open(path)
-		require.NoError(t, err)
-		t.Cleanup(func() { f.Close() })
-		var dead bytes.Buffer
-		return f, &dead, NewLineSource(f, NewDeadLetterWriter(&dead))
-	}
-	_, wantDead, whole := open()
-	want := read(whole, -1)
-	require.NoError(t, whole.Err())
-	require.Equal(t, int64(lines+1-600), whole.Rejected())
-	require.NoError(t, whole.dead.Flush())
-
-	for _, stop := range []int{1, 5, 6, 50, 51, 300, 599} {
-		_, dead1, first := open()
-		got := read(first, stop)
-		state, err := first.Snapshot()
-		require.NoError(t, err)
-		_, dead2, second := open()
-		require.NoError(t, second.Restore(state))
-		got = append(got, read(second, -1)...)
-		require.NoError(t, second.Err())
-		assert.Equal(t, want, got, "stop at %d", stop)
-		assert.Equal(t, whole.Rejected(), second.Rejected(), "stop at %d", stop)
-		require.NoError(t, first.dead.Flush())
-		require.NoError(t, second.dead.Flush())
-		assert.Equal(t, wantDead.String(), dead1.String()+dead2.String(), "stop at %d", stop)
-	}
-
-	// A reader that cannot seek cannot be resumed.
-	_, _, first := open()
-	read(first, 10)
-	state, err := first.Snapshot()
-	require.NoError(t, err)
-	pipe := NewLineSource(io.MultiReader(strings.NewReader(in.String())), nil)
-	assert.ErrorContains(t, pipe.Restore(state), "cannot seek back")
-}
-
-// TestDeadLetterRewind cuts a dead-letter file back to a checkpointed
-// length, and refuses a file shorter than the checkpoint says.
-func TestDeadLetterRewind(t *testing.T) {
-	t.Parallel()
-	path := filepath.Join(t.TempDir(), "dead.jsonl")
-	f, err := os.Create(path)
-	require.NoError(t, err)
-	d := NewDeadLetterWriter(f)
-	require.NoError(t, d.Write(1, "a", []byte("x")))
-	require.NoError(t, d.Sync())
-	off := d.Offset()
-	require.NoError(t, d.Write(2, "b", []byte("y")))
-	require.NoError(t, d.Flush())
-	require.NoError(t, f.Close())
-
-	f, err = os.OpenFile(path, os.O_WRONLY, 0)
-	require.NoError(t, err)
-	defer f.Close()
-	d = NewDeadLetterWriter(f)
-	require.NoError(t, d.Rewind(off))
-	require.NoError(t, d.Write(3, "c", []byte("z")))
-	require.NoError(t, d.Flush())
-	data, err := os.ReadFile(path)
-	require.NoError(t, err)
-	assert.Equal(t, `{"line":1,"reason":"a","raw":"x"}`+"\n"+`{"line":3,"reason":"c","raw":"z"}`+"\n", string(data))
-
-	assert.ErrorContains(t, d.Rewind(int64(len(data))+1), "fewer than the")
-	var none *DeadLetterWriter
-	assert.NoError(t, none.Rewind(0))
-	assert.ErrorContains(t, none.Rewind(5), "no -dead-letter output")
-	var buf bytes.Buffer
-	assert.ErrorContains(t, NewDeadLetterWriter(&buf).Rewind(5), "not a file")
 }
 
 // TestRestoreRejectsDamage: a state that is truncated, extended, of another
@@ -477,7 +291,7 @@ func TestRestoreRejectsDamage(t *testing.T) {
 	require.NoError(t, err)
 	assert.ErrorContains(t, newBoardSink(small, 0).Restore(states["leaderboard"]), "the catalog has 1")
 	// A generator checkpoint of another seed.
-	assert.ErrorContains(t, NewGeneratorSource(NewGenerator(cat, 100, 8), nil).Restore(states["generator"]), "another generator run")
+	assert.ErrorContains(t, NewGeneratorSource(NewGenerator(cat, 100, 8)).Restore(states["generator"]), "another generator run")
 }
 
 // validStates returns a snapshot of each of the example's checkpointed
@@ -506,17 +320,12 @@ func validStates(t testing.TB, big bool) map[string][]byte {
 			_ = board.WriteWatermark(ctx, start-1)
 		}
 	}
-	gen := NewGeneratorSource(NewGenerator(cat, 100, 4), nil)
+	gen := NewGeneratorSource(NewGenerator(cat, 100, 4))
 	for range 37 {
 		gen.cur.next()
 	}
-	lines := NewLineSource(strings.NewReader(goodLine+"\nbad\n"+goodLine+"\n"), nil)
-	for range lines.All() {
-	}
-	dead := &deadLetterSink{cat: cat, n: 3}
-	slice := &SliceSource{Plays: make([]Play, 10), pos: 4}
 	out := map[string][]byte{}
-	for name, s := range map[string]stream.Snapshotter{"leaderboard": board, "generator": gen, "lines": lines, "dead letters": dead, "slice": slice} {
+	for name, s := range map[string]stream.Snapshotter{"leaderboard": board, "generator": gen} {
 		state, err := s.Snapshot()
 		if err != nil {
 			t.Fatal(err)
@@ -530,12 +339,7 @@ func validStates(t testing.TB, big bool) map[string][]byte {
 func restorers(cat *Catalog) map[string]func() stream.Snapshotter {
 	return map[string]func() stream.Snapshotter{
 		"leaderboard": func() stream.Snapshotter { return newBoardSink(cat, 0) },
-		"generator":   func() stream.Snapshotter { return NewGeneratorSource(NewGenerator(cat, 100, 4), nil) },
-		"lines": func() stream.Snapshotter {
-			return NewLineSource(bytes.NewReader([]byte(goodLine+"\nbad\n"+goodLine+"\n")), nil)
-		},
-		"dead letters": func() stream.Snapshotter { return &deadLetterSink{cat: cat} },
-		"slice":        func() stream.Snapshotter { return &SliceSource{Plays: make([]Play, 10)} },
+		"generator":   func() stream.Snapshotter { return NewGeneratorSource(NewGenerator(cat, 100, 4)) },
 	}
 }
 
@@ -543,7 +347,7 @@ func restorers(cat *Catalog) map[string]func() stream.Snapshotter {
 // checkpoint encodings: an error or a restore, never a panic; and what
 // restores snapshots again without error.
 func FuzzRestore(f *testing.F) {
-	names := []string{"leaderboard", "generator", "lines", "dead letters", "slice"}
+	names := []string{"leaderboard", "generator"}
 	states := validStates(f, false)
 	for i, name := range names {
 		f.Add(uint8(i), states[name])

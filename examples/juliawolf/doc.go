@@ -30,10 +30,10 @@
 // Checkpoints: with -checkpoint-dir DIR the run checkpoints its whole state
 // every -checkpoint-interval (default 1s) by brook's asynchronous barriers:
 // the source's position (the generator's random state, or the input's byte
-// offset, line number and rejected count), the catalog lookup, the watermark
-// generator, the open windows, the leaderboard and the dead-letter count,
-// with the lengths of the -dump and -dead-letter files (flushed and fsynced
-// first). Run again with the same flags after a crash (kill -9 included)
+// offset and line number), the watermark generator, the open windows (by
+// key group), the dead-letter count and the leaderboard, with the lengths
+// of the -dump and -dead-letter files (stream/jsonl writers, exactly-once:
+// flushed and fsynced at each checkpoint). Run again with the same flags after a crash (kill -9 included)
 // and it resumes from the latest complete checkpoint: the input is read on
 // from the checkpointed offset, -dump and -dead-letter are cut back to the
 // checkpointed lengths and continued, and the final snapshot (all but "run")
@@ -54,9 +54,14 @@
 // (130 for SIGINT, 143 for SIGTERM), and no snapshot is written. Standard input cannot be resumed: -checkpoint-dir with -input -
 // is refused. Without -checkpoint-dir nothing is checkpointed.
 //
-// Hostile input has a defined outcome (see TestHostileInput). A line over
-// 4 MiB is dead-lettered as "line too long" without being held in memory;
-// shorter lines of megabytes are decoded. Invalid UTF-8 outside a string is
+// Input is read with stream/jsonl. Hostile input has a defined outcome
+// (see TestHostileInput). A line over 4 MiB (not counting its "\n" or
+// "\r\n") is dead-lettered as "line too long" without being held in
+// memory; shorter lines of megabytes are decoded. A blank line is
+// dead-lettered ("not a JSON object: empty line"); a UTF-8 byte-order mark
+// at the start of the input is skipped. Cancelling a run (a signal) also
+// ends a read that waits: a line that never ends (-input /dev/zero), a
+// named pipe without a writer, standard input. Invalid UTF-8 outside a string is
 // invalid JSON; inside a string it becomes U+FFFD, as with encoding/json. NaN,
 // infinities, fractions, exponents, negative numbers and numbers past int64
 // are not a valid ms_played; the largest int64 is, and its p50/p95 are
@@ -93,9 +98,17 @@
 // the default one included, serves /metrics (Prometheus) and /healthz with
 // -metrics ADDR.
 //
-// The computation sits behind one function type, Engine: referenceEngine is
-// a hand-written single loop (the benchmark baseline and test oracle), and
-// mainEngine selects the one the program runs.
+// Up-front checks: before any output is touched, the catalog must load,
+// the -metrics listener bind, every destination (-json, -report,
+// -dead-letter, -dump) be writable (an existing file is opened, never
+// truncated), the input be readable and -checkpoint-dir belong to this run;
+// otherwise the run fails with one line and exit status 2. Files in the
+// checkpoint directory are written through new temporary files
+// (os.CreateTemp, never a planted symlink), and temporaries a killed run
+// left are removed when the next one starts.
+//
+// The pipeline (pipeline.go) is tested against referenceEngine, a
+// hand-written single loop with a line reader of its own (in the tests).
 //
 // Exit status: 0 on success (also with invalid lines), 2 for bad flags or an
 // unreadable input or catalog, 1 for a failure during the run.

@@ -3,13 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"iter"
 	"math"
 	"math/rand/v2"
 	"slices"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/brook-streams/brook/stream"
@@ -293,82 +291,22 @@ func formatID(prefix string, n int64, width int) string {
 	return string(append(out, d...))
 }
 
-// GeneratorSource is the PlaySource, and checkpointable brook source, of
-// the built-in generator. It can copy every play to a JSON Lines dump as it
-// goes (-dump) and count plays for a progress bar. Its checkpointed
-// position is the generator's cursor (PCG state and counters) and the
-// dump's length, which a restored run truncates the dump back to.
+// GeneratorSource is the checkpointable brook source of the built-in
+// generator. Its checkpointed position is the generator's cursor (PCG state
+// and counters).
 type GeneratorSource struct {
-	gen   *Generator
-	cur   *genCursor
-	dump  *outputLog    // nil: no dump
-	count *atomic.Int64 // nil: not counted
-	line  []byte
-	err   error
+	gen *Generator
+	cur *genCursor
 }
 
 var (
-	_ PlaySource          = (*GeneratorSource)(nil)
 	_ stream.Source[Play] = (*GeneratorSource)(nil)
 	_ stream.Snapshotter  = (*GeneratorSource)(nil)
 )
 
-// NewGeneratorSource returns a source yielding gen's plays; if dump is not
-// nil every play is also written to it as an event line. To resume a dump
-// from a checkpoint, dump must be a file (an *os.File).
-func NewGeneratorSource(gen *Generator, dump io.Writer) *GeneratorSource {
-	s := &GeneratorSource{gen: gen, cur: gen.cursor()}
-	if dump != nil {
-		d := newOutputLog(dump)
-		s.dump = &d
-	}
-	return s
-}
-
-// emitted writes p to the dump and counts it.
-func (s *GeneratorSource) emitted(p Play) error {
-	if s.dump != nil {
-		s.line = append(AppendJSON(s.line[:0], p), '\n')
-		if err := s.dump.write(s.line); err != nil {
-			return fmt.Errorf("writing -dump: %w", err)
-		}
-	}
-	if s.count != nil {
-		s.count.Add(1)
-	}
-	return nil
-}
-
-// finish flushes the dump at the end of the plays.
-func (s *GeneratorSource) finish() error {
-	if s.dump != nil {
-		if err := s.dump.w.Flush(); err != nil {
-			return fmt.Errorf("writing -dump: %w", err)
-		}
-	}
-	return nil
-}
-
-// All implements PlaySource. It goes on from where the source is (the
-// start, or a restored checkpoint).
-func (s *GeneratorSource) All() iter.Seq[Play] {
-	return func(yield func(Play) bool) {
-		for {
-			p, ok := s.cur.next()
-			if !ok {
-				break
-			}
-			if s.err = s.emitted(p); s.err != nil {
-				return
-			}
-			if !yield(p) {
-				break
-			}
-		}
-		if err := s.finish(); err != nil && s.err == nil {
-			s.err = err
-		}
-	}
+// NewGeneratorSource returns a source yielding gen's plays.
+func NewGeneratorSource(gen *Generator) *GeneratorSource {
+	return &GeneratorSource{gen: gen, cur: gen.cursor()}
 }
 
 // Run implements stream.Source. A restored source first reports the waves
@@ -379,20 +317,11 @@ func (s *GeneratorSource) Run(ctx context.Context, out stream.SourceOutput[Play]
 			s.gen.OnWaveDone(w)
 		}
 	}
-	if s.count != nil {
-		s.count.Store(s.cur.seq)
-	}
 	done := ctx.Done()
 	for {
-		p, ok := s.cur.next()
+		p, ok := s.cur.next() // consumed before Emit, which may checkpoint the source
 		if !ok {
-			break
-		}
-		// The play is consumed (cursor, dump) before Emit, which may
-		// checkpoint the source.
-		if err := s.emitted(p); err != nil {
-			s.err = err
-			return err
+			return nil
 		}
 		if err := out.Emit(stream.Record[Play]{Value: p}); err != nil {
 			return err
@@ -405,35 +334,15 @@ func (s *GeneratorSource) Run(ctx context.Context, out stream.SourceOutput[Play]
 			}
 		}
 	}
-	if err := s.finish(); err != nil {
-		s.err = err
-		return err
-	}
-	return nil
 }
 
-// Err implements PlaySource.
-func (s *GeneratorSource) Err() error { return s.err }
+const genStateVersion = 2
 
-// Rejected implements PlaySource: generated plays always decode.
-func (s *GeneratorSource) Rejected() int64 { return 0 }
-
-const genStateVersion = 1
-
-// Snapshot implements stream.Snapshotter: the cursor, and the dump's
-// length after flushing it to disk (fsync), so the dump holds at least what
-// the checkpoint says.
+// Snapshot implements stream.Snapshotter: the cursor.
 func (s *GeneratorSource) Snapshot() ([]byte, error) {
 	pcg, err := s.cur.pcg.MarshalBinary()
 	if err != nil {
 		return nil, err
-	}
-	var dumpOff int64
-	if s.dump != nil {
-		if err := s.dump.sync(); err != nil {
-			return nil, fmt.Errorf("writing -dump: %w", err)
-		}
-		dumpOff = s.dump.off
 	}
 	var e stateEncoder
 	e.version(genStateVersion)
@@ -443,18 +352,16 @@ func (s *GeneratorSource) Snapshot() ([]byte, error) {
 	e.int(int64(s.cur.wave))
 	e.int(s.cur.i)
 	e.int(s.cur.seq)
-	e.int(dumpOff)
 	return e.b, nil
 }
 
-// Restore implements stream.Snapshotter: it puts the cursor back and cuts
-// the dump back to the checkpointed length.
+// Restore implements stream.Snapshotter: it puts the cursor back.
 func (s *GeneratorSource) Restore(state []byte) error {
 	d := stateDecoder{b: state}
 	d.version(genStateVersion, "generator position")
 	seed, events := d.uint(), d.nonNegative()
 	pcgState := d.bytes()
-	wave, i, seq, dumpOff := d.nonNegative(), d.nonNegative(), d.nonNegative(), d.nonNegative()
+	wave, i, seq := d.nonNegative(), d.nonNegative(), d.nonNegative()
 	if err := d.finish(); err != nil {
 		return err
 	}
@@ -476,13 +383,6 @@ func (s *GeneratorSource) Restore(state []byte) error {
 		return fmt.Errorf("%w: generator random state: %v", stream.ErrCorruptCheckpoint, err)
 	}
 	c.wave, c.i, c.seq = int(wave), i, seq
-	if s.dump != nil {
-		if err := s.dump.rewind(dumpOff); err != nil {
-			return fmt.Errorf("-dump: %w", err)
-		}
-	} else if dumpOff != 0 {
-		return fmt.Errorf("the checkpoint has a %d-byte -dump, but this run has none", dumpOff)
-	}
 	s.cur = c
 	return nil
 }

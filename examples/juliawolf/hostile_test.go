@@ -23,8 +23,8 @@ func play(id, user, eventTime, msPlayed string) string {
 	return `{"event_id":"` + id + `","user_id":"` + user + `","track_id":"jw-01","platform":"Spotify","event_time":"` + eventTime + `","ms_played":` + msPlayed + `}`
 }
 
-// deadLetter is one line of a dead-letter file.
-type deadLetter struct {
+// deadLetterRow is one line of a dead-letter file.
+type deadLetterRow struct {
 	Line   int64  `json:"line"`
 	Reason string `json:"reason"`
 	Raw    string `json:"raw"`
@@ -32,16 +32,16 @@ type deadLetter struct {
 
 // readDeadLetters parses a dead-letter file; every line must be valid
 // UTF-8 JSON, whatever the input was.
-func readDeadLetters(t *testing.T, path string) []deadLetter {
+func readDeadLetters(t *testing.T, path string) []deadLetterRow {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	require.NoError(t, err)
 	require.True(t, utf8.Valid(data), "the dead-letter file is valid UTF-8")
-	var out []deadLetter
+	var out []deadLetterRow
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
-		var d deadLetter
+		var d deadLetterRow
 		require.NoError(t, json.Unmarshal(sc.Bytes(), &d), "%q", sc.Text())
 		out = append(out, d)
 	}
@@ -168,7 +168,7 @@ func TestHostileInput(t *testing.T) {
 			cfg := Config{Window: time.Minute, MaxDelay: 5 * time.Second, Parallel: 2}
 			ref, err := referenceEngine(context.Background(), cfg, NewLineSource(strings.NewReader(input), nil), DefaultCatalog())
 			require.NoError(t, err)
-			got, err := pipelineEngine(context.Background(), cfg, NewLineSource(strings.NewReader(input), nil), DefaultCatalog())
+			got, err := pipelineEngine(context.Background(), cfg, linesIn(strings.NewReader(input)), DefaultCatalog())
 			require.NoError(t, err)
 			assert.Equal(t, ref, got, "pipeline and reference")
 		})

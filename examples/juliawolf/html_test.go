@@ -38,7 +38,7 @@ func TestHTMLReportEscapesTitles(t *testing.T) {
 	t.Parallel()
 	cat, err := NewCatalog([]Track{{TrackID: "x", Title: `<script>alert("x")</script>`, DurationMs: 1000, Weight: 1}})
 	require.NoError(t, err)
-	snap, err := referenceEngine(context.Background(), Config{Window: 60e9}, NewGeneratorSource(NewGenerator(cat, 20, 1), nil), cat)
+	snap, err := referenceEngine(context.Background(), Config{Window: 60e9}, generated{NewGenerator(cat, 20, 1)}, cat)
 	require.NoError(t, err)
 	page, err := renderHTMLReport(snap)
 	require.NoError(t, err)

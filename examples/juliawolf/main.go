@@ -10,10 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"sync/atomic"
 	"time"
-
-	"golang.org/x/term"
 
 	"github.com/brook-streams/brook/stream"
 )
@@ -146,208 +143,15 @@ func runWithSignals(ctx context.Context, sigs <-chan os.Signal, args []string, s
 	}
 }
 
-func runErr(ctx context.Context, sigs <-chan os.Signal, args []string, stdin io.Reader, stdout, stderr io.Writer) (rerr error) {
-	o, err := parseFlags(args, stdout)
-	if err != nil {
-		return err
-	}
-
-	cat := DefaultCatalog()
-	if o.catalog != "" {
-		if cat, err = LoadCatalog(o.catalog); err != nil {
-			return usageError{err}
-		}
-	}
-
-	// Open everything that can fail before the run starts.
-	var in io.Reader
-	var inInfo fs.FileInfo
-	if o.input == "-" {
-		in = stdin
-	} else if o.input != "" {
-		f, err := os.Open(o.input)
-		if err != nil {
-			return usageError{err}
-		}
-		defer f.Close()
-		if inInfo, err = f.Stat(); err != nil {
-			return usageError{err}
-		}
-		if inInfo.IsDir() {
-			return usagef("-input %s is a directory", o.input)
-		}
-		in = f
-	}
-
-	// With -checkpoint-dir, a checkpoint there means this run resumes it:
-	// the outputs it wrote to are continued, not started over.
-	var store *stream.DirStore
-	var resume *stream.Checkpoint
-	if o.checkpointDir != "" {
-		if store, resume, err = openCheckpoints(ctx, o, cat, inInfo); err != nil {
-			return err
-		}
-	}
-	create := func(path string) (*os.File, error) {
-		flags := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
-		if resume != nil {
-			flags &^= os.O_TRUNC // the restore cuts it back to the checkpoint
-		}
-		f, err := os.OpenFile(path, flags, 0o644)
-		if err != nil {
-			return nil, usageError{err}
-		}
-		return f, nil
-	}
-	var dead *DeadLetterWriter
-	if o.deadLetter != "" {
-		f, err := create(o.deadLetter)
-		if err != nil {
-			return err
-		}
-		defer closeInto(f, &rerr)
-		dead = NewDeadLetterWriter(f)
-	}
-	var dump io.Writer
-	if o.dump != "" {
-		f, err := create(o.dump)
-		if err != nil {
-			return err
-		}
-		defer closeInto(f, &rerr)
-		dump = f
-	}
-
-	out := stdout
-	if o.quiet {
-		out = io.Discard
-	}
-	var count atomic.Int64
-	var bar *progress
-	startBar := func(total int64, unit string) {
-		if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-			bar = startProgress(stderr, &count, total, unit, progressGrace, progressTick)
-		}
-	}
-
-	var src PlaySource
-	var gen *Generator
-	if in != nil {
-		ls := NewLineSource(in, dead)
-		if inInfo != nil {
-			startBar(inInfo.Size(), "bytes")
-		} else {
-			startBar(0, "bytes")
-		}
-		if bar != nil {
-			ls.progress = &count
-		}
-		src = ls
-	} else {
-		gen = NewGenerator(cat, o.events, o.seed)
-		gen.OnWaveDone = func(w Wave) { bar.println(out, waveLine(w)) }
-		gs := NewGeneratorSource(gen, dump)
-		startBar(gen.Events(), "events")
-		if bar != nil {
-			gs.count = &count
-		}
-		src = gs
-	}
-	writeIntro(out, gen, o.input)
-	if resume != nil {
-		bar.println(out, fmt.Sprintf("  Resuming from checkpoint %d in %s", resume.ID, o.checkpointDir))
-	}
-
-	cfg := Config{
-		Window:          o.window,
-		MaxDelay:        o.maxDelay,
-		AllowedLateness: o.lateness,
-		Parallel:        o.parallel,
-		DeadLetters:     dead,
-		Signals:         sigs,
-	}
-	if store != nil {
-		cfg.Checkpoints, cfg.CheckpointInterval = store, o.checkpointInterval
-	}
-	if o.metrics != "" { // distributed.go
-		ms, err := startMetrics(o.metrics)
-		if err != nil {
-			return err
-		}
-		defer ms.Close()
-		cfg.Metrics = ms.Metrics
-	}
-	began := time.Now()
-	snap, err := mainEngine(ctx, cfg, src, cat)
-	wall := time.Since(began)
-	bar.end()
-	if se := (*stoppedError)(nil); errors.As(err, &se) {
-		se.dir = o.checkpointDir
-		return se
-	}
-	if err != nil {
-		if store != nil && errors.Is(err, context.Canceled) {
-			return fmt.Errorf("%w (run again with -checkpoint-dir %s to resume)", err, o.checkpointDir)
-		}
-		return err
-	}
-	if err := dead.Flush(); err != nil {
-		return err
-	}
-	snap.Run = RunStats{WallSeconds: wall.Seconds()}
-	if wall > 0 {
-		snap.Run.EventsPerSec = float64(snap.EventsProcessed) / wall.Seconds()
-	}
-	if gen != nil {
-		snap.Waves = gen.Waves()
-	}
-	snap.MaxDelay, snap.AllowedLateness = o.maxDelay, o.lateness
-
-	if o.json != "" {
-		if err := snap.WriteJSON(o.json); err != nil {
-			return fmt.Errorf("writing snapshot: %w", err)
-		}
-	}
-	if o.report != "" {
-		if err := writeHTMLReport(o.report, snap); err != nil {
-			return fmt.Errorf("writing report page: %w", err)
-		}
-	}
-	if store != nil {
-		// The run is done and its results written: nothing to resume.
-		if err := clearCheckpoints(o.checkpointDir); err != nil {
-			return fmt.Errorf("clearing -checkpoint-dir: %w", err)
-		}
-	}
-	writeReport(out, snap)
-	if o.json != "" || o.report != "" || o.deadLetter != "" {
-		fmt.Fprintln(out)
-	}
-	if o.json != "" {
-		fmt.Fprintf(out, "Snapshot written to %s\n", o.json)
-	}
-	if o.deadLetter != "" {
-		fmt.Fprintf(out, "Dead letters written to %s (%s)\n", o.deadLetter, commas(snap.EventsInvalid))
-	}
-	if o.report != "" {
-		fmt.Fprintf(out, "Report page written to %s\n", o.report)
-	}
-	return nil
-}
-
-// closeInto closes f and, if that fails and *err is nil, reports it there.
-func closeInto(f *os.File, err *error) {
-	if cerr := f.Close(); cerr != nil && *err == nil {
-		*err = fmt.Errorf("closing %s: %w", f.Name(), cerr)
-	}
-}
-
 // openCheckpoints opens the checkpoint store of -checkpoint-dir. If it
 // holds a checkpoint, that is returned, after making sure it belongs to a
 // run with the same input, catalog and settings; otherwise the directory
 // is marked as this run's.
 func openCheckpoints(ctx context.Context, o options, cat *Catalog, in fs.FileInfo) (*stream.DirStore, *stream.Checkpoint, error) {
 	store, err := stream.NewDirStore(o.checkpointDir)
+	if err == nil {
+		err = clearTemporaries(o.checkpointDir)
+	}
 	if err != nil {
 		return nil, nil, usagef("-checkpoint-dir: %v", err)
 	}

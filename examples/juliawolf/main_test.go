@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -284,7 +285,8 @@ func TestExitCodes(t *testing.T) {
 		{"missing catalog", []string{"-catalog", filepath.Join(dir, "nope.json")}, 2, "no such file or directory"},
 		{"bad catalog", []string{"-catalog", badCatalog}, 2, `duplicate track_id "a"`},
 		{"dead letters in a missing directory", []string{"-dead-letter", filepath.Join(dir, "no", "dead.jsonl")}, 2, "no such file or directory"},
-		{"snapshot in a missing directory", []string{"-json", filepath.Join(dir, "no", "s.json")}, 1, "writing snapshot"},
+		{"snapshot in a missing directory", []string{"-json", filepath.Join(dir, "no", "s.json")}, 2, "no such file or directory"},
+		{"report in a missing directory", []string{"-report", filepath.Join(dir, "no", "r.html")}, 2, "no such file or directory"},
 		{"help", []string{"-h"}, 0, ""},
 		{"custom catalog", []string{"-catalog", goodCatalog, "-events", "100", "-json", snap}, 0, ""},
 		{"input file, every play unknown to a custom catalog", []string{"-catalog", goodCatalog, "-input", plays, "-json", snap}, 0, ""},
@@ -312,7 +314,7 @@ func TestReadFailureExitsOne(t *testing.T) {
 	stdin := iotest.ErrReader(errors.New("device vanished"))
 	code := run(context.Background(), []string{"-input", "-", "-json", ""}, stdin, &stdout, &stderr)
 	assert.Equal(t, 1, code)
-	assert.Equal(t, "juliawolf: reading input: device vanished\n", stderr.String())
+	assert.Equal(t, "juliawolf: reading input: jsonl: read at offset 0: device vanished\n", stderr.String())
 }
 
 func TestCancelledRunExitsOne(t *testing.T) {
@@ -337,4 +339,40 @@ func TestEmptyRun(t *testing.T) {
 	assert.Contains(t, string(data), `"windows": [],`)
 	assert.Contains(t, string(data), `"throughput": null,`)
 	assert.Contains(t, string(data), `"leaderboard": [],`)
+}
+
+// TestFailedStartTouchesNoOutput: a run that cannot start (a busy -metrics
+// port, a destination that cannot be written) fails with exit status 2
+// before any output is touched: existing files keep their contents.
+func TestFailedStartTouchesNoOutput(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer busy.Close()
+	outputs := map[string]string{"dead": "old dead letters\n", "dump": "old dump\n", "snap": "{\"old\":1}\n", "report": "<p>old</p>\n"}
+	for name, content := range outputs {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644))
+	}
+	common := []string{"-quiet", "-events", "100", "-dead-letter", filepath.Join(dir, "dead"), "-dump", filepath.Join(dir, "dump"),
+		"-json", filepath.Join(dir, "snap"), "-report", filepath.Join(dir, "report")}
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"busy metrics port", []string{"-metrics", busy.Addr().String()}, "-metrics"},
+		{"snapshot directory missing", []string{"-json", filepath.Join(dir, "no", "snap")}, "no such file or directory"},
+		{"checkpoint directory is a file", []string{"-checkpoint-dir", filepath.Join(dir, "dump")}, "-checkpoint-dir"},
+	}
+	for _, tc := range cases {
+		res := runMain(t, "", append(append([]string{}, common...), tc.args...)...)
+		assert.Equal(t, 2, res.code, "%s: %s", tc.name, res.stderr)
+		assert.Contains(t, res.stderr, tc.want, tc.name)
+		for name, content := range outputs {
+			got, err := os.ReadFile(filepath.Join(dir, name))
+			require.NoError(t, err)
+			assert.Equal(t, content, string(got), "%s: %s untouched", tc.name, name)
+		}
+	}
 }

@@ -8,20 +8,21 @@ import (
 	"sync"
 	"time"
 
-	"github.com/brook-streams/brook/enrich"
 	"github.com/brook-streams/brook/sketch"
 	"github.com/brook-streams/brook/stream"
+	"github.com/brook-streams/brook/stream/jsonl"
 	"github.com/brook-streams/brook/window"
 )
 
 // pipelineEngine computes the snapshot with a brook pipeline:
 //
-//	plays (event time)
-//	  → enrich.Lookup(catalog)            unknown track_id → dead letters
+//	plays: JSON Lines (jsonl.Source: decoded, checked against the catalog)
+//	       or the generator (its plays copied to -dump by a jsonl.Writer)
+//	  → rejected lines and unknown tracks → -dead-letter (jsonl.Writer), counted
 //	  → watermarks (bounded out-of-orderness B, from valid plays only)
 //	  → KeyBy(track) ×Parallel
 //	  → window.Aggregate(Tumbling(W), TrackStats, AllowedLateness(L))
-//	  → leaderboard sink (window results ∪ late plays)
+//	  → leaderboard sink (window results ∪ late plays ∪ the dead-letter count)
 //
 // Each window result carries a track's TrackStats for one window (count,
 // completions, platforms, an HLL of listeners, a quantile sketch of listen
@@ -32,47 +33,27 @@ import (
 // for every cfg.Parallel.
 //
 // With cfg.Checkpoints every stateful piece is checkpointed: the source's
-// position (and the -dump length), the lookup, the watermark generator,
-// the windows, the leaderboard and the dead-letter count and output length.
-// A run restored from a checkpoint ends with the snapshot of an
-// uninterrupted run and dead-letter and dump files without duplicates.
-func pipelineEngine(ctx context.Context, cfg Config, src PlaySource, cat *Catalog) (*Snapshot, error) {
+// position, the -dump and -dead-letter lengths, the watermark generator,
+// the windows (by key group, so a checkpoint restores at any parallelism),
+// the dead-letter count and the leaderboard. A run restored from a
+// checkpoint ends with the snapshot of an uninterrupted run and dead-letter
+// and dump files without duplicates.
+func pipelineEngine(ctx context.Context, cfg Config, in Input, cat *Catalog) (*Snapshot, error) {
 	opts := []stream.Option{stream.WithParallelism(cfg.Parallel)}
 	if cfg.Metrics != nil {
 		opts = append(opts, stream.WithMetrics(cfg.Metrics))
 	}
-	source, ok := src.(stream.Source[Play])
-	if !ok {
-		source = stream.Seq(src.All())
-	}
 	if cfg.Checkpoints != nil {
-		if _, ok := source.(stream.Snapshotter); !ok {
-			return nil, fmt.Errorf("checkpoints need a checkpointable source, not %T", src)
-		}
 		opts = append(opts, stream.WithCheckpoints(cfg.Checkpoints, cfg.CheckpointInterval))
 	}
 	p := stream.New(opts...)
-	plays := stream.From(p, source,
-		stream.Name("plays"),
-		stream.WithTimestamps(func(pl Play) time.Time { return pl.EventTime }))
+	plays, dead := readPlays(p, cfg, in, cat)
+	writeDeadLetters(dead, cfg.DeadLetterFile)
+	invalid := stream.Map(countAll(dead, "dead-letter-count"), func(n int64) boardEvent { return boardEvent{invalid: n} })
 
-	rows := make(map[string]int, cat.Len())
-	for i, t := range cat.All() {
-		rows[t.TrackID] = i
-	}
-	enriched := enrich.Lookup(plays, enrich.NewMapTable(rows),
-		func(pl Play) string { return pl.TrackID },
-		func(pl Play, track int) trackPlay {
-			return trackPlay{Play: pl, Track: track, DurationMs: cat.Track(track).DurationMs}
-		},
-		stream.Name("catalog"))
-	dead := &deadLetterSink{out: cfg.DeadLetters, cat: cat}
-	stream.To(enriched.DeadLetters(), dead, stream.Name("dead-letters"))
-
-	// Event time advances with valid plays only: a rejected line (unknown
-	// track) must not close windows, so watermarks are generated after the
-	// lookup rather than at the source.
-	valid := stream.AssignWatermarks(enriched.Stream, stream.BoundedOutOfOrderness[trackPlay](cfg.MaxDelay))
+	// Event time advances with valid plays only: a rejected line must not
+	// close windows, so watermarks are generated after the checks.
+	valid := stream.AssignWatermarks(plays, stream.BoundedOutOfOrderness[trackPlay](cfg.MaxDelay))
 	perTrack := stream.KeyBy(valid, func(tp trackPlay) int { return tp.Track },
 		stream.Parallelism(cfg.Parallel))
 	windows := window.Aggregate(perTrack, window.Tumbling(cfg.Window), trackAgg{},
@@ -85,8 +66,22 @@ func pipelineEngine(ctx context.Context, cfg Config, src PlaySource, cat *Catalo
 		return boardEvent{late: &l.Record.Value}
 	})
 	board := newBoardSink(cat, cfg.AllowedLateness)
-	stream.To(stream.Union([]stream.Stream[boardEvent]{results, late}), board, stream.Name("leaderboard"))
+	stream.To(stream.Union([]stream.Stream[boardEvent]{results, late, invalid}), board, stream.Name("leaderboard"))
 
+	if err := runPipeline(ctx, p, cfg); err != nil {
+		var oe *stream.OperatorError
+		if errors.As(err, &oe) && oe.Op == "plays" && in.File != "" {
+			return nil, fmt.Errorf("reading input: %w", oe.Err)
+		}
+		return nil, err
+	}
+	snap := board.snapshot()
+	snap.Finish(cfg.Window)
+	return snap, nil
+}
+
+// runPipeline runs p, stopping it on cfg.Signals (see Config.Signals).
+func runPipeline(ctx context.Context, p *stream.Pipeline, cfg Config) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := func(*sync.WaitGroup) { cancel() }
@@ -96,21 +91,78 @@ func pipelineEngine(ctx context.Context, cfg Config, src PlaySource, cat *Catalo
 	end := watchSignals(cfg.Signals, stop, cancel)
 	err := p.Run(ctx)
 	if sig := end(); sig != nil && (err == nil || errors.Is(err, context.Canceled)) {
-		return nil, &stoppedError{sig: sig, savepoint: err == nil && cfg.Checkpoints != nil}
+		return &stoppedError{sig: sig, savepoint: err == nil && cfg.Checkpoints != nil}
 	}
-	if err != nil {
-		if serr := src.Err(); serr != nil {
-			return nil, serr // the source's own failure, without the operator prefix
+	return err
+}
+
+// readPlays adds the input to p: the valid plays, enriched with their
+// catalog row, and the dead letters of everything else.
+func readPlays(p *stream.Pipeline, cfg Config, in Input, cat *Catalog) (stream.Stream[trackPlay], stream.Stream[deadLetter]) {
+	if in.File == "" {
+		plays := stream.From(p, in.Plays, stream.Name("plays"),
+			stream.WithTimestamps(func(pl Play) time.Time { return pl.EventTime }))
+		if cfg.DumpFile != "" {
+			stream.To(plays, jsonl.CreateFile[Play](cfg.DumpFile, jsonl.Encoder(encodePlay)), stream.Name("dump"))
 		}
-		return nil, err
+		if cfg.Progress != nil {
+			plays = stream.Map(plays, func(pl Play) Play { cfg.Progress.Add(1); return pl })
+		}
+		checked := stream.Process(plays, func(_ *stream.Context, r stream.Record[Play], out stream.Emitter[trackPlay]) error {
+			tp, err := withTrack(cat, r.Value)
+			if err != nil {
+				return stream.Reject(err)
+			}
+			return out.Emit(stream.Record[trackPlay]{Time: r.Time, Value: tp})
+		}, stream.Name("catalog"))
+		dead := stream.Map(checked.DeadLetters(), func(d stream.DeadLetter[Play]) deadLetter {
+			return deadLetter{line: d.Record.Value.Line, err: d.Err}
+		})
+		return checked.Stream, dead
 	}
-	if err := src.Err(); err != nil {
-		return nil, err
+	decode := func(line []byte) (trackPlay, error) {
+		pl, err := DecodePlay(line)
+		if err != nil {
+			return trackPlay{}, err
+		}
+		return withTrack(cat, pl)
 	}
-	snap := board.snapshot()
-	snap.EventsInvalid = src.Rejected() + dead.n
-	snap.Finish(cfg.Window)
-	return snap, nil
+	opts := []jsonl.Option{jsonl.MaxLineBytes(MaxLineBytes), jsonl.DecodeBlankLines(),
+		jsonl.EventTime(func(tp trackPlay) time.Time { return tp.Play.EventTime })}
+	src := jsonl.File(in.File, decode, opts...)
+	if in.File == "-" {
+		src = jsonl.Reader(in.Stdin, decode, opts...)
+	}
+	lines := stream.From(p, src, stream.Name("plays"))
+	if cfg.Progress != nil {
+		lines = stream.Map(lines, func(l jsonl.Line[trackPlay]) jsonl.Line[trackPlay] {
+			cfg.Progress.Store(l.Offset + l.Size)
+			return l
+		})
+	}
+	decoded := jsonl.Decode(lines)
+	dead := stream.Map(decoded.DeadLetters(), func(d stream.DeadLetter[jsonl.Line[trackPlay]]) deadLetter {
+		l := d.Record.Value
+		return deadLetter{line: l.Num, err: errors.Unwrap(l.Err), raw: l.Raw, size: l.Size}
+	})
+	return decoded.Stream, dead
+}
+
+// withTrack checks a play's track against the catalog and adds its row.
+func withTrack(cat *Catalog, pl Play) (trackPlay, error) {
+	i, ok := cat.Index(pl.TrackID)
+	if !ok {
+		return trackPlay{}, &unknownTrackError{play: pl}
+	}
+	return trackPlay{Play: pl, Track: i, DurationMs: cat.Track(i).DurationMs}, nil
+}
+
+// countAll counts the records of s; the count comes out at the end of the
+// input (a global window, checkpointed like any other).
+func countAll[T any](s stream.Stream[T], name string) stream.Stream[int64] {
+	all := stream.KeyBy(s, func(T) int { return 0 }, stream.Parallelism(1))
+	counts := window.Aggregate(all, window.Global(), window.Count[T](), stream.Name(name))
+	return stream.Map(counts.Results(), func(r window.Result[int, int64]) int64 { return r.Value })
 }
 
 // trackPlay is a play enriched with its catalog row.
@@ -157,8 +209,9 @@ func mustMerge(a, b *TrackStats) {
 // boardEvent is what the leaderboard sink receives: a window result or a
 // late play.
 type boardEvent struct {
-	result *window.Result[int, *TrackStats]
-	late   *trackPlay
+	result  *window.Result[int, *TrackStats]
+	late    *trackPlay
+	invalid int64 // dead letters
 }
 
 // boardSink builds the snapshot from window results and late plays. It is
@@ -171,6 +224,7 @@ type boardSink struct {
 	users    sketch.HLL                   // all-time listeners
 	windows  []WindowRow
 	late     int64
+	invalid  int64
 }
 
 type boardWindow struct {
@@ -184,6 +238,7 @@ func newBoardSink(cat *Catalog, lateness time.Duration) *boardSink {
 }
 
 func (b *boardSink) Write(_ context.Context, r stream.Record[boardEvent]) error {
+	b.invalid += r.Value.invalid
 	if tp := r.Value.late; tp != nil {
 		b.late++
 		b.tracks[tp.Track].Add(tp.Play, tp.DurationMs)
@@ -191,6 +246,9 @@ func (b *boardSink) Write(_ context.Context, r stream.Record[boardEvent]) error 
 		return nil
 	}
 	res := r.Value.result
+	if res == nil {
+		return nil
+	}
 	w := b.open[res.Start]
 	if w == nil {
 		w = &boardWindow{start: res.Start, end: res.End, perTrack: map[int]*TrackStats{}}
@@ -250,7 +308,7 @@ func (b *boardSink) closeWindow(w *boardWindow) {
 // snapshot returns the figures after the end of input (the MaxTime
 // watermark closed every window).
 func (b *boardSink) snapshot() *Snapshot {
-	snap := &Snapshot{EventsLate: b.late, Windows: b.windows, UniqueListeners: b.users.Estimate()}
+	snap := &Snapshot{EventsLate: b.late, EventsInvalid: b.invalid, Windows: b.windows, UniqueListeners: b.users.Estimate()}
 	rows := make([]LeaderRow, 0, len(b.tracks))
 	for i := range b.tracks {
 		snap.EventsProcessed += b.tracks[i].Streams
@@ -258,18 +316,4 @@ func (b *boardSink) snapshot() *Snapshot {
 	}
 	snap.Leaderboard = Leaderboard(rows)
 	return snap
-}
-
-// deadLetterSink writes the plays the catalog lookup rejected. Its
-// checkpoint is the count and the output's length (see Snapshot).
-type deadLetterSink struct {
-	out *DeadLetterWriter
-	cat *Catalog
-	n   int64
-}
-
-func (d *deadLetterSink) Write(_ context.Context, r stream.Record[stream.DeadLetter[Play]]) error {
-	d.n++
-	pl := r.Value.Record.Value
-	return d.out.Write(pl.Line, CheckTrack(d.cat, pl).Error(), AppendJSON(nil, pl))
 }

@@ -44,12 +44,12 @@ func TestPipelineMatchesReference(t *testing.T) {
 			AllowedLateness: time.Duration(rng.IntN(3)*rng.IntN(60)) * time.Second,
 		}
 		cfg.Parallel = 1
-		want, err := referenceEngine(context.Background(), cfg, &SliceSource{Plays: plays, Invalid: 3}, cat)
+		want, err := referenceEngine(context.Background(), cfg, &SliceSource{Plays: plays}, cat)
 		require.NoError(t, err)
 		require.Positive(t, want.EventsProcessed)
 		for par := 1; par <= 4; par++ {
 			cfg.Parallel = par
-			got, err := pipelineEngine(context.Background(), cfg, &SliceSource{Plays: plays, Invalid: 3}, cat)
+			got, err := pipelineEngine(context.Background(), cfg, playsIn(&SliceSource{Plays: plays}), cat)
 			require.NoError(t, err)
 			msg := fmt.Sprintf("seed %d, window %v, B %v, L %v, parallel %d", seed, cfg.Window, cfg.MaxDelay, cfg.AllowedLateness, par)
 			if !assert.Equal(t, want.EventsLate, got.EventsLate, msg) || !assert.Equal(t, want.Windows, got.Windows, msg) {

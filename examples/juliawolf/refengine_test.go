@@ -18,6 +18,12 @@ import (
 // lives only while the window is open and is reduced to a WindowRow when it
 // closes; the all-time state is one TrackStats per catalog track.
 func referenceEngine(ctx context.Context, cfg Config, src PlaySource, cat *Catalog) (*Snapshot, error) {
+	return referenceWithDeadLetters(ctx, cfg, src, cat, nil)
+}
+
+// referenceWithDeadLetters is referenceEngine writing the plays of unknown
+// tracks to dead (the source writes the lines that do not decode).
+func referenceWithDeadLetters(ctx context.Context, cfg Config, src PlaySource, cat *Catalog, dead *DeadLetterWriter) (*Snapshot, error) {
 	if cfg.Checkpoints != nil {
 		return nil, errors.New("the reference engine does not checkpoint")
 	}
@@ -61,7 +67,7 @@ func referenceEngine(ctx context.Context, cfg Config, src PlaySource, cat *Catal
 		ti, ok := cat.Index(p.TrackID)
 		if !ok { // enrichment: the lookup join's dead-letter policy
 			unknown++
-			if err := cfg.DeadLetters.Write(p.Line, CheckTrack(cat, p).Error(), AppendJSON(nil, p)); err != nil {
+			if err := dead.Write(p.Line, CheckTrack(cat, p).Error(), AppendJSON(nil, p)); err != nil {
 				return nil, err
 			}
 			continue

@@ -125,8 +125,12 @@ func TestReferenceFields(t *testing.T) {
 	}
 	var dead bytes.Buffer
 	dl := NewDeadLetterWriter(&dead)
-	cfg := Config{Window: time.Minute, DeadLetters: dl}
-	snap := runReference(t, cfg, plays...)
+	for i := range plays {
+		plays[i].Line = int64(i + 1)
+	}
+	snap, err := referenceWithDeadLetters(context.Background(), Config{Window: time.Minute}, &SliceSource{Plays: plays}, DefaultCatalog(), dl)
+	require.NoError(t, err)
+	checkInvariant(t, snap)
 	require.NoError(t, dl.Flush())
 
 	assert.Equal(t, int64(6), snap.EventsProcessed)
@@ -190,7 +194,7 @@ func TestReferenceCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	gen := NewGenerator(DefaultCatalog(), 10000, 1)
-	_, err := referenceEngine(ctx, Config{Window: time.Minute}, NewGeneratorSource(gen, nil), DefaultCatalog())
+	_, err := referenceEngine(ctx, Config{Window: time.Minute}, generated{gen}, DefaultCatalog())
 	assert.ErrorIs(t, err, context.Canceled)
 }
 
