@@ -321,8 +321,9 @@ func (g *Group[T]) Run(ctx context.Context) error {
 	g.mu.Lock()
 	g.cl = cl
 	g.mu.Unlock()
-	commitDone := make(chan struct{})
+	commitDone, watchDone := make(chan struct{}), make(chan struct{})
 	go g.committer(runCtx, cl, commitDone)
+	go g.watch(runCtx, cl, watchDone)
 
 	var doneTick <-chan time.Time
 	if g.cfg.exitDone > 0 {
@@ -377,6 +378,7 @@ loop:
 	}
 	cancel()
 	<-commitDone
+	<-watchDone
 	cl.Close() // leaves the group (a static member keeps its session)
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -717,6 +719,29 @@ func (g *Group[T]) committer(ctx context.Context, cl *kgo.Client, done chan stru
 		case <-ctx.Done():
 			return
 		case <-time.After(g.cfg.commitEvery):
+		}
+	}
+}
+
+// watch polls the membership client, whose topic is paused, only for the
+// errors of the group's management that kgo reports through polls: one the
+// broker will never stop returning (an invalid session timeout, a group
+// not authorized) fails the run instead of leaving the member waiting for
+// an assignment for ever.
+func (g *Group[T]) watch(ctx context.Context, cl *kgo.Client, done chan struct{}) {
+	defer close(done)
+	for ctx.Err() == nil {
+		fs := cl.PollFetches(ctx)
+		for _, fe := range fs.Errors() {
+			if ctx.Err() != nil {
+				return
+			}
+			var ke *kerr.Error
+			if errors.As(fe.Err, &ke) && !ke.Retriable {
+				g.setFail(fmt.Errorf("kafka: group %q: %w", g.name, fe.Err))
+				return
+			}
+			g.log().Warn("kafka group: group management", "group", g.name, "err", fe.Err)
 		}
 	}
 }

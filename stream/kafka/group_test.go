@@ -383,3 +383,16 @@ func (f *fenceWatchStore) Save(ctx context.Context, cp *stream.Checkpoint) error
 	}
 	return err
 }
+
+// TestGroupFailsOnAGroupErrorThatLasts: a session timeout the broker
+// refuses fails the run instead of waiting for an assignment for ever.
+func TestGroupFailsOnAGroupErrorThatLasts(t *testing.T) {
+	addr := newGroupCluster(t, 1)
+	store, err := kafka.NewDirTaskStore(t.TempDir(), 2)
+	require.NoError(t, err)
+	g := groupOf(addr, store, kafka.GroupClientOptions(kgo.SessionTimeout(time.Second)))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = g.Run(ctx)
+	require.ErrorIs(t, err, kerr.InvalidSessionTimeout)
+}
