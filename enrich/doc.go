@@ -46,7 +46,9 @@
 // exchange ([stream.Connect]); their watermark is the minimum of the inputs'
 // watermarks, leaving out an idle input. A record that is late when it
 // arrives — at or below that watermark — is not joined; it is counted as
-// late and goes to [Joined.Late] if something consumes it.
+// late and goes to [Joined.Late]. If nothing consumes that output, a late
+// record fails the run with [stream.ErrNotConnected], as an unconsumed dead
+// letter does, unless the join has [DiscardLate].
 //
 // # Result times
 //

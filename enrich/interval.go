@@ -142,7 +142,7 @@ func (o *intervalOp[A, B, K, Out]) Open(c *stream.Context) error {
 		return err
 	}
 	o.c = c
-	o.lateR.open(c, o.late)
+	o.lateR.open(c, o.late, o.cfg.discardLate)
 	if o.keys == nil { // else restored
 		o.keys = make(map[K]*keyState[A, B])
 	}

@@ -200,8 +200,8 @@ func sendThenSignal(recs []stream.Record[ev], wm stream.Time, sent chan struct{}
 func TestIntervalJoinLateRecords(t *testing.T) {
 	t.Parallel()
 	for _, lateSide := range []string{"left", "right"} {
-		for _, consumeLate := range []bool{true, false} {
-			t.Run(fmt.Sprintf("%s/late-output=%v", lateSide, consumeLate), func(t *testing.T) {
+		for _, lateOutput := range []string{"consumed", "discarded", "none"} {
+			t.Run(fmt.Sprintf("%s/late-output=%s", lateSide, lateOutput), func(t *testing.T) {
 				t.Parallel()
 				sent := make(chan struct{})
 				// The on-time side goes first, with its watermark at 1000.
@@ -226,14 +226,27 @@ func TestIntervalJoinLateRecords(t *testing.T) {
 					sa = stream.From[ev](p, early)
 					sb = stream.From[ev](p, late)
 				}
-				j := enrich.IntervalJoin(sa, sb, evKey, evKey, -1000, 1000, func(a, b ev) pair { return pair{a.ID, b.ID, 0} }, stream.Name("join"))
+				opts := []enrich.JoinOption{stream.Name("join")}
+				if lateOutput == "discarded" {
+					opts = append(opts, enrich.DiscardLate())
+				}
+				j := enrich.IntervalJoin(sa, sb, evKey, evKey, -1000, 1000, func(a, b ev) pair { return pair{a.ID, b.ID, 0} }, opts...)
 				out := stream.Collect[pair]()
 				stream.To(j.Stream, out)
 				lateOut := stream.Collect[stream.Either[ev, ev]]()
-				if consumeLate {
+				if lateOutput == "consumed" {
 					stream.To(j.Late(), lateOut)
 				}
-				require.NoError(t, p.Run(context.Background()))
+				err := p.Run(context.Background())
+				if lateOutput == "none" {
+					// Nobody consumes the late output, and it was not
+					// discarded: the late record fails the run.
+					require.ErrorIs(t, err, stream.ErrNotConnected)
+					assert.Contains(t, err.Error(), "join")
+					assert.Equal(t, int64(1), m.Late("join"))
+					return
+				}
+				require.NoError(t, err)
 				var got []pair
 				for _, r := range out.Records() {
 					got = append(got, pair{r.Value.A, r.Value.B, r.Time})
@@ -245,7 +258,7 @@ func TestIntervalJoinLateRecords(t *testing.T) {
 					assert.Equal(t, []pair{{1, 2, 110}, {1, 4, 1010}}, got, "the late record 3 joins nothing")
 				}
 				assert.Equal(t, int64(1), m.Late("join"))
-				if consumeLate {
+				if lateOutput == "consumed" {
 					lr := lateOut.Records()
 					require.Len(t, lr, 1)
 					assert.Equal(t, stream.Time(990), lr[0].Time)

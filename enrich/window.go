@@ -113,7 +113,11 @@ func windowJoin[A, B any, K comparable, Out any](a stream.Stream[A], b stream.St
 			return out
 		}
 	}
-	w := window.Process(ks, assigner, fn, window.Option(cfg.op.As("window-join")))
+	wopts := []window.Option{window.Option(cfg.op.As("window-join"))}
+	if cfg.discardLate {
+		wopts = append(wopts, window.DiscardLate())
+	}
+	w := window.Process(ks, assigner, fn, wopts...)
 	out := stream.FlatMap(w.Stream, func(r window.Result[K, []Out], emit func(Out) error) error {
 		for _, v := range r.Value {
 			if err := emit(v); err != nil {

@@ -306,3 +306,41 @@ func TestWindowJoinInvalidAssigner(t *testing.T) {
 	err := p.Run(context.Background())
 	assert.ErrorIs(t, err, stream.ErrInvalid)
 }
+
+// A window join's late records nobody consumes fail the run, unless the
+// join has DiscardLate: then they are counted and dropped.
+func TestWindowJoinUnconsumedLate(t *testing.T) {
+	t.Parallel()
+	for _, discard := range []bool{false, true} {
+		t.Run(fmt.Sprintf("discard=%v", discard), func(t *testing.T) {
+			t.Parallel()
+			sent := make(chan struct{})
+			early := sendThenSignal([]stream.Record[ev]{stream.At(ev{ID: 10, Key: 1}, 50)}, 1000, sent)
+			late := streamtest.NewScript(
+				streamtest.Rec(ev{ID: 1, Key: 1}, 60),
+				streamtest.WaitFor[ev](sent),
+				streamtest.Watermark[ev](1000),
+				streamtest.Rec(ev{ID: 2, Key: 1}, 160), // window [100, 200) has fired
+			)
+			m := newMetrics()
+			p := stream.New(stream.WithMetrics(m))
+			opts := []enrich.JoinOption{stream.Name("wj")}
+			if discard {
+				opts = append(opts, enrich.DiscardLate())
+			}
+			j := enrich.WindowJoin(stream.From[ev](p, late), stream.From[ev](p, early), evKey, evKey, window.Tumbling(100),
+				func(a, b ev) pair { return pair{a.ID, b.ID, 0} }, opts...)
+			out := stream.Collect[pair]()
+			stream.To(j.Stream, out)
+			err := p.Run(context.Background())
+			assert.Equal(t, int64(1), m.Late("wj"))
+			if !discard {
+				require.ErrorIs(t, err, stream.ErrNotConnected)
+				assert.Contains(t, err.Error(), "wj")
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, []pair{{1, 10, 0}}, out.Values())
+		})
+	}
+}

@@ -77,6 +77,17 @@
 // silently: [Process] sends records rejected with [Reject] to its dead-letter
 // stream, and fails the run if nobody consumes that stream.
 //
+// One policy holds for every output of records an operator could not use —
+// the dead letters of [Process], [Async], [ProcessBroadcast] and enrich's
+// lookups, and the late records of package window's operators and
+// package enrich's joins: the records go to the side output if something
+// consumes it; if nothing does, the first such record fails the run with
+// [ErrNotConnected], naming the operator, unless the pipeline said to drop
+// them (window.DiscardLate, enrich.DiscardLate, enrich.DropMissing), in
+// which case they are counted in the metrics hook (Late, Errors) and
+// dropped. To drop the records of an output that has no such option,
+// consume it with [Discard].
+//
 // # Keyed state and timers
 //
 // [KeyedProcess] is the operator for custom per-key logic on a

@@ -1,6 +1,7 @@
 package window_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -273,12 +274,42 @@ func TestProcessWindow(t *testing.T) {
 	assert.Empty(t, late)
 }
 
-func TestLateWithoutLateOutputIsCounted(t *testing.T) {
+// With DiscardLate, late records nobody consumes are counted and dropped.
+func TestDiscardLateCountsAndDrops(t *testing.T) {
 	t.Parallel()
 	src := flushing([]step{rec(1, 5), wm(9), rec(1, 9), rec(1, 8)})
-	out := runWindow(t, src, runOpts{noLate: true}, count(window.Tumbling(10)))
+	out := runWindow(t, src, runOpts{noLate: true}, count(window.Tumbling(10), window.DiscardLate()))
 	assert.Equal(t, int64(2), out.lateN)
 	assert.Len(t, out.results.Records(), 1)
+}
+
+// Without DiscardLate, a late record nobody consumes fails the run, as an
+// unconsumed dead letter does; a run with no late record is fine.
+func TestUnconsumedLateFailsRun(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		steps []step
+		late  bool
+	}{
+		{"late record", []step{rec(1, 5), wm(9), rec(1, 8)}, true},
+		{"none late", []step{rec(1, 5), wm(9), rec(1, 10)}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p := stream.New()
+			w := window.Aggregate(stream.KeyBy(stream.From(p, flushing(tc.steps)), evKey), window.Tumbling(10), window.Count[ev](), stream.Name("counts"))
+			stream.To(w.Stream, stream.Discard[window.Result[int, int64]]())
+			err := p.Run(context.Background())
+			if !tc.late {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, stream.ErrNotConnected)
+			assert.Contains(t, err.Error(), "counts")
+			assert.Contains(t, err.Error(), "DiscardLate")
+		})
+	}
 }
 
 func TestInvalidConfigurationFailsRun(t *testing.T) {

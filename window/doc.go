@@ -38,7 +38,10 @@
 //     length.
 //   - A record whose windows are all closed is late: it goes to the late
 //     output ([Windowed.Late]) with the windows it missed, and the operator's
-//     Late count in the metrics hook grows; it never enters a window. For
+//     Late count in the metrics hook grows; it never enters a window. If
+//     nothing consumes the late output, a late record fails the run with
+//     [stream.ErrNotConnected], as an unconsumed dead letter does, unless
+//     the operator has [DiscardLate] (then it is counted and dropped). For
 //     sessions the record's window is [t, t+G) after merging: a record whose
 //     own window closed still joins an open session it overlaps or touches.
 //   - With L > 0, a record for a window that has fired but not closed is

@@ -19,8 +19,10 @@ func (w Windowed[K, T, Out]) Results() stream.Stream[Result[K, Out]] { return w.
 
 // Late returns the stream of late records: records whose windows had all
 // closed when they arrived, with the windows they missed, at their own event
-// time. Call it while building the pipeline; if nobody consumes it, late
-// records are only counted (in the metrics hook's Late count).
+// time. Call it while building the pipeline. Late records are counted in
+// the metrics hook's Late count; if nobody consumes this output, a late
+// record fails the run with [stream.ErrNotConnected] unless the operator
+// has [DiscardLate].
 func (w Windowed[K, T, Out]) Late() stream.Stream[LateRecord[T]] {
 	return stream.SideOutput(w.Stream, w.late)
 }
@@ -392,7 +394,10 @@ func (o *op[K, T, Acc, Out]) late(r stream.Record[T], missed []Span) error {
 		o.ctx.CountLate(1)
 	}
 	if o.lateOut == nil {
-		return nil
+		if o.cfg.discardLate {
+			return nil
+		}
+		return fmt.Errorf("%w: record at %v is late (its windows %v have closed) and nothing consumes the late output: consume Late() or give window.DiscardLate()", stream.ErrNotConnected, r.Time, missed)
 	}
 	return o.lateOut.Emit(stream.Record[LateRecord[T]]{Time: r.Time, Value: LateRecord[T]{Record: r, Windows: missed}})
 }

@@ -18,7 +18,10 @@ type config struct {
 	earlyN   int
 	earlyD   time.Duration
 	countN   int
-	err      error
+	// discardLate: late records with no consumer of the late output are
+	// counted and dropped instead of failing the run.
+	discardLate bool
+	err         error
 }
 
 func optionFunc(set func(*config)) Option { return stream.OptionFor[Option](set) }
@@ -36,6 +39,16 @@ func AllowedLateness(d time.Duration) Option {
 		}
 		c.lateness = stream.Time(d)
 	})
+}
+
+// DiscardLate drops the late records of an operator whose late output
+// ([Windowed.Late]) nobody consumes, after counting them in the metrics
+// hook's Late count. Without it such a late record fails the run with
+// [stream.ErrNotConnected], as an unconsumed dead letter does: a record is
+// never dropped unless the pipeline says so. A consumed late output gets
+// the late records either way.
+func DiscardLate() Option {
+	return optionFunc(func(c *config) { c.discardLate = true })
 }
 
 // EarlyEvery fires a window early, marked [Early], every n records it

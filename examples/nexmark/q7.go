@@ -93,7 +93,7 @@ func floorTo(t, size stream.Time) stream.Time {
 
 func (l *q7Local) ProcessRecord(r stream.Record[BidRow], _ stream.Emitter[q7Partial]) error {
 	if r.Time <= l.wm {
-		l.c.CountLate(1) // its window may be gone: dropped, as by a window
+		l.c.CountLate(1) // its window may be gone: counted and dropped, as window.DiscardLate does
 		return nil
 	}
 	start := floorTo(r.Time, l.size)
