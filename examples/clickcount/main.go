@@ -160,6 +160,11 @@ func build(c *config, stderr io.Writer) func(*kafka.Task[Click]) error {
 		}
 		counts := window.Aggregate(stream.KeyBy(d.Stream, func(c Click) string { return c.Page }),
 			window.Tumbling(c.window), window.Count[Click](), opts...)
+		stream.To(counts.Late(), stream.SinkFunc[window.LateRecord[Click]](
+			func(_ context.Context, r stream.Record[window.LateRecord[Click]]) error {
+				fmt.Fprintf(stderr, "clickcount: late click on %s at %v: its window %v has closed\n", r.Value.Record.Value.Page, r.Time, r.Value.Windows)
+				return nil
+			}), stream.Name("late-clicks"))
 		rows := stream.Map(counts.Results(), func(r window.Result[string, int64]) Count {
 			return Count{Page: r.Key, Start: r.Start.Std().UnixMilli(), End: r.End.Std().UnixMilli(), Count: r.Value}
 		})
