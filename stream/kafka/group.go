@@ -465,10 +465,16 @@ func (g *Group[T]) caughtUp(ctx context.Context, admin *kgo.Client) bool {
 		g.log().Debug("kafka group: committed offsets", "group", g.name, "err", err)
 		return false
 	}
+	var behind []int32
 	for p, end := range ends {
 		if end > 0 && committed[p] < end {
-			return false
+			behind = append(behind, p)
 		}
+	}
+	if len(behind) > 0 {
+		slices.Sort(behind)
+		g.log().Debug("kafka group: not done: partitions behind their end", "group", g.name, "topic", g.topic, "partitions", behind)
+		return false
 	}
 	return true
 }

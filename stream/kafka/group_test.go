@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -142,18 +142,20 @@ func newGroupCluster(t *testing.T, parts int32) string {
 	return c.ListenAddrs()[0]
 }
 
-// runGroup runs g in a goroutine; the returned function stops it and
-// returns Run's error.
+// runGroup runs g in a goroutine; stop stops it and returns Run's error;
+// done is closed when Run has returned, with *err set.
 func runGroup[T any](g *kafka.Group[T]) (stop func() error, done <-chan error) {
 	ch := make(chan error, 1)
-	go func() { ch <- g.Run(context.Background()) }()
-	var once sync.Once
+	exited := make(chan struct{})
 	var err error
+	go func() {
+		err = g.Run(context.Background())
+		ch <- err
+		close(exited)
+	}()
 	return func() error {
-		once.Do(func() {
-			g.Stop()
-			err = <-ch
-		})
+		g.Stop()
+		<-exited
 		return err
 	}, ch
 }
@@ -194,7 +196,7 @@ func TestGroupMovesStateWithPartitions(t *testing.T) {
 	produce(t, pc, recs(input[:half])...)
 
 	g1 := groupOf(addr, store)
-	stop1, done1 := runGroup(g1)
+	stop1, _ := runGroup(g1)
 	defer stop1()
 	caughtUpTo := func(ends map[int32]int64) func() bool {
 		return func() bool {
@@ -211,7 +213,7 @@ func TestGroupMovesStateWithPartitions(t *testing.T) {
 	assert.Len(t, g1.Assigned(), parts, "a lone member runs every partition's task")
 
 	g2 := groupOf(addr, store)
-	stop2, done2 := runGroup(g2)
+	stop2, _ := runGroup(g2)
 	defer stop2()
 	eventually(t, "the partitions are shared", func() bool {
 		return len(g1.Assigned()) > 0 && len(g2.Assigned()) > 0 && len(g1.Assigned())+len(g2.Assigned()) == parts
@@ -223,13 +225,6 @@ func TestGroupMovesStateWithPartitions(t *testing.T) {
 	produce(t, pc, recs(sentinels(parts, 1_000_000+int64(len(input))*137+time.Hour.Milliseconds()))...)
 	eventually(t, "the sentinels are checkpointed", caughtUpTo(endsOf(t, pc, "clicks", parts)))
 	require.NoError(t, stop2())
-	select {
-	case err := <-done1:
-		t.Fatalf("Run returned twice: %v", err)
-	case err := <-done2:
-		t.Fatalf("Run returned twice: %v", err)
-	default:
-	}
 
 	got, times := readCounts(t, addr, "counts")
 	want := expectedCounts(input)
@@ -395,4 +390,162 @@ func TestGroupFailsOnAGroupErrorThatLasts(t *testing.T) {
 	defer cancel()
 	err = g.Run(ctx)
 	require.ErrorIs(t, err, kerr.InvalidSessionTimeout)
+}
+
+// logWatch is a slog handler that reports the messages it sees.
+type logWatch struct {
+	msgs chan string
+}
+
+func (l *logWatch) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logWatch) Handle(_ context.Context, r slog.Record) error {
+	select {
+	case l.msgs <- r.Message:
+	default:
+	}
+	return nil
+}
+func (l *logWatch) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *logWatch) WithGroup(string) slog.Handler      { return l }
+
+// TestGroupDoesNotExitWhileAPartitionWaits: with ExitWhenDone, a member
+// whose own partitions are done keeps running while another member (one
+// that holds its partition and processes nothing, as a dead one does until
+// its session times out) leaves the group's position short of the end; it
+// takes the partition over when that member goes, finishes it, and exits.
+func TestGroupDoesNotExitWhileAPartitionWaits(t *testing.T) {
+	addr := newGroupCluster(t, 2)
+	store, err := kafka.NewDirTaskStore(t.TempDir(), 2)
+	require.NoError(t, err)
+	pc := client(t, addr)
+	var recs []*kgo.Record
+	for p := range int32(2) {
+		for i := range 20 {
+			recs = append(recs, clickRecord("clicks", click{Page: pageFor("page", p, 2), TS: int64(1000 * i)}))
+		}
+	}
+	produce(t, pc, recs...)
+
+	// The stalled member: in the group, holding a partition, never
+	// committing.
+	assigned := make(chan struct{}, 1)
+	stalled := client(t, addr, kgo.ConsumerGroup("counters"), kgo.ConsumeTopics("clicks"), kgo.DisableAutoCommit(),
+		kgo.Balancers(kgo.RoundRobinBalancer()),
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			if len(m["clicks"]) > 0 {
+				select {
+				case assigned <- struct{}{}:
+				default:
+				}
+			}
+		}))
+	stalled.PauseFetchTopics("clicks")
+	go stalled.PollFetches(context.Background()) // joins the group
+	<-assigned
+
+	watch := &logWatch{msgs: make(chan string, 64)}
+	g := groupOf(addr, store, kafka.ExitWhenDone(50*time.Millisecond), kafka.GroupLogger(slog.New(watch)),
+		kafka.GroupClientOptions(kgo.Balancers(kgo.RoundRobinBalancer())))
+	stop, done := runGroup(g)
+	defer stop()
+	eventually(t, "the member gets a partition", func() bool { return len(g.Assigned()) == 1 })
+	mine := g.Assigned()[0]
+	eventually(t, "the member's own partition is done", func() bool { return committed(t, pc, "counters", "clicks")[mine] == 20 })
+	// It checks again and again, and finds the other partition behind.
+	for n := 0; n < 10; {
+		select {
+		case m := <-watch.msgs:
+			if m == "kafka group: not done: partitions behind their end" {
+				n++
+			}
+		case err := <-done:
+			t.Fatalf("the member exited while a partition of the group was not done: %v", err)
+		case <-time.After(30 * time.Second):
+			t.Fatal("the member stopped checking")
+		}
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the member exited while a partition of the group was not done: %v", err)
+	default:
+	}
+	stalled.Close() // leaves the group: its partition moves to the member
+	select {
+	case err := <-done:
+		require.NoError(t, err, "the member exits once the whole group is done")
+	case <-time.After(60 * time.Second):
+		t.Fatal("the member did not exit once the group was done")
+	}
+	c := committed(t, pc, "counters", "clicks")
+	assert.Equal(t, map[int32]int64{0: 20, 1: 20}, c)
+}
+
+// TestGroupSurvivesRefusedCommits: the group's commits only mirror the
+// task store, so a broker that refuses or times out every commit does not
+// stop a healthy member: its tasks go on checkpointing, and the output is
+// complete and exactly once.
+func TestGroupSurvivesRefusedCommits(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "clicks"), kfake.SeedTopics(1, "counts"))
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	addr := c.ListenAddrs()[0]
+	refused := make(chan struct{}, 1)
+	codes := []int16{kerr.RebalanceInProgress.Code, kerr.RequestTimedOut.Code, kerr.CoordinatorNotAvailable.Code}
+	n := 0
+	c.ControlKey(kmsg.OffsetCommit.Int16(), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		req := kreq.(*kmsg.OffsetCommitRequest)
+		resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
+		code := codes[n%len(codes)]
+		n++
+		for _, rt := range req.Topics {
+			st := kmsg.NewOffsetCommitResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewOffsetCommitResponseTopicPartition()
+				sp.Partition, sp.ErrorCode = rp.Partition, code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		select {
+		case refused <- struct{}{}:
+		default:
+		}
+		return resp, nil, true
+	})
+	dir := t.TempDir()
+	store, err := kafka.NewDirTaskStore(dir, 2)
+	require.NoError(t, err)
+	input := genClicks([]string{"a", "b", "c"}, 200, 0)
+	var recs []*kgo.Record
+	for _, cl := range append(input, click{Page: "end", TS: time.Hour.Milliseconds()}) {
+		recs = append(recs, clickRecord("clicks", cl))
+	}
+	produce(t, client(t, addr), recs...)
+	g := groupOf(addr, store)
+	stop, done := runGroup(g)
+	defer stop()
+	<-refused
+	// The task keeps checkpointing until it has stored the whole input.
+	ds := &stream.DirStore{Dir: dir + "/clicks-0"}
+	eventually(t, "the task stores checkpoints covering the input", func() bool {
+		cp, err := ds.Latest(context.Background())
+		if err != nil || cp == nil {
+			return false
+		}
+		<-refused // and commits are refused meanwhile
+		return cp.ID >= 10
+	})
+	select {
+	case err := <-done:
+		t.Fatalf("refused commits ended the member: %v", err)
+	default:
+	}
+	require.NoError(t, stop())
+	got, times := readCounts(t, addr, "counts")
+	assert.Equal(t, expectedCounts(input), got)
+	for k, n := range times {
+		assert.Equal(t, 1, n, "window %v written %d times", k, n)
+	}
 }
