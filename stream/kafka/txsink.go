@@ -2,7 +2,6 @@ package kafka
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/brook-streams/brook/stream"
+	"github.com/brook-streams/brook/stream/codec"
 )
 
 // txSlots is how many transactional producers a TransactionalSink rotates
@@ -332,59 +332,43 @@ const txStateVersion = 1
 func (s *TransactionalSink[T]) Snapshot() ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b := []byte{txStateVersion}
-	b = binary.AppendUvarint(b, uint64(len(s.pending)))
+	var e codec.Encoder
+	e.Byte(txStateVersion)
+	e.Uint(uint64(len(s.pending)))
 	for _, pc := range s.pending {
-		b = binary.AppendVarint(b, pc.ckpt)
-		b = binary.AppendUvarint(b, uint64(pc.slot))
-		b = binary.AppendVarint(b, pc.pid)
-		b = binary.AppendVarint(b, int64(pc.epoch))
+		e.Int(pc.ckpt)
+		e.Uint(uint64(pc.slot))
+		e.Int(pc.pid)
+		e.Int(int64(pc.epoch))
 	}
-	return binary.AppendUvarint(b, uint64(s.cur)), nil
+	e.Uint(uint64(s.cur))
+	return e.Data(), nil
 }
 
 // Restore implements [stream.Snapshotter]: Open commits the transactions in
 // state before anything else.
 func (s *TransactionalSink[T]) Restore(state []byte) error {
-	bad := fmt.Errorf("%w: kafka transactional sink state", stream.ErrCorruptCheckpoint)
-	if len(state) < 1 || state[0] != txStateVersion {
-		return bad
-	}
-	b := state[1:]
-	uv := func() (uint64, bool) {
-		v, n := binary.Uvarint(b)
-		if n <= 0 {
-			return 0, false
-		}
-		b = b[n:]
-		return v, true
-	}
-	sv := func() (int64, bool) {
-		v, n := binary.Varint(b)
-		if n <= 0 {
-			return 0, false
-		}
-		b = b[n:]
-		return v, true
-	}
-	n, ok := uv()
-	if !ok || n > uint64(len(b)) {
-		return bad
-	}
+	d := codec.NewDecoder(state, "kafka transactional sink state")
+	d.Version(txStateVersion)
+	n := d.Count()
 	var pending []preCommit
 	for range n {
-		ck, ok1 := sv()
-		slot, ok2 := uv()
-		pid, ok3 := sv()
-		epoch, ok4 := sv()
-		if !ok1 || !ok2 || !ok3 || !ok4 || slot >= txSlots || epoch < -1 || epoch > 1<<15-1 {
-			return bad
+		ck, slot, pid, epoch := d.Int(), d.Uint(), d.Int(), d.Int()
+		if d.Err() != nil {
+			break
+		}
+		if slot >= txSlots || epoch < -1 || epoch > 1<<15-1 {
+			d.Fail("producer slot %d, epoch %d", slot, epoch)
+			break
 		}
 		pending = append(pending, preCommit{ckpt: ck, slot: int(slot), pid: pid, epoch: int16(epoch)})
 	}
-	cur, ok := uv()
-	if !ok || cur >= txSlots || len(b) != 0 {
-		return bad
+	cur := d.Uint()
+	if d.Err() == nil && cur >= txSlots {
+		d.Fail("producer slot %d", cur)
+	}
+	if err := d.Finish(); err != nil {
+		return err
 	}
 	s.mu.Lock()
 	s.pending = pending
