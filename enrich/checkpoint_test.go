@@ -227,3 +227,32 @@ func TestLookupBatchCheckpointRestore(t *testing.T) {
 		stream.To(e.Stream, sink)
 	})
 }
+
+// A batched lookup on a keyed stream checkpoints the records waiting in its
+// batches by key group: restored at another parallelism, each goes back to
+// the instance owning its key, and the output is the uninterrupted run's.
+func TestLookupBatchRestoresAtAnotherParallelism(t *testing.T) {
+	t.Parallel()
+	var recs []stream.Record[ev]
+	for i := range 3000 {
+		recs = append(recs, stream.At(ev{ID: i, Key: i % 9}, stream.Time(i)))
+	}
+	rows := map[int]string{0: "zero", 1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
+	// A TableFunc, not a MapTable: a MapTable is read record by record.
+	tbl := enrich.TableFunc[int, string](func(_ context.Context, k int) (string, bool, error) {
+		v, ok := rows[k]
+		return v, ok, nil
+	})
+	runs := 0
+	crashAndRestore(t, recs, func(p *stream.Pipeline, src *streamtest.Replay[ev], sink *listSink[string]) {
+		par := []int{2, 3, 1}[runs]
+		runs++
+		// No watermarks until the end: only full batches flush, so barriers
+		// find records waiting in the batches.
+		k := stream.KeyBy(stream.From[ev](p, src), evKey, stream.Parallelism(par))
+		e := enrich.Lookup(k.Stream, tbl, evKey, func(e ev, row string) string { return fmt.Sprint(e.ID, row) },
+			enrich.Batch(64), enrich.MaxWait(0), enrich.DefaultRow("?"), stream.Name("lookup"))
+		stream.To(e.Stream, sink, stream.Name("sink"))
+	})
+	require.Equal(t, 3, runs)
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/brook-streams/brook/stream"
+	"github.com/brook-streams/brook/stream/codec"
 )
 
 // ErrMissingKey is the reason a [Lookup] gives a record whose key is not in
@@ -157,6 +158,16 @@ func (e Enriched[T, Out]) DeadLetters() stream.Stream[stream.DeadLetter[T]] {
 // table from its own goroutine. The order of records is kept, also with
 // [Batch]. Its default name is its input's name and ".lookup" (see
 // [stream.Name]).
+//
+// With checkpoints on, the records waiting in a batch are part of the
+// checkpoint. When s is a KeyBy's output (see [stream.Stream.RecordKeyGroup])
+// they are kept by key group (encoded with [codec.For] of T), so the
+// checkpoint restores at any parallelism: each record goes back to the
+// instance owning its key, ahead of that key's later records. On any other
+// stream (a Rebalance, a Map after KeyBy) a batch belongs to its instance:
+// it is encoded with encoding/gob, and the checkpoint restores at the same
+// parallelism only (another fails the run with [stream.ErrInvalid]); put
+// the lookup right after a KeyBy to rescale it.
 func Lookup[T any, K comparable, V, Out any](s stream.Stream[T], table Table[K, V], key func(T) K, join func(T, V) Out, opts ...LookupOption) Enriched[T, Out] {
 	cfg := lookupConfig{batch: 1, maxWait: 100 * time.Millisecond}
 	oc := stream.Configure("lookup", &cfg, opts)
@@ -183,8 +194,16 @@ func Lookup[T any, K comparable, V, Out any](s stream.Stream[T], table Table[K, 
 	if cfg.async != nil {
 		return asyncLookup(s, set, oc)
 	}
+	group, keyed := s.RecordKeyGroup()
+	if keyed {
+		set.codec = codec.For[T]()
+	}
 	out := stream.Apply(s, func() stream.Operator[T, Out] {
-		return &lookupOp[T, K, V, Out]{lookupSettings: set}
+		o := &lookupOp[T, K, V, Out]{lookupSettings: set}
+		if keyed {
+			return &keyedLookupOp[T, K, V, Out]{lookupOp: o, group: group}
+		}
+		return &instanceLookupOp[T, K, V, Out]{o}
 	}, oc.As(""))
 	return Enriched[T, Out]{Stream: out, dead: func() stream.Stream[stream.DeadLetter[T]] { return stream.SideOutput(out, dead) }}
 }
@@ -262,6 +281,7 @@ type lookupSettings[T any, K comparable, V, Out any] struct {
 	join  func(T, V) Out
 	def   V
 	dead  *stream.OutputTag[stream.DeadLetter[T]]
+	codec codec.Codec[T] // of the buffered records, on a keyed stream
 }
 
 type lookupOp[T any, K comparable, V, Out any] struct {
@@ -307,10 +327,17 @@ func (o *lookupOp[T, K, V, Out]) Open(c *stream.Context) error {
 	return nil
 }
 
+// instanceLookupOp is a lookup on a stream that is not keyed: its batch is
+// the instance's state ([stream.Snapshotter]), so its checkpoints restore
+// at the same parallelism only.
+type instanceLookupOp[T any, K comparable, V, Out any] struct {
+	*lookupOp[T, K, V, Out]
+}
+
 // Snapshot saves the records waiting in a [Batch] (encoded with
 // encoding/gob: with checkpoints on, a batched lookup's record type must be
 // gob-encodable). Without batching there is nothing to save.
-func (o *lookupOp[T, K, V, Out]) Snapshot() ([]byte, error) {
+func (o *instanceLookupOp[T, K, V, Out]) Snapshot() ([]byte, error) {
 	if len(o.recs) == 0 {
 		return nil, nil
 	}
@@ -322,7 +349,7 @@ func (o *lookupOp[T, K, V, Out]) Snapshot() ([]byte, error) {
 }
 
 // Restore puts back the records that were waiting in the batch.
-func (o *lookupOp[T, K, V, Out]) Restore(b []byte) error {
+func (o *instanceLookupOp[T, K, V, Out]) Restore(b []byte) error {
 	o.recs, o.keys = nil, nil
 	if len(b) == 0 {
 		return nil
@@ -336,6 +363,63 @@ func (o *lookupOp[T, K, V, Out]) Restore(b []byte) error {
 		o.keys = append(o.keys, o.key(r.Value))
 	}
 	return nil
+}
+
+// keyedLookupOp is a lookup reading a KeyBy's output: the records waiting
+// in its batch are checkpointed by key group, so its checkpoints restore at
+// any parallelism, each record going back to the instance owning its key.
+type keyedLookupOp[T any, K comparable, V, Out any] struct {
+	*lookupOp[T, K, V, Out]
+	group func(T) int
+}
+
+const lookupGroupVersion = 1
+
+// SnapshotKeyGroup saves the records of key group g waiting in the batch,
+// in arrival order (encoded with [codec.For] of the record type). It
+// implements [stream.KeyGroupSnapshotter].
+func (o *keyedLookupOp[T, K, V, Out]) SnapshotKeyGroup(g int) ([]byte, error) {
+	n := 0
+	for i := range o.recs {
+		if o.group(o.recs[i].Value) == g {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	var e codec.Encoder
+	e.Byte(lookupGroupVersion)
+	e.Uint(uint64(n))
+	for i := range o.recs {
+		if r := &o.recs[i]; o.group(r.Value) == g {
+			e.Int(int64(r.Time))
+			o.codec.Append(&e, r.Value)
+		}
+	}
+	return e.Data(), nil
+}
+
+// RestoreKeyGroup adds the waiting records of key group g to the batch. It
+// implements [stream.KeyGroupSnapshotter].
+func (o *keyedLookupOp[T, K, V, Out]) RestoreKeyGroup(g int, b []byte) error {
+	d := codec.NewDecoder(b, fmt.Sprintf("lookup buffer of key group %d", g))
+	d.Version(lookupGroupVersion)
+	n := d.Count()
+	for range n {
+		t := stream.Time(d.Int())
+		v := o.codec.Decode(d)
+		if d.Err() != nil {
+			break
+		}
+		if kg := o.group(v); kg != g {
+			d.Fail("record of key group %d", kg)
+			break
+		}
+		o.recs = append(o.recs, stream.Record[T]{Time: t, Value: v})
+		o.keys = append(o.keys, o.key(v))
+	}
+	return d.Finish()
 }
 
 // get and getMany call the table with the run's context, so a call blocked
@@ -415,6 +499,9 @@ func (o *lookupOp[T, K, V, Out]) flush(out stream.Emitter[Out]) error {
 	if n == 0 {
 		return nil
 	}
+	if n > len(o.rows) { // restored batches of several instances, merged
+		o.rows, o.found = make([]V, n), make([]bool, n)
+	}
 	if err := o.getMany(n); err != nil {
 		return fmt.Errorf("lookup of %d keys (first %v): %w", n, o.keys[0], err)
 	}
@@ -450,6 +537,7 @@ func (o *lookupOp[T, K, V, Out]) OnTimer(now time.Time, out stream.Emitter[Out])
 }
 
 var (
-	_ stream.TimerHandler[int] = (*lookupOp[int, int, int, int])(nil)
-	_ stream.Snapshotter       = (*lookupOp[int, int, int, int])(nil)
+	_ stream.TimerHandler[int]   = (*lookupOp[int, int, int, int])(nil)
+	_ stream.Snapshotter         = (*instanceLookupOp[int, int, int, int])(nil)
+	_ stream.KeyGroupSnapshotter = (*keyedLookupOp[int, int, int, int])(nil)
 )

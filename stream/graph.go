@@ -106,6 +106,17 @@ type Stream[T any] struct {
 // Pipeline returns the pipeline s belongs to.
 func (s Stream[T]) Pipeline() *Pipeline { return s.must().p }
 
+// RecordKeyGroup returns the function from a record's value to its key
+// group, and true, when s is the stream of a [KeyedStream] made by [KeyBy]:
+// an operator applied to s then gets the records of the key groups its
+// instance owns ([Context.KeyGroups]), and may keep state by key group
+// ([KeyGroupSnapshotter]) without knowing the key. It returns false for
+// any other stream, a Map or Filter after KeyBy included.
+func (s Stream[T]) RecordKeyGroup() (func(T) int, bool) {
+	g := s.must().keyGroup
+	return g, g != nil
+}
+
 // Parallelism returns the number of parallel instances producing s.
 func (s Stream[T]) Parallelism() int { return s.must().parallelism }
 
@@ -128,6 +139,7 @@ type outlet[T any] struct {
 	consumers   []func(b *builder, inst int) (inlet[T], error)
 	sides       map[any]anyOutlet // *OutputTag[X] -> *outlet[X]
 	sidesOK     bool
+	keyGroup    func(T) int // a record's key group, on KeyBy's output
 }
 
 type anyOutlet interface {

@@ -61,6 +61,8 @@ func KeyBy[T any, K comparable](s Stream[T], key func(T) K, opts ...ExchangeOpti
 	if nilKey {
 		in.p.failf("%s: nil key function", out.Name())
 	}
+	maxPar := in.p.cfg.maxParallelism
+	out.o.keyGroup = func(v T) int { return KeyGroupOf(kh(key(v)), maxPar) }
 	return KeyedStream[K, T]{Stream: out, Key: key, hash: kh}
 }
 
