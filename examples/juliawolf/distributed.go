@@ -127,7 +127,7 @@ func parseSubFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 			fs.PrintDefaults()
 			return err
 		}
-		return usageError{err}
+		return usageError{fmt.Errorf("%w (see %s -h)", err, fs.Name())}
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q (all options are flags)", fs.Arg(0))
@@ -196,6 +196,9 @@ type metricsServer struct {
 func startMetrics(addr string) (*metricsServer, error) {
 	reg := prometheus.NewRegistry()
 	m, err := prom.New(reg)
+	if err == nil {
+		err = registerProcessMetrics(reg) // cli.go
+	}
 	if err != nil {
 		return nil, err
 	}

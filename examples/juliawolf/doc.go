@@ -76,6 +76,57 @@
 // snapshot with zero events. A catalog that does not load (duplicate ids,
 // missing fields, bad JSON) is a one-line error and exit status 2.
 //
+// Snapshot (-json FILE, default juliawolf_snapshot.json), schema_version 1.
+// Times are RFC 3339 in UTC, durations in seconds, counts whole numbers,
+// listen times in milliseconds. Fields:
+//
+//	schema_version     1; goes up only when a field changes meaning or goes away
+//	events_processed   valid plays, late ones included
+//	events_invalid     lines dead-lettered: undecodable, or a track the catalog lacks
+//	events_late        plays whose window was closed when they arrived
+//	unique_tracks      tracks with at least one play
+//	unique_listeners   HyperLogLog estimate of distinct user_id (about 0.8 % error)
+//	window_seconds     the -window size
+//	windows[]          every window with an on-time play, by start:
+//	  start, end         [start, end), aligned to the Unix epoch
+//	  events             on-time plays in it
+//	  unique_listeners   HLL estimate
+//	  top_track          track_id with the most plays; a tie goes to the smallest id
+//	throughput         the last window's start, events and events_per_sec
+//	                   (events / window_seconds); null without windows
+//	leaderboard[]      every track with plays, by streams descending, then track_id:
+//	  rank               1-based
+//	  track_id, title    from the catalog
+//	  streams            plays, late ones included
+//	  completion_rate    share (0 to 1) of plays with ms_played >= duration_ms
+//	  top_platform       platform with the most plays; a tie goes to the smallest name
+//	  unique_listeners   HLL estimate
+//	  p50_ms_played      quantile sketch (DDSketch, 1 % relative error at the
+//	  p95_ms_played        rank floor(q*(n-1))), clamped to the shortest and longest play
+//	run                the only part that differs between identical runs:
+//	  wall_seconds, events_per_sec   the run's own speed
+//	  settings           the single-process run's -window, -max-delay and
+//	                     -allowed-lateness (window_seconds, max_delay_seconds,
+//	                     allowed_lateness_seconds), input ("" for the generator,
+//	                     "-" for stdin), seed and events (generator only),
+//	                     catalog ("" for the built-in one) and parallel;
+//	                     absent from the distributed report
+//
+// Invariant: events_processed = sum(windows[].events) + events_late. The
+// snapshot, -report and -windows-jsonl are written atomically (a temporary
+// file renamed over the old one), so a failed run leaves the previous ones
+// intact. -windows-jsonl FILE writes one JSON object per window, as in
+// windows[], with schema_version and window_seconds on every line. A run of
+// more than 100,000 windows warns on stderr.
+//
+// Command line: juliawolf -h lists the flags and the subcommands, juliawolf
+// help [command] a command's flags, -version the build (module version, VCS
+// revision, Go version); a bad flag or argument is one line suggesting -h
+// and exit status 2. -log-level (off, the default, debug, info, warn, error)
+// and -log-format (text, json) log the runtime's lifecycle events to
+// stderr; -metrics also serves the Go runtime, process and build-info
+// collectors.
+//
 // Distributed mode (distributed.go): the same answer from several
 // processes, on Kafka partitions and Redis:
 //

@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"log/slog"
 	"os"
 	"sync/atomic"
 	"time"
@@ -37,6 +38,9 @@ type Config struct {
 	// Progress, when not nil, counts the input bytes read or the plays
 	// generated, for the progress bar.
 	Progress *atomic.Int64
+	// Logger, when not nil, receives the runtime's lifecycle log
+	// (stream.WithLogger); -log-level sets it.
+	Logger *slog.Logger
 }
 
 // Input is where a run's plays come from: JSON Lines, or a source of

@@ -30,7 +30,7 @@ const (
 
 func main() {
 	// produce, worker, report: the distributed mode (distributed.go).
-	if code, ok := runSubcommand(os.Args[1:], os.Stdout, os.Stderr); ok {
+	if code, ok := runCommand(os.Args[1:], os.Stdout, os.Stderr); ok { // cli.go
 		os.Exit(code)
 	}
 	// SIGINT and SIGTERM stop the run (with a final checkpoint under
@@ -51,6 +51,7 @@ type options struct {
 	checkpointDir                                  string
 	checkpointInterval                             time.Duration
 	metrics                                        string
+	cli                                            cliOptions // cli.go
 }
 
 // usageError is a problem with the command line or its files: exit 2.
@@ -67,34 +68,24 @@ func parseFlags(args []string, stdout io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("juliawolf", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.StringVar(&o.input, "input", "", "read plays from this JSON Lines `file` (- for stdin) instead of the generator")
-	fs.StringVar(&o.catalog, "catalog", "", "track catalog JSON array `file` (default: built in)")
-	fs.StringVar(&o.json, "json", "juliawolf_snapshot.json", "write the snapshot to this `file` (empty: none)")
-	fs.StringVar(&o.deadLetter, "dead-letter", "", "write rejected lines to this JSON Lines `file`")
-	fs.StringVar(&o.dump, "dump", "", "write the generated plays to this JSON Lines `file`")
-	fs.Int64Var(&o.events, "events", DefaultEvents, "number of plays to generate, waves in proportion")
-	fs.Uint64Var(&o.seed, "seed", DefaultSeed, "generator seed")
-	fs.DurationVar(&o.window, "window", time.Minute, "tumbling event-time window size")
-	fs.DurationVar(&o.maxDelay, "max-delay", 5*time.Second, "out-of-orderness bound B of the watermark")
-	fs.DurationVar(&o.lateness, "allowed-lateness", 0, "allowed lateness L of the windows")
-	fs.IntVar(&o.parallel, "parallel", min(runtime.GOMAXPROCS(0), stream.DefaultMaxParallelism), "parallel instances of the keyed stage")
-	fs.BoolVar(&o.quiet, "quiet", false, "print no report (the snapshot is still written)")
-	fs.StringVar(&o.report, "report", "", "write a self-contained HTML report page to this `file`")
-	fs.StringVar(&o.checkpointDir, "checkpoint-dir", "", "checkpoint the run's state into this `directory`, and resume from the checkpoint there if any")
-	fs.DurationVar(&o.checkpointInterval, "checkpoint-interval", time.Second, "time between checkpoints (with -checkpoint-dir)")
-	fs.StringVar(&o.metrics, "metrics", "", "serve /metrics and /healthz on this `host:port` while running")
+	defineFlags(fs, &o)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(stdout, "Usage: juliawolf [flags]")
-			fs.SetOutput(stdout)
-			fs.PrintDefaults()
+			printUsage(stdout, fs)
 			return o, err
 		}
-		return o, usageError{err}
+		return o, usageError{fmt.Errorf("%w"+hintHelp, err)}
+	}
+	if o.cli.version {
+		fmt.Fprintln(stdout, version())
+		return o, flag.ErrHelp // done: exit 0
+	}
+	if err := o.cli.check(); err != nil {
+		return o, err
 	}
 	switch {
 	case fs.NArg() > 0:
-		return o, usagef("unexpected argument %q (all options are flags)", fs.Arg(0))
+		return o, usagef("unexpected argument %q (all options are flags)"+hintHelp, fs.Arg(0))
 	case o.events < 0:
 		return o, usagef("-events must be >= 0, got %d", o.events)
 	case o.window <= 0:
@@ -115,6 +106,27 @@ func parseFlags(args []string, stdout io.Writer) (options, error) {
 		return o, usagef("-checkpoint-dir cannot be used with -input - (standard input cannot be read again from a checkpoint)")
 	}
 	return o, nil
+}
+
+// defineFlags defines the default run's flags on fs, into o.
+func defineFlags(fs *flag.FlagSet, o *options) {
+	fs.StringVar(&o.input, "input", "", "read plays from this JSON Lines `file` (- for stdin) instead of the generator")
+	fs.StringVar(&o.catalog, "catalog", "", "track catalog JSON array `file` (default: built in)")
+	fs.StringVar(&o.json, "json", "juliawolf_snapshot.json", "write the snapshot to this `file` (empty: none)")
+	fs.StringVar(&o.deadLetter, "dead-letter", "", "write rejected lines to this JSON Lines `file`")
+	fs.StringVar(&o.dump, "dump", "", "write the generated plays to this JSON Lines `file`")
+	fs.Int64Var(&o.events, "events", DefaultEvents, "number of plays to generate, waves in proportion")
+	fs.Uint64Var(&o.seed, "seed", DefaultSeed, "generator seed")
+	fs.DurationVar(&o.window, "window", time.Minute, "tumbling event-time window size")
+	fs.DurationVar(&o.maxDelay, "max-delay", 5*time.Second, "out-of-orderness bound B of the watermark")
+	fs.DurationVar(&o.lateness, "allowed-lateness", 0, "allowed lateness L of the windows")
+	fs.IntVar(&o.parallel, "parallel", min(runtime.GOMAXPROCS(0), stream.DefaultMaxParallelism), "parallel instances of the keyed stage")
+	fs.BoolVar(&o.quiet, "quiet", false, "print no report (the snapshot is still written)")
+	fs.StringVar(&o.report, "report", "", "write a self-contained HTML report page to this `file`")
+	fs.StringVar(&o.checkpointDir, "checkpoint-dir", "", "checkpoint the run's state into this `directory`, and resume from the checkpoint there if any")
+	fs.DurationVar(&o.checkpointInterval, "checkpoint-interval", time.Second, "time between checkpoints (with -checkpoint-dir)")
+	fs.StringVar(&o.metrics, "metrics", "", "serve /metrics and /healthz on this `host:port` while running")
+	o.cli.define(fs) // cli.go
 }
 
 // run is the whole program: it parses args, runs, reports, and returns the

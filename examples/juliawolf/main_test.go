@@ -119,7 +119,7 @@ Pipeline Stats
 	data, err := os.ReadFile(snapPath)
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(data, &raw))
-	assert.ElementsMatch(t, []string{"events_processed", "events_invalid", "events_late", "unique_tracks", "unique_listeners",
+	assert.ElementsMatch(t, []string{"schema_version", "events_processed", "events_invalid", "events_late", "unique_tracks", "unique_listeners",
 		"window_seconds", "windows", "throughput", "leaderboard", "run"}, keys(raw))
 	assert.Contains(t, string(data), `"start": "2026-11-27T18:00:00Z"`)
 	var board []map[string]any

@@ -39,7 +39,7 @@ import (
 // checkpoint ends with the snapshot of an uninterrupted run and dead-letter
 // and dump files without duplicates.
 func pipelineEngine(ctx context.Context, cfg Config, in Input, cat *Catalog) (*Snapshot, error) {
-	opts := []stream.Option{stream.WithParallelism(cfg.Parallel)}
+	opts := []stream.Option{stream.WithParallelism(cfg.Parallel), stream.WithLogger(cfg.Logger)}
 	if cfg.Metrics != nil {
 		opts = append(opts, stream.WithMetrics(cfg.Metrics))
 	}

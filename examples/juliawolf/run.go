@@ -74,6 +74,7 @@ func prepare(ctx context.Context, o options, stdin io.Reader) (_ *job, err error
 	}
 	for _, d := range []struct{ flag, path string }{
 		{"json", o.json}, {"report", o.report}, {"dead-letter", o.deadLetter}, {"dump", o.dump},
+		{"windows-jsonl", o.cli.windowsJSONL},
 	} {
 		if err := checkWritable(d.flag, d.path); err != nil {
 			return nil, err
@@ -153,6 +154,7 @@ func (j *job) run(ctx context.Context, sigs <-chan os.Signal, out, stderr io.Wri
 	cfg := Config{
 		Window: o.window, MaxDelay: o.maxDelay, AllowedLateness: o.lateness, Parallel: o.parallel,
 		DeadLetterFile: o.deadLetter, DumpFile: o.dump, Signals: sigs,
+		Logger: o.cli.logger(stderr), // cli.go
 	}
 	if j.store != nil {
 		cfg.Checkpoints, cfg.CheckpointInterval = j.store, o.checkpointInterval
@@ -180,6 +182,7 @@ func (j *job) run(ctx context.Context, sigs <-chan os.Signal, out, stderr io.Wri
 		in.Plays = NewGeneratorSource(gen)
 	}
 	writeIntro(out, gen, o.input)
+	warnWindows(o, gen, stderr) // cli.go
 	if j.resume != nil {
 		bar.println(out, fmt.Sprintf("  Resuming from checkpoint %d in %s", j.resume.ID, o.checkpointDir))
 	}
@@ -206,7 +209,7 @@ func (j *job) run(ctx context.Context, sigs <-chan os.Signal, out, stderr io.Wri
 		snap.Waves = gen.Waves()
 	}
 	snap.MaxDelay, snap.AllowedLateness = o.maxDelay, o.lateness
-	return snap, nil
+	return snap, finishOutputs(o, snap, stderr) // cli.go: settings, -windows-jsonl
 }
 
 // finish writes the snapshot and the report page, clears the checkpoints

@@ -1,16 +1,24 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
+	"io"
 	"time"
 
 	"github.com/brook-streams/brook/internal/atomicfile"
 )
 
+// SnapshotSchemaVersion is the snapshot's schema_version. It goes up when
+// a field changes meaning or goes away; new fields do not change it.
+const SnapshotSchemaVersion = 1
+
 // Snapshot is the result of a run, written as JSON by -json. Field names
 // are a contract (see the package documentation); fields tagged `json:"-"`
 // only feed the text and HTML reports.
 type Snapshot struct {
+	// SchemaVersion is SnapshotSchemaVersion, set by WriteJSON.
+	SchemaVersion   int     `json:"schema_version"`
 	EventsProcessed int64   `json:"events_processed"` // valid plays, late ones included
 	EventsInvalid   int64   `json:"events_invalid"`   // lines rejected: undecodable or unknown track
 	EventsLate      int64   `json:"events_late"`      // plays whose window was closed on arrival
@@ -84,18 +92,60 @@ type PlatformCount struct {
 	Plays    int64
 }
 
-// RunStats is the run's own speed.
+// RunStats is the run's own speed, and the settings it ran with.
 type RunStats struct {
 	WallSeconds  float64 `json:"wall_seconds"`
 	EventsPerSec float64 `json:"events_per_sec"` // events_processed / wall_seconds
+	// Settings are the run's settings; absent from the distributed
+	// report, whose settings live with the workers.
+	Settings *RunSettings `json:"settings,omitempty"`
+}
+
+// RunSettings are the settings a single-process run was given.
+type RunSettings struct {
+	WindowSeconds          float64 `json:"window_seconds"`           // -window
+	MaxDelaySeconds        float64 `json:"max_delay_seconds"`        // -max-delay (B)
+	AllowedLatenessSeconds float64 `json:"allowed_lateness_seconds"` // -allowed-lateness (L)
+	// Input is the -input path ("-" for standard input), "" for the
+	// generator; Seed and Events are the generator's (absent with -input).
+	Input    string  `json:"input"`
+	Seed     *uint64 `json:"seed,omitempty"`
+	Events   *int64  `json:"events,omitempty"`
+	Catalog  string  `json:"catalog"` // -catalog path, "" for the built-in one
+	Parallel int     `json:"parallel"`
 }
 
 // WriteJSON writes the snapshot to path, indented, replacing the file
 // atomically: a failed write leaves the previous file as it was.
 func (s *Snapshot) WriteJSON(path string) error {
+	s.SchemaVersion = SnapshotSchemaVersion
 	data, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return err
 	}
 	return atomicfile.WriteFile(path, append(data, '\n'), 0o644)
+}
+
+// windowLine is one line of -windows-jsonl.
+type windowLine struct {
+	SchemaVersion int `json:"schema_version"`
+	WindowRow
+	WindowSeconds float64 `json:"window_seconds"`
+}
+
+// WriteWindowsJSONL writes one JSON object per window to path, in the
+// order of Windows, replacing the file atomically: the fields of WindowRow
+// plus schema_version and window_seconds on every line, so each line stands
+// alone in a warehouse table.
+func (s *Snapshot) WriteWindowsJSONL(path string) error {
+	return atomicfile.Write(path, 0o644, func(w io.Writer) error {
+		bw := bufio.NewWriter(w)
+		enc := json.NewEncoder(bw)
+		for _, row := range s.Windows {
+			if err := enc.Encode(windowLine{SnapshotSchemaVersion, row, s.WindowSeconds}); err != nil {
+				return err
+			}
+		}
+		return bw.Flush()
+	})
 }
