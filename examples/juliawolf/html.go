@@ -6,13 +6,16 @@ import (
 	"html/template"
 	"image/color"
 	"math"
+	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/brook-streams/brook/internal/atomicfile"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/text"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgsvg"
@@ -44,11 +47,23 @@ func renderHTMLReport(s *Snapshot) ([]byte, error) {
 		return nil, fmt.Errorf("windows chart: %w", err)
 	}
 	var buf bytes.Buffer
+	var avg, last string // the event-time rates, as in the terminal report
+	if n := len(s.Windows); n > 0 {
+		var onTime int64
+		for _, w := range s.Windows {
+			onTime += w.Events
+		}
+		avg = rate(float64(onTime) / s.Windows[n-1].End.Sub(s.Windows[0].Start).Seconds())
+		if n > 1 && s.Window > 0 {
+			last = rate(float64(s.Windows[n-2].Events) / s.Window.Seconds())
+		}
+	}
 	err = reportPage.Execute(&buf, struct {
-		S             *Snapshot
-		Board, Series template.HTML
-		Window, B, L  string
-	}{s, board, series, shortDuration(s.Window), shortDuration(s.MaxDelay), shortDuration(s.AllowedLateness)})
+		S                  *Snapshot
+		Board, Series      template.HTML
+		Window, B, L       string
+		Rate, LastComplete string
+	}{s, board, series, shortDuration(s.Window), shortDuration(s.MaxDelay), shortDuration(s.AllowedLateness), avg, last})
 	return buf.Bytes(), err
 }
 
@@ -62,13 +77,26 @@ func leaderboardChart(rows []LeaderRow) (template.HTML, error) {
 	if err != nil {
 		return "", err
 	}
-	return svgOf(p, 7*vg.Inch, leaderboardHeight(len(rows)))
+	desc := fmt.Sprintf("Horizontal bars of all-time streams for %d tracks; %s leads with %s streams.",
+		len(rows), rows[0].Title, commas(rows[0].Streams))
+	return svgOf(p, 7*vg.Inch, leaderboardHeight(len(rows)), p.Title.Text, desc)
+}
+
+// sansSerif sets every text of p in Liberation Sans, which has the metrics
+// of Arial and Helvetica, so the labels gonum places (right-aligned ones
+// included) line up in the page's sans-serif font.
+func sansSerif(p *plot.Plot) {
+	for _, st := range []*text.Style{&p.Title.TextStyle, &p.X.Label.TextStyle, &p.Y.Label.TextStyle, &p.X.Tick.Label, &p.Y.Tick.Label} {
+		st.Font.Variant = "Sans"
+	}
+	p.BackgroundColor = nil // no fill: the page's background, light or dark
 }
 
 func leaderboardHeight(rows int) vg.Length { return vg.Length(1.2+0.28*float64(rows)) * vg.Inch }
 
 func leaderboardPlot(rows []LeaderRow) (*plot.Plot, error) {
 	p := plot.New()
+	sansSerif(p)
 	p.Title.Text = "Streams per track (all time)"
 	p.X.Label.Text = "streams"
 	p.X.Min = 0
@@ -77,7 +105,7 @@ func leaderboardPlot(rows []LeaderRow) (*plot.Plot, error) {
 	names := make([]string, len(rows))
 	for i, r := range rows { // bottom to top: the leader goes last
 		values[len(rows)-1-i] = float64(r.Streams)
-		names[len(rows)-1-i] = fitRunes(r.Title, 24)
+		names[len(rows)-1-i] = cutRunes(r.Title, 24) // no padding: the labels are right-aligned to the bars
 	}
 	bars, err := plotter.NewBarChart(values, vg.Points(14))
 	if err != nil {
@@ -101,11 +129,20 @@ func windowsChart(windows []WindowRow, size time.Duration) (template.HTML, error
 	if err != nil {
 		return "", err
 	}
-	return svgOf(p, 7*vg.Inch, 3*vg.Inch)
+	var peak WindowRow
+	for _, w := range windows {
+		if w.Events > peak.Events {
+			peak = w
+		}
+	}
+	desc := fmt.Sprintf("Line chart of on-time events in each of %d windows of %s; the busiest starts at %s UTC with %s events.",
+		len(windows), shortDuration(size), peak.Start.UTC().Format("2006-01-02 15:04:05"), commas(peak.Events))
+	return svgOf(p, 7*vg.Inch, 3*vg.Inch, p.Title.Text, desc)
 }
 
 func windowsPlot(windows []WindowRow, size time.Duration) (*plot.Plot, error) {
 	p := plot.New()
+	sansSerif(p)
 	p.Title.Text = fmt.Sprintf("On-time events per %s window (event time, UTC)", shortDuration(size))
 	p.Y.Label.Text = "events"
 	p.Y.Min = 0
@@ -156,8 +193,11 @@ func (timeTicker) Ticks(lo, hi float64) []plot.Tick {
 	return ticks
 }
 
-// svgOf renders p as an inline <svg> element (the XML prelude dropped).
-func svgOf(p *plot.Plot, w, h vg.Length) (template.HTML, error) {
+// svgOf renders p as an inline <svg> element (the XML prelude dropped)
+// that scales with the page: its viewBox kept, its fixed width and height
+// replaced by the page's width, black drawn in currentColor (so the dark
+// theme recolors it), and an accessible name and description (title, desc).
+func svgOf(p *plot.Plot, w, h vg.Length, title, desc string) (template.HTML, error) {
 	c := vgsvg.New(w, h)
 	p.Draw(draw.New(c))
 	var buf bytes.Buffer
@@ -168,8 +208,22 @@ func svgOf(p *plot.Plot, w, h vg.Length) (template.HTML, error) {
 	if i := bytes.Index(out, []byte("<svg")); i >= 0 {
 		out = out[i:]
 	}
-	return template.HTML(out), nil // gonum's own markup, no user text unescaped: it escapes labels
+	open := bytes.IndexByte(out, '>')
+	if open < 0 {
+		return "", fmt.Errorf("no <svg> element in gonum's output")
+	}
+	head := string(out[:open])
+	head = svgSize.ReplaceAllString(head, "")
+	var b strings.Builder
+	b.WriteString(head)
+	b.WriteString(` width="100%" role="img">`)
+	b.WriteString("<title>" + template.HTMLEscapeString(title) + "</title><desc>" + template.HTMLEscapeString(desc) + "</desc>")
+	b.WriteString(strings.ReplaceAll(string(out[open+1:]), "#000000", "currentColor"))
+	return template.HTML(b.String()), nil // gonum's markup, which escapes labels, and our escaped title and desc
 }
+
+// svgSize matches the fixed width and height attributes of gonum's <svg>.
+var svgSize = regexp.MustCompile(` (width|height)="[^"]*"`)
 
 var reportPage = template.Must(template.New("report").Funcs(template.FuncMap{
 	"commas":  func(n int64) string { return commas(n) },
@@ -186,18 +240,26 @@ var reportPage = template.Must(template.New("report").Funcs(template.FuncMap{
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Julia Wolf -- Streaming Analytics Report</title>
 <style>
-body { font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2rem auto; max-width: 60rem; padding: 0 1rem; color: #222; }
+:root { color-scheme: light dark; --fg: #222; --muted: #666; --bg: #fff; --card: #f6eef9; --rule: #eee; --accent: #8e24aa; }
+@media (prefers-color-scheme: dark) {
+  :root { --fg: #e8e3ea; --muted: #a99fae; --bg: #17131a; --card: #2a2030; --rule: #3a3040; --accent: #ce93d8; }
+}
+body { font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2rem auto; max-width: 60rem; padding: 0 1rem; color: var(--fg); background: var(--bg); }
 h1 { font-size: 1.6rem; margin-bottom: .2rem; }
-h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 2px solid #8e24aa; padding-bottom: .2rem; }
-.sub { color: #666; margin-top: 0; }
+h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 2px solid var(--accent); padding-bottom: .2rem; }
+.sub { color: var(--muted); margin-top: 0; }
 .stats { display: grid; grid-template-columns: repeat(auto-fill, minmax(11rem, 1fr)); gap: .6rem; }
-.stat { background: #f6eef9; border-radius: .4rem; padding: .6rem .8rem; }
+.stat { background: var(--card); border-radius: .4rem; padding: .6rem .8rem; }
 .stat b { display: block; font-size: 1.3rem; }
-.stat span { color: #555; font-size: .85rem; }
+.stat span { color: var(--muted); font-size: .85rem; }
+.scroll { overflow-x: auto; -webkit-overflow-scrolling: touch; }
 table { border-collapse: collapse; width: 100%; font-size: .92rem; }
-th, td { padding: .3rem .5rem; text-align: right; border-bottom: 1px solid #eee; }
+th, td { padding: .3rem .5rem; text-align: right; border-bottom: 1px solid var(--rule); white-space: nowrap; }
 th:nth-child(2), td:nth-child(2), th:nth-child(3), td:nth-child(3) { text-align: left; }
-svg { max-width: 100%; height: auto; }
+td:nth-child(2) { white-space: normal; min-width: 9rem; }
+figure { margin: 1rem 0; }
+svg { display: block; width: 100%; height: auto; color: var(--fg); }
+svg text { font-family: "Liberation Sans", Arial, Helvetica, sans-serif !important; fill: currentColor; }
 </style>
 </head>
 <body>
@@ -212,19 +274,23 @@ svg { max-width: 100%; height: auto; }
 <div class="stat"><b>{{commas .S.EventsLate}}</b><span>late events</span></div>
 <div class="stat"><b>{{commas .S.EventsInvalid}}</b><span>invalid lines</span></div>
 <div class="stat"><b>{{len .S.Windows}}</b><span>windows with on-time events</span></div>
-{{with .S.Throughput}}<div class="stat"><b>{{f2 .EventsPerSec}}</b><span>events/sec in the last window ({{utc .WindowStart}})</span></div>{{end}}
+{{with .Rate}}<div class="stat"><b>{{.}}</b><span>events/sec of event time (all-time average)</span></div>{{end}}
+{{with .LastComplete}}<div class="stat"><b>{{.}}</b><span>events/sec in the last complete window</span></div>{{end}}
 <div class="stat"><b>{{rate .S.Run.EventsPerSec}}</b><span>events/sec processed ({{printf "%.3f" .S.Run.WallSeconds}} s wall)</span></div>
 </div>
 
 <h2>Track leaderboard (all time)</h2>
-{{.Board}}
+{{with .Board}}<figure>{{.}}</figure>{{end}}
+<div class="scroll">
 <table>
-<tr><th>#</th><th>track</th><th>top platform</th><th>streams</th><th>complete</th><th>listeners</th><th>p50 listen</th><th>p95 listen</th></tr>
-{{range .S.Leaderboard}}<tr><td>{{.Rank}}</td><td>{{.Title}} <small>({{.TrackID}})</small></td><td>{{.TopPlatform}}</td><td>{{commas .Streams}}</td><td>{{pct .CompletionRate}}</td><td>{{ucommas .UniqueListeners}}</td><td>{{clock .P50MsPlayed}}</td><td>{{clock .P95MsPlayed}}</td></tr>
+<tr><th>#</th><th>track</th><th>top platform</th><th>streams</th><th>complete</th><th>listeners</th><th>duration</th><th>p50 listen</th><th>p95 listen</th></tr>
+{{range .S.Leaderboard}}<tr><td>{{.Rank}}</td><td>{{.Title}} <small>({{.TrackID}})</small></td><td>{{.TopPlatform}}</td><td>{{commas .Streams}}</td><td>{{pct .CompletionRate}}</td><td>{{ucommas .UniqueListeners}}</td><td>{{if .DurationMs}}{{clock .DurationMs}}{{end}}</td><td>{{clock .P50MsPlayed}}</td><td>{{clock .P95MsPlayed}}</td></tr>
 {{end}}</table>
+</div>
+<p class="sub">p50 and p95 listen times are from a quantile sketch: within 1 % of the listen time at that rank, never outside the shortest and longest play.</p>
 
 <h2>Events per window</h2>
-{{.Series}}
+{{with .Series}}<figure>{{.}}</figure>{{end}}
 </body>
 </html>
 `))

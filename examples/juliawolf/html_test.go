@@ -27,6 +27,15 @@ func TestHTMLReport(t *testing.T) {
 		assert.GreaterOrEqual(t, strings.Count(page, title), 2, "%s in the chart and the table", title)
 	}
 	assert.Contains(t, page, "On-time events per 60s window")
+	// Responsive, accessible charts and the dark theme.
+	assert.Equal(t, 2, strings.Count(page, `width="100%" role="img"><title>`), "each chart scales and has a title")
+	assert.Equal(t, 2, strings.Count(page, "<desc>"), "and a description")
+	assert.NotRegexp(t, `<svg[^>]* (width|height)="[0-9.]+pt"`, page, "no fixed chart size")
+	assert.NotContains(t, page, "Liberation Serif", "sans-serif chart text")
+	assert.Contains(t, page, "@media (prefers-color-scheme: dark)")
+	assert.Contains(t, page, `<div class="scroll">`, "the table scrolls on a narrow screen")
+	assert.Contains(t, page, "<th>duration</th><th>p50 listen</th><th>p95 listen</th>")
+	assert.Contains(t, page, "<td>3:03</td>", "In My Room's duration")
 	assert.Contains(t, page, "<b>4,500</b><span>events processed</span>")
 	// Self-contained: nothing to fetch.
 	for _, ref := range []string{"<script", "<link", "src=", "url(", "@import", `href="http`} {
