@@ -100,7 +100,13 @@ func (x *exchangeSpec[T]) attach(s Stream[T]) {
 	x.senders += in.parallelism
 	in.consume(func(b *builder, inst int) (inlet[T], error) {
 		xr := exchangeRunOf(b.rt, x)
-		return xr.newSender(b.rt.ctx, offset+inst), nil
+		s := xr.newSender(b.rt.ctx, offset+inst)
+		if x.hash != nil {
+			// The key function runs in the sender, in the upstream task: a
+			// panic in it is reported under the exchange's name (the KeyBy's).
+			s.t, s.node = b.t, b.t.node(x.name)
+		}
+		return s, nil
 	})
 }
 
@@ -204,6 +210,8 @@ type sender[T any] struct {
 	done  <-chan struct{}
 
 	router *keyRouter // key group -> instance, for a keyed exchange
+	t      *task      // the upstream task, for a keyed exchange
+	node   int        // the exchange's name in t, current while the key function runs
 }
 
 func (s *sender[T]) Emit(r Record[T]) error {
@@ -228,7 +236,10 @@ func (s *sender[T]) addAll(r Record[T]) error {
 func (s *sender[T]) pick(v T) int {
 	j := 0
 	if s.hash != nil {
+		prev := s.t.cur
+		s.t.cur = s.node
 		j = s.router.route(s.hash(v))
+		s.t.cur = prev
 	} else if s.fixed >= 0 {
 		j = s.fixed
 	} else if s.n > 1 {

@@ -107,6 +107,45 @@ func TestPanicRecovered(t *testing.T) {
 	assert.Equal(t, "source.map", oe.Op)
 }
 
+// TestKeyFunctionPanicNamesTheKeyBy: a key function runs in the sender of
+// its exchange, in the upstream task; its panic is reported under the
+// KeyBy's name, and a panic after it in the upstream chain still under that
+// chain's operator.
+func TestKeyFunctionPanicNamesTheKeyBy(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		key, mapf func(int64) int64
+		want      string
+	}{
+		{"in the key function", func(x int64) int64 {
+			if x == 5 {
+				panic("bad key")
+			}
+			return x
+		}, func(x int64) int64 { return x }, "by-x"},
+		{"in the map after a keyed record", func(x int64) int64 { return x }, func(x int64) int64 {
+			if x == 5 {
+				panic("bad map")
+			}
+			return x
+		}, "source.map"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := stream.New(stream.WithBatchSize(1))
+			s := stream.From(p, stream.Slice(ints(10)))
+			s = stream.Map(s, tc.mapf)
+			stream.To(stream.KeyBy(s, tc.key, stream.Parallelism(2), stream.Name("by-x")).Stream, stream.Discard[int64]())
+			err := p.Run(context.Background())
+			var pe *stream.PanicError
+			require.ErrorAs(t, err, &pe)
+			var oe *stream.OperatorError
+			require.ErrorAs(t, err, &oe)
+			assert.Equal(t, tc.want, oe.Op)
+		})
+	}
+}
+
 func TestCancellationReturnsPromptly(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
