@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/brook-streams/brook/sketch"
 	"github.com/brook-streams/brook/stream"
+	"github.com/brook-streams/brook/stream/codec"
 )
 
 // This file holds what -checkpoint-dir adds: the checkpoint encodings of
@@ -33,109 +33,25 @@ import (
 // gives an error wrapping stream.ErrCorruptCheckpoint, never a panic
 // (FuzzRestore).
 
-// stateEncoder appends the fields of a checkpoint state.
-type stateEncoder struct{ b []byte }
-
-func (e *stateEncoder) version(v byte)  { e.b = append(e.b, v) }
-func (e *stateEncoder) int(v int64)     { e.b = binary.AppendVarint(e.b, v) }
-func (e *stateEncoder) uint(v uint64)   { e.b = binary.AppendUvarint(e.b, v) }
-func (e *stateEncoder) string(s string) { e.uint(uint64(len(s))); e.b = append(e.b, s...) }
-func (e *stateEncoder) bytes(p []byte)  { e.uint(uint64(len(p))); e.b = append(e.b, p...) }
-
-// stateDecoder reads what a stateEncoder wrote. The first problem sticks:
-// later reads return zero values and finish reports it.
-type stateDecoder struct {
-	b    []byte
-	what string
-	err  error
-}
-
-func (d *stateDecoder) fail(format string, args ...any) {
-	if d.err == nil {
-		d.err = fmt.Errorf("%w: %s: %s", stream.ErrCorruptCheckpoint, d.what, fmt.Sprintf(format, args...))
-	}
-	d.b = nil
-}
-
-func (d *stateDecoder) version(v byte, what string) {
-	d.what = what
-	if len(d.b) == 0 || d.b[0] != v {
-		d.fail("unknown version")
-		return
-	}
-	d.b = d.b[1:]
-}
-
-func (d *stateDecoder) int() int64 {
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.fail("truncated")
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *stateDecoder) uint() uint64 {
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail("truncated")
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *stateDecoder) nonNegative() int64 {
-	v := d.int()
+// nonNegative reads a varint that must not be negative (a count).
+func nonNegative(d *codec.Decoder) int64 {
+	v := d.Int()
 	if v < 0 {
-		d.fail("negative count %d", v)
+		d.Fail("negative count %d", v)
 		return 0
 	}
 	return v
-}
-
-// count reads a number of items that take at least one byte each, so it
-// is at most what is left: a damaged count cannot make Restore allocate
-// more than the state's size.
-func (d *stateDecoder) count() int {
-	v := d.uint()
-	if v > uint64(len(d.b)) {
-		d.fail("%d items in %d bytes", v, len(d.b))
-		return 0
-	}
-	return int(v)
-}
-
-func (d *stateDecoder) bytes() []byte {
-	n := d.count()
-	if d.err != nil {
-		return nil
-	}
-	p := d.b[:n:n]
-	d.b = d.b[n:]
-	return p
-}
-
-func (d *stateDecoder) string() string { return string(d.bytes()) }
-
-// finish reports the first problem, or trailing bytes.
-func (d *stateDecoder) finish() error {
-	if d.err == nil && len(d.b) != 0 {
-		d.fail("%d trailing bytes", len(d.b))
-	}
-	return d.err
 }
 
 // appendTrackStats encodes s. Encoding initializes zero-value sketches,
 // which changes none of their results.
-func appendTrackStats(e *stateEncoder, s *TrackStats) error {
-	e.int(s.Streams)
-	e.int(s.Completions)
-	e.uint(uint64(len(s.Platforms)))
+func appendTrackStats(e *codec.Encoder, s *TrackStats) error {
+	e.Int(s.Streams)
+	e.Int(s.Completions)
+	e.Uint(uint64(len(s.Platforms)))
 	for _, pc := range s.Platforms {
-		e.string(pc.Platform)
-		e.int(pc.Plays)
+		e.String(pc.Platform)
+		e.Int(pc.Plays)
 	}
 	if err := appendHLL(e, &s.Listeners); err != nil {
 		return err
@@ -144,39 +60,39 @@ func appendTrackStats(e *stateEncoder, s *TrackStats) error {
 	if err != nil {
 		return err
 	}
-	e.bytes(q)
+	e.Bytes(q)
 	return nil
 }
 
-func appendHLL(e *stateEncoder, h *sketch.HLL) error {
+func appendHLL(e *codec.Encoder, h *sketch.HLL) error {
 	b, err := h.MarshalBinary()
 	if err != nil {
 		return err
 	}
-	e.bytes(b)
+	e.Bytes(b)
 	return nil
 }
 
 // readTrackStats decodes what appendTrackStats wrote into s.
-func readTrackStats(d *stateDecoder, s *TrackStats) {
-	s.Streams, s.Completions = d.nonNegative(), d.nonNegative()
-	n := d.count()
+func readTrackStats(d *codec.Decoder, s *TrackStats) {
+	s.Streams, s.Completions = nonNegative(d), nonNegative(d)
+	n := d.Count()
 	s.Platforms = nil
 	for range n {
-		pc := PlatformCount{Platform: d.string(), Plays: d.nonNegative()}
-		if d.err != nil {
+		pc := PlatformCount{Platform: d.String(), Plays: nonNegative(d)}
+		if d.Err() != nil {
 			return
 		}
 		s.Platforms = append(s.Platforms, pc)
 	}
 	readHLL(d, &s.Listeners)
-	q := d.bytes()
-	if d.err != nil {
+	q := d.Bytes()
+	if d.Err() != nil {
 		return
 	}
 	var decoded sketch.Quantiles
 	if err := decoded.UnmarshalBinary(q); err != nil {
-		d.fail("listen times: %v", err)
+		d.Fail("listen times: %v", err)
 		return
 	}
 	// The pipeline merges these with sketches of the default accuracy. A
@@ -190,23 +106,23 @@ func readTrackStats(d *stateDecoder, s *TrackStats) {
 		err = canon.Merge(&decoded)
 	}
 	if err != nil {
-		d.fail("listen times: %v", err)
+		d.Fail("listen times: %v", err)
 		return
 	}
 	s.ListenMs = *canon
 }
 
-func readHLL(d *stateDecoder, h *sketch.HLL) {
-	b := d.bytes()
-	if d.err != nil {
+func readHLL(d *codec.Decoder, h *sketch.HLL) {
+	b := d.Bytes()
+	if d.Err() != nil {
 		return
 	}
 	if err := h.UnmarshalBinary(b); err != nil {
-		d.fail("listeners: %v", err)
+		d.Fail("listeners: %v", err)
 		return
 	}
 	if p := h.Precision(); p != sketch.DefaultPrecision {
-		d.fail("listeners: HLL precision %d, want %d", p, sketch.DefaultPrecision)
+		d.Fail("listeners: HLL precision %d, want %d", p, sketch.DefaultPrecision)
 	}
 }
 
@@ -216,104 +132,104 @@ const boardStateVersion = 1
 // figures per track and of listeners, the closed windows' rows and the
 // open windows' latest results per track.
 func (b *boardSink) Snapshot() ([]byte, error) {
-	var e stateEncoder
-	e.version(boardStateVersion)
-	e.int(b.late)
-	e.uint(uint64(len(b.tracks)))
+	e := codec.NewEncoder(nil)
+	e.Byte(boardStateVersion)
+	e.Int(b.late)
+	e.Uint(uint64(len(b.tracks)))
 	for i := range b.tracks {
-		if err := appendTrackStats(&e, &b.tracks[i]); err != nil {
+		if err := appendTrackStats(e, &b.tracks[i]); err != nil {
 			return nil, err
 		}
 	}
-	if err := appendHLL(&e, &b.users); err != nil {
+	if err := appendHLL(e, &b.users); err != nil {
 		return nil, err
 	}
-	e.uint(uint64(len(b.windows)))
+	e.Uint(uint64(len(b.windows)))
 	for _, w := range b.windows {
-		e.int(w.Start.UnixNano())
-		e.int(w.End.UnixNano())
-		e.int(w.Events)
-		e.uint(w.UniqueListeners)
-		e.string(w.TopTrack)
+		e.Int(w.Start.UnixNano())
+		e.Int(w.End.UnixNano())
+		e.Int(w.Events)
+		e.Uint(w.UniqueListeners)
+		e.String(w.TopTrack)
 	}
 	starts := make([]stream.Time, 0, len(b.open))
 	for s := range b.open {
 		starts = append(starts, s)
 	}
 	slices.Sort(starts)
-	e.uint(uint64(len(starts)))
+	e.Uint(uint64(len(starts)))
 	for _, s := range starts {
 		w := b.open[s]
-		e.int(int64(w.start))
-		e.int(int64(w.end))
+		e.Int(int64(w.start))
+		e.Int(int64(w.end))
 		tracks := make([]int, 0, len(w.perTrack))
 		for t := range w.perTrack {
 			tracks = append(tracks, t)
 		}
 		slices.Sort(tracks)
-		e.uint(uint64(len(tracks)))
+		e.Uint(uint64(len(tracks)))
 		for _, t := range tracks {
-			e.uint(uint64(t))
-			if err := appendTrackStats(&e, w.perTrack[t]); err != nil {
+			e.Uint(uint64(t))
+			if err := appendTrackStats(e, w.perTrack[t]); err != nil {
 				return nil, err
 			}
 		}
 	}
-	return e.b, nil
+	return e.Data(), nil
 }
 
 // Restore implements stream.Snapshotter.
 func (b *boardSink) Restore(state []byte) error {
-	d := stateDecoder{b: state}
-	d.version(boardStateVersion, "leaderboard")
-	late := d.nonNegative()
-	if n := d.count(); d.err == nil && n != b.cat.Len() {
-		d.fail("%d tracks, the catalog has %d", n, b.cat.Len())
+	d := codec.NewDecoder(state, "leaderboard")
+	d.Version(boardStateVersion)
+	late := nonNegative(d)
+	if n := d.Count(); d.Err() == nil && n != b.cat.Len() {
+		d.Fail("%d tracks, the catalog has %d", n, b.cat.Len())
 	}
 	tracks := make([]TrackStats, b.cat.Len())
 	for i := range tracks {
-		if d.err != nil {
+		if d.Err() != nil {
 			break
 		}
-		readTrackStats(&d, &tracks[i])
+		readTrackStats(d, &tracks[i])
 	}
 	var users sketch.HLL
-	readHLL(&d, &users)
+	readHLL(d, &users)
 	var windows []WindowRow
-	for range d.count() {
-		row := WindowRow{Start: nsTime(d.int()), End: nsTime(d.int()), Events: d.nonNegative(), UniqueListeners: d.uint(), TopTrack: d.string()}
-		if d.err != nil {
+	for range d.Count() {
+		row := WindowRow{Start: nsTime(d.Int()), End: nsTime(d.Int()), Events: nonNegative(d), UniqueListeners: d.Uint(), TopTrack: d.String()}
+		if d.Err() != nil {
 			break
 		}
 		windows = append(windows, row)
 	}
 	open := map[stream.Time]*boardWindow{}
-	for range d.count() {
-		w := &boardWindow{start: stream.Time(d.int()), end: stream.Time(d.int()), perTrack: map[int]*TrackStats{}}
-		if d.err == nil && w.start >= w.end {
-			d.fail("window [%d,%d)", w.start, w.end)
+	for range d.Count() {
+		w := &boardWindow{start: stream.Time(d.Int()), end: stream.Time(d.Int()), perTrack: map[int]*TrackStats{}}
+		if d.Err() == nil && w.start >= w.end {
+			d.Fail("window [%d,%d)", w.start, w.end)
 		}
-		if _, dup := open[w.start]; d.err == nil && dup {
-			d.fail("window at %d twice", w.start)
+		if _, dup := open[w.start]; d.Err() == nil && dup {
+			d.Fail("window at %d twice", w.start)
 		}
-		for range d.count() {
-			t := d.uint()
-			if d.err == nil && t >= uint64(b.cat.Len()) {
-				d.fail("track %d, the catalog has %d", t, b.cat.Len())
+		for range d.Count() {
+			t := d.Uint()
+			if d.Err() == nil && t >= uint64(b.cat.Len()) {
+				d.Fail("track %d, the catalog has %d", t, b.cat.Len())
 			}
 			st := &TrackStats{}
-			readTrackStats(&d, st)
-			if d.err != nil {
+			readTrackStats(d, st)
+			if d.Err() != nil {
 				break
 			}
 			w.perTrack[int(t)] = st
 		}
-		if d.err != nil {
+		if d.Err() != nil {
 			break
 		}
 		open[w.start] = w
 	}
-	if err := d.finish(); err != nil {
+	if err := d.Finish(); err != nil {
 		return err
 	}
 	b.late, b.tracks, b.users, b.windows, b.open = late, tracks, users, windows, open

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/brook-streams/brook/stream"
+	"github.com/brook-streams/brook/stream/codec"
 )
 
 // DefaultEvents is the generator's default total: the three waves of the
@@ -344,25 +345,25 @@ func (s *GeneratorSource) Snapshot() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var e stateEncoder
-	e.version(genStateVersion)
-	e.uint(s.gen.seed)
-	e.int(s.gen.Events())
-	e.bytes(pcg)
-	e.int(int64(s.cur.wave))
-	e.int(s.cur.i)
-	e.int(s.cur.seq)
-	return e.b, nil
+	e := codec.NewEncoder(nil)
+	e.Byte(genStateVersion)
+	e.Uint(s.gen.seed)
+	e.Int(s.gen.Events())
+	e.Bytes(pcg)
+	e.Int(int64(s.cur.wave))
+	e.Int(s.cur.i)
+	e.Int(s.cur.seq)
+	return e.Data(), nil
 }
 
 // Restore implements stream.Snapshotter: it puts the cursor back.
 func (s *GeneratorSource) Restore(state []byte) error {
-	d := stateDecoder{b: state}
-	d.version(genStateVersion, "generator position")
-	seed, events := d.uint(), d.nonNegative()
-	pcgState := d.bytes()
-	wave, i, seq := d.nonNegative(), d.nonNegative(), d.nonNegative()
-	if err := d.finish(); err != nil {
+	d := codec.NewDecoder(state, "generator position")
+	d.Version(genStateVersion)
+	seed, events := d.Uint(), nonNegative(d)
+	pcgState := d.Bytes()
+	wave, i, seq := nonNegative(d), nonNegative(d), nonNegative(d)
+	if err := d.Finish(); err != nil {
 		return err
 	}
 	if seed != s.gen.seed || events != s.gen.Events() {

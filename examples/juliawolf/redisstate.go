@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/brook-streams/brook/stream"
+	"github.com/brook-streams/brook/stream/codec"
 	"github.com/brook-streams/brook/window"
 )
 
@@ -193,35 +194,35 @@ const trackSetVersion = 1
 
 // encodeTrackSet writes the tracks with plays, by track_id.
 func encodeTrackSet(cat *Catalog, ts trackSet) ([]byte, error) {
-	var e stateEncoder
-	e.version(trackSetVersion)
+	e := codec.NewEncoder(nil)
+	e.Byte(trackSetVersion)
 	n := 0
 	for _, s := range ts {
 		if s != nil {
 			n++
 		}
 	}
-	e.uint(uint64(n))
+	e.Uint(uint64(n))
 	for i, s := range ts {
 		if s == nil {
 			continue
 		}
-		e.string(cat.Track(i).TrackID)
-		if err := appendTrackStats(&e, s); err != nil {
+		e.String(cat.Track(i).TrackID)
+		if err := appendTrackStats(e, s); err != nil {
 			return nil, err
 		}
 	}
-	return e.b, nil
+	return e.Data(), nil
 }
 
 func decodeTrackSet(cat *Catalog, b []byte, what string) (trackSet, error) {
-	d := stateDecoder{b: b}
-	d.version(trackSetVersion, what)
+	d := codec.NewDecoder(b, what)
+	d.Version(trackSetVersion)
 	ts := newTrackSet(cat)
-	n := d.count()
+	n := d.Count()
 	for range n {
-		id := d.string()
-		if d.err != nil {
+		id := d.String()
+		if d.Err() != nil {
 			break
 		}
 		i, ok := cat.Index(id)
@@ -232,9 +233,9 @@ func decodeTrackSet(cat *Catalog, b []byte, what string) (trackSet, error) {
 			return nil, fmt.Errorf("%s: track %q twice", what, clip(id))
 		}
 		ts[i] = &TrackStats{}
-		readTrackStats(&d, ts[i])
+		readTrackStats(d, ts[i])
 	}
-	if err := d.finish(); err != nil {
+	if err := d.Finish(); err != nil {
 		return nil, err
 	}
 	return ts, nil
@@ -254,20 +255,20 @@ func encodeWindow(cat *Catalog, w *windowAgg) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var e stateEncoder
-	e.version(windowVersion)
-	e.int(w.start)
-	e.int(w.end)
-	e.bytes(body)
-	return e.b, nil
+	e := codec.NewEncoder(nil)
+	e.Byte(windowVersion)
+	e.Int(w.start)
+	e.Int(w.end)
+	e.Bytes(body)
+	return e.Data(), nil
 }
 
 func decodeWindow(cat *Catalog, asg window.Assigner, b []byte, what string) (*windowAgg, error) {
-	d := stateDecoder{b: b}
-	d.version(windowVersion, what)
-	w := &windowAgg{start: d.int(), end: d.int()}
-	body := d.bytes()
-	if err := d.finish(); err != nil {
+	d := codec.NewDecoder(b, what)
+	d.Version(windowVersion)
+	w := &windowAgg{start: d.Int(), end: d.Int()}
+	body := d.Bytes()
+	if err := d.Finish(); err != nil {
 		return nil, err
 	}
 	if span := asg.Windows(timeNs(w.start)); len(span) != 1 || int64(span[0].Start) != w.start || int64(span[0].End) != w.end {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/brook-streams/brook/internal/jsonenc"
 	"github.com/brook-streams/brook/stream"
+	"github.com/brook-streams/brook/stream/codec"
 )
 
 // The reference engine's input: its own line reader (input.go) and sources
@@ -315,12 +316,12 @@ func (s *LineSource) Rejected() int64 { return s.rejected.Load() }
 // Snapshot implements stream.Snapshotter: the position after the last line
 // read.
 func (s *LineSource) Snapshot() ([]byte, error) {
-	var e stateEncoder
-	e.version(lineStateVersion)
-	e.int(s.lr.off)
-	e.int(s.lr.line)
-	e.int(s.rejected.Load())
-	return e.b, nil
+	e := codec.NewEncoder(nil)
+	e.Byte(lineStateVersion)
+	e.Int(s.lr.off)
+	e.Int(s.lr.line)
+	e.Int(s.rejected.Load())
+	return e.Data(), nil
 }
 
 const lineStateVersion = 1
@@ -328,10 +329,10 @@ const lineStateVersion = 1
 // Restore implements stream.Snapshotter: it seeks the input to the
 // checkpointed offset.
 func (s *LineSource) Restore(state []byte) error {
-	d := stateDecoder{b: state}
-	d.version(lineStateVersion, "input position")
-	off, line, rejected := d.nonNegative(), d.nonNegative(), d.nonNegative()
-	if err := d.finish(); err != nil {
+	d := codec.NewDecoder(state, "input position")
+	d.Version(lineStateVersion)
+	off, line, rejected := nonNegative(d), nonNegative(d), nonNegative(d)
+	if err := d.Finish(); err != nil {
 		return err
 	}
 	if line > off {
@@ -423,18 +424,18 @@ const sliceStateVersion = 1
 
 // Snapshot implements stream.Snapshotter: the index of the next play.
 func (s *SliceSource) Snapshot() ([]byte, error) {
-	var e stateEncoder
-	e.version(sliceStateVersion)
-	e.int(int64(s.pos))
-	return e.b, nil
+	e := codec.NewEncoder(nil)
+	e.Byte(sliceStateVersion)
+	e.Int(int64(s.pos))
+	return e.Data(), nil
 }
 
 // Restore implements stream.Snapshotter.
 func (s *SliceSource) Restore(state []byte) error {
-	d := stateDecoder{b: state}
-	d.version(sliceStateVersion, "slice position")
-	pos := d.nonNegative()
-	if err := d.finish(); err != nil {
+	d := codec.NewDecoder(state, "slice position")
+	d.Version(sliceStateVersion)
+	pos := nonNegative(d)
+	if err := d.Finish(); err != nil {
 		return err
 	}
 	if pos > int64(len(s.Plays)) {
