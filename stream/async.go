@@ -43,13 +43,16 @@ type asyncConfig struct {
 
 func asyncOptionFunc(set func(*asyncConfig)) AsyncOption { return OptionFor[AsyncOption](set) }
 
-// MaxInFlight bounds the requests an [Async] instance has outstanding —
-// called, waiting for a retry, or completed but not yet emitted (in ordered
-// mode a result waits for the ones before it) — to n (default 100). When n
-// are outstanding, the instance stops taking input until one is emitted:
-// backpressure, not a growing queue. It is also the number of worker
-// goroutines an instance starts, at most (they are started as the load
-// needs them).
+// MaxInFlight bounds the requests an [Async] instance has in flight — being
+// called or waiting for a retry — to n (default 100). It is also the number
+// of worker goroutines an instance starts, at most (they are started as the
+// load needs them). A completed request whose result waits to be emitted (in
+// ordered mode for the requests before it, in either mode for a watermark
+// before it) is no longer in flight, so a slow request does not stop the
+// ones behind it from being made; such waiting results are bounded by n
+// too, so an instance holds at most 2n records. When either bound is
+// reached, the instance stops taking input until a request completes or a
+// result is emitted: backpressure, not a growing queue.
 func MaxInFlight(n int) AsyncOption {
 	return asyncOptionFunc(func(c *asyncConfig) {
 		if n < 1 {
@@ -129,6 +132,11 @@ func DeadLetterFailed() AsyncOption {
 // encoding/gob (the record type must then be gob-encodable): a barrier does
 // not wait for them, and a restored run issues them again. Requests may
 // therefore be made more than once for a record; fn should be idempotent.
+// A barrier does wait behind the input the instance has not taken yet: when
+// the instance is full (see [MaxInFlight]), it waits until a request
+// completes — with requests that hang, until their [RequestTimeout]. Give
+// requests to a remote service a timeout, so a hung service delays
+// checkpoints by at most that long.
 //
 // Records rejected by fn (and, with [DeadLetterFailed], records whose
 // requests failed) go to the returned dead-letter stream; if nothing
@@ -272,7 +280,7 @@ func (n *asyncNode[In, Out]) close() error {
 
 func (n *asyncNode[In, Out]) submit(s *asyncSlot[In, Out]) {
 	n.inflight++
-	if n.inflight > n.workers {
+	if n.inflight > n.workers && n.workers < n.cfg.capacity {
 		n.workers++
 		n.wg.Add(1)
 		go n.work()
@@ -377,7 +385,10 @@ func (n *asyncNode[In, Out]) Emit(r Record[In]) error {
 	if err := n.poll(); err != nil {
 		return err
 	}
-	for n.unemitted >= n.cfg.capacity {
+	// In flight: at most capacity; completed, waiting to be emitted: at
+	// most capacity more. (With nothing in flight, nothing waits: every
+	// completed result the order allows has been emitted.)
+	for n.inflight >= n.cfg.capacity || (n.unemitted >= 2*n.cfg.capacity && n.inflight > 0) {
 		if err := n.waitOne(); err != nil {
 			return err
 		}

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -578,4 +579,70 @@ func TestAsyncCheckpointWithRequestsInFlight(t *testing.T) {
 			assert.Equal(t, want, got)
 		})
 	}
+}
+
+// TestAsyncBounds: in ordered mode a request that hangs at the head does
+// not stop the MaxInFlight requests behind it from being made — completed
+// results wait, up to MaxInFlight of them — and at no time are more than
+// MaxInFlight calls running.
+func TestAsyncBounds(t *testing.T) {
+	t.Parallel()
+	const n, total = 5, 40
+	release := make(chan struct{})
+	var released atomic.Bool
+	started := make(chan int, total)
+	var mu sync.Mutex
+	var running, maxRunning, beforeRelease int
+	fn := func(ctx context.Context, v int) (int, error) {
+		mu.Lock()
+		running++
+		maxRunning = max(maxRunning, running)
+		if !released.Load() {
+			beforeRelease++
+		}
+		mu.Unlock()
+		defer func() { mu.Lock(); running--; mu.Unlock() }()
+		started <- v
+		if v == 0 {
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			}
+		}
+		return v * 2, nil
+	}
+	vals := make([]int, total)
+	for i := range vals {
+		vals[i] = i
+	}
+	p := stream.New()
+	res := stream.Async(stream.From(p, stream.Slice(vals)), fn, stream.MaxInFlight(n))
+	out := stream.Collect[int]()
+	stream.To(res.Stream, out)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	// The hung request and the 2n-1 after it (n-1 in flight beside it, n
+	// completed and waiting) start while the head hangs.
+	for range 2 * n {
+		select {
+		case <-started:
+		case <-ctx.Done():
+			t.Fatal("fewer than 2*MaxInFlight requests made while the head hangs")
+		}
+	}
+	mu.Lock()
+	released.Store(true)
+	mu.Unlock()
+	close(release)
+	require.NoError(t, <-done)
+	want := make([]int, total)
+	for i := range want {
+		want[i] = i * 2
+	}
+	assert.Equal(t, want, out.Values(), "results in input order")
+	assert.Equal(t, 2*n, beforeRelease, "requests made while the head hung")
+	assert.LessOrEqual(t, maxRunning, n, "calls running at once")
 }
