@@ -46,16 +46,16 @@ type Timer struct {
 // timer service. It belongs to the instance's goroutine and is valid only
 // during the callback.
 type KeyedContext[K comparable] struct {
-	op  keyedTimers[K]
-	key K
-	g   int
-	c   *Context
+	event *timerQueue[K]
+	proc  procTimers[K]
+	key   K
+	g     int
+	c     *Context
 }
 
-// keyedTimers is the operator side of a KeyedContext.
-type keyedTimers[K comparable] interface {
-	registerEvent(g int, k K, t Time)
-	deleteEvent(g int, k K, t Time)
+// procTimers is the operator side of a KeyedContext's processing-time
+// timers, which arm the runtime's timer.
+type procTimers[K comparable] interface {
 	registerProc(g int, k K, t Time)
 	deleteProc(g int, k K, t Time)
 }
@@ -74,22 +74,22 @@ func (c *KeyedContext[K]) Context() *Context { return c.c }
 // reaches t. A key has at most one timer at a time t: registering it again
 // does nothing. A timer at or before the current watermark fires with the
 // next watermark (at the latest at the end of the input).
-func (c *KeyedContext[K]) RegisterEventTimer(t Time) { c.op.registerEvent(c.g, c.key, t) }
+func (c *KeyedContext[K]) RegisterEventTimer(t Time) { c.event.add(c.g, c.key, t) }
 
 // DeleteEventTimer deletes the current key's event-time timer at t, if any.
-func (c *KeyedContext[K]) DeleteEventTimer(t Time) { c.op.deleteEvent(c.g, c.key, t) }
+func (c *KeyedContext[K]) DeleteEventTimer(t Time) { c.event.remove(c.g, c.key, t) }
 
 // RegisterProcessingTimer asks for OnTimer of the current key once the
 // pipeline's clock reaches t (nanosecond precision; one timer per key and
 // time). Processing-time timers are served as [TimerHandler] timers are.
 func (c *KeyedContext[K]) RegisterProcessingTimer(t time.Time) {
-	c.op.registerProc(c.g, c.key, TimeOf(t))
+	c.proc.registerProc(c.g, c.key, TimeOf(t))
 }
 
 // DeleteProcessingTimer deletes the current key's processing-time timer at
 // t, if any.
 func (c *KeyedContext[K]) DeleteProcessingTimer(t time.Time) {
-	c.op.deleteProc(c.g, c.key, TimeOf(t))
+	c.proc.deleteProc(c.g, c.key, TimeOf(t))
 }
 
 // KeyedProcess adds a keyed process operator to s: Flink's
@@ -151,7 +151,7 @@ func newKeyedOp[K comparable, In, Out any](key func(In) K, group func(K) int, ma
 	o := &keyedOp[K, In, Out]{key: key, group: group, kcod: codec.For[K](),
 		event: newTimerQueue[K](maxPar), proc: newTimerQueue[K](maxPar)}
 	o.mem = newMemBackend[K](&o.st, maxPar)
-	o.kc.op = o
+	o.kc.event, o.kc.proc = &o.event, o
 	if setup != nil {
 		o.fns = setup(&o.st)
 	}
@@ -232,9 +232,7 @@ func (o *keyedOp[K, In, Out]) armProc() {
 	o.c.RegisterTimer(at.Std())
 }
 
-func (o *keyedOp[K, In, Out]) registerEvent(g int, k K, t Time) { o.event.add(g, k, t) }
-func (o *keyedOp[K, In, Out]) deleteEvent(g int, k K, t Time)   { o.event.remove(g, k, t) }
-func (o *keyedOp[K, In, Out]) deleteProc(g int, k K, t Time)    { o.proc.remove(g, k, t) }
+func (o *keyedOp[K, In, Out]) deleteProc(g int, k K, t Time) { o.proc.remove(g, k, t) }
 func (o *keyedOp[K, In, Out]) registerProc(g int, k K, t Time) {
 	if o.proc.add(g, k, t) {
 		o.armProc()

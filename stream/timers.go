@@ -79,6 +79,11 @@ func (q *timerQueue[K]) peek() (Time, bool) {
 // popDue removes and returns the earliest live timer if it is at or before
 // t.
 func (q *timerQueue[K]) popDue(t Time) (timerEntryK[K], bool) {
+	if len(q.heap) == 0 || q.heap[0].at > t {
+		// Nothing due, stale entries or not: no set lookup (the common
+		// case of a watermark that fires nothing).
+		return timerEntryK[K]{}, false
+	}
 	at, ok := q.peek()
 	if !ok || at > t {
 		return timerEntryK[K]{}, false
