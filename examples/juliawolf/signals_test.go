@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"errors"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -135,4 +137,63 @@ func TestSignalWithoutCheckpoints(t *testing.T) {
 	assert.True(t, strings.HasPrefix(stderr.String(), "juliawolf: stopped by SIGTERM"), stderr.String())
 	assert.Equal(t, 1, strings.Count(stderr.String(), "\n"), "one line")
 	assert.NoFileExists(t, snap)
+}
+
+// TestSignalInterruptsBlockingInput: a signal stops a run that waits in a
+// read — a line that never ends (/dev/zero), a named pipe without a
+// writer, standard input with no data — within a second.
+func TestSignalInterruptsBlockingInput(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("needs POSIX signals and named pipes")
+	}
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	cases := []struct{ name, input string }{
+		{"named pipe without a writer", fifo},
+		{"standard input without data", "-"},
+	}
+	if _, err := os.Stat("/dev/zero"); err == nil {
+		cases = append(cases, struct{ name, input string }{"endless line", "/dev/zero"})
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			// The -metrics listener is bound after the signal handler is
+			// installed: once /healthz answers, a signal is handled.
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			require.NoError(t, err)
+			addr := ln.Addr().String()
+			require.NoError(t, ln.Close())
+			cmd := exec.Command(bin, "-quiet", "-json", "", "-input", tc.input, "-metrics", addr)
+			stdin, err := cmd.StdinPipe() // held open, never written
+			require.NoError(t, err)
+			defer stdin.Close()
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			require.NoError(t, cmd.Start())
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }()
+			waitForFile(t, "the metrics listener", func() bool {
+				resp, err := http.Get("http://" + addr + "/healthz")
+				if err == nil {
+					resp.Body.Close()
+				}
+				return err == nil
+			}, cmd, exited, &stderr)
+
+			require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+			select {
+			case err = <-exited:
+			case <-time.After(time.Second):
+				_ = cmd.Process.Kill()
+				<-exited
+				t.Fatalf("still reading a second after SIGINT: %s", stderr.String())
+			}
+			var ee *exec.ExitError
+			require.True(t, errors.As(err, &ee), "%v: %s", err, stderr.String())
+			assert.Equal(t, 128+int(syscall.SIGINT), ee.ExitCode(), stderr.String())
+			assert.Equal(t, "juliawolf: stopped by SIGINT (without -checkpoint-dir there is nothing to resume)\n", stderr.String())
+		})
+	}
 }
