@@ -267,6 +267,8 @@ func TestReferenceAgainstBruteForce(t *testing.T) {
 			}{{0.5, row.P50MsPlayed}, {0.95, row.P95MsPlayed}} {
 				exact := float64(bt.ms[int(q.q*float64(len(bt.ms)-1))])
 				assert.InDelta(t, exact, float64(q.got), 0.01*exact+1, "round %d %s p%v", round, row.TrackID, q.q)
+				assert.True(t, q.got >= bt.ms[0] && q.got <= bt.ms[len(bt.ms)-1], "round %d %s p%v = %d outside the plays' [%d, %d]",
+					round, row.TrackID, q.q, q.got, bt.ms[0], bt.ms[len(bt.ms)-1])
 			}
 		}
 	}
