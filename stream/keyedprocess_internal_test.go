@@ -180,3 +180,6 @@ func FuzzKeyedStateRestore(f *testing.F) {
 		}
 	})
 }
+
+// keyCount returns the number of keys with state.
+func (b *memBackend[K]) keyCount() int { return int(b.next) - len(b.free) }

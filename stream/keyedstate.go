@@ -495,9 +495,6 @@ func (b *memBackend[K]) release(sl int32) {
 	b.free = append(b.free, sl)
 }
 
-// keyCount returns the number of keys with state.
-func (b *memBackend[K]) keyCount() int { return int(b.next) - len(b.free) }
-
 const keyedSnapVersion = 1
 
 // snapshotGroup encodes the states of group g's keys, after the header.

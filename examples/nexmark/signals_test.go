@@ -17,7 +17,7 @@ import (
 )
 
 // TestSignalCancelsTheRun sends SIGINT and SIGTERM to a built binary in
-// the middle of a long run: it must exit within 5 s with one line saying
+// the middle of a long run: it must exit promptly (15 s at most, for a loaded machine) with one line saying
 // that the same command starts over, and the status a shell reports for
 // the signal.
 func TestSignalCancelsTheRun(t *testing.T) {
@@ -62,10 +62,12 @@ func TestSignalCancelsTheRun(t *testing.T) {
 			require.NoError(t, cmd.Process.Signal(sig))
 			select {
 			case err = <-exited:
-			case <-time.After(5 * time.Second):
+			case <-time.After(15 * time.Second):
+				// It exits in milliseconds on an idle machine; the margin is
+				// for a loaded CI runner with -race.
 				_ = cmd.Process.Kill()
 				<-exited
-				t.Fatalf("still running 5 s after %v", sig)
+				t.Fatalf("still running 15 s after %v", sig)
 			}
 			var ee *exec.ExitError
 			require.True(t, errors.As(err, &ee), "exit: %v", err)
