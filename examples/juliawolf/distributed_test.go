@@ -438,6 +438,43 @@ func TestDistributedCommands(t *testing.T) {
 	require.Positive(t, want.EventsLate)
 	snapshotsEqual(t, want, got)
 
+	// Checked against Kafka: the stored offsets cover the topic's end.
+	checked := filepath.Join(dir, "checked.json")
+	res = sub("report", "-redis", c.redis, "-prefix", c.prefix, "-brokers", c.brokers, "-topic", c.topic, "-json", checked)
+	require.Equal(t, 0, res.code, res.stderr)
+	assert.NotContains(t, res.stderr, "partial")
+	snapshotsEqual(t, want, readSnapshot(t, checked))
+	// Unchecked, it says so.
+	assert.Contains(t, sub("report", "-redis", c.redis, "-prefix", c.prefix, "-json", "").stderr, "may be partial")
+	// A partition whose stored state stops short of the end (its owner
+	// died) makes the report fail loudly, and write nothing.
+	rdb := c.rdb
+	key := partitionKey(c.prefix, c.topic, 1)
+	end, err := rdb.HGet(context.Background(), key, fieldOffset).Int64()
+	require.NoError(t, err)
+	require.NoError(t, rdb.HSet(context.Background(), key, fieldOffset, end-1).Err())
+	partial := filepath.Join(dir, "partial.json")
+	res = sub("report", "-redis", c.redis, "-prefix", c.prefix, "-brokers", c.brokers, "-topic", c.topic, "-json", partial)
+	assert.Equal(t, exitRun, res.code)
+	assert.Contains(t, res.stderr, "partial: the stored state covers")
+	assert.Contains(t, res.stderr, fmt.Sprintf("1 at %d of %d", end-1, end))
+	assert.NoFileExists(t, partial)
+	require.NoError(t, rdb.HSet(context.Background(), key, fieldOffset, end).Err())
+	// Bounded-time failures: a missing topic, unreachable Kafka or Redis.
+	res = sub("worker", "-brokers", c.brokers, "-topic", "nope", "-redis", c.redis, "-connect-timeout", "3s")
+	assert.Equal(t, exitRun, res.code)
+	assert.Contains(t, res.stderr, "topic does not exist")
+	assert.NotContains(t, res.stdout, "Worker done")
+	res = sub("worker", "-brokers", "127.0.0.1:1", "-topic", c.topic, "-redis", c.redis, "-connect-timeout", "500ms")
+	assert.Equal(t, exitRun, res.code)
+	assert.Contains(t, res.stderr, "unreachable")
+	res = sub("worker", "-brokers", c.brokers, "-topic", c.topic, "-redis", "127.0.0.1:1", "-connect-timeout", "500ms")
+	assert.Equal(t, exitRun, res.code)
+	assert.Contains(t, res.stderr, "redis 127.0.0.1:1 unreachable")
+	assert.Contains(t, sub("report", "-redis", c.redis, "-prefix", c.prefix, "-brokers", c.brokers, "-topic", "nope").stderr, "topic does not exist")
+	assert.Contains(t, sub("report", "-redis", c.redis, "-prefix", c.prefix, "-brokers", "127.0.0.1:1", "-topic", c.topic, "-connect-timeout", "500ms").stderr, "unreachable")
+	assert.Contains(t, sub("report", "-redis", "127.0.0.1:1", "-connect-timeout", "500ms").stderr, "redis 127.0.0.1:1 unreachable")
+
 	// Usage errors exit 2; a report without state exits 1.
 	assert.Equal(t, exitUsage, sub("worker", "-topic", "x").code)
 	assert.Equal(t, exitUsage, sub("produce", "-brokers", c.brokers).code)

@@ -131,8 +131,8 @@
 // processes, on Kafka partitions and Redis:
 //
 //	juliawolf produce -brokers B -topic T [-input F | -events N] [-seed S] [-partitions P]
-//	juliawolf worker  -brokers B -topic T -group G -redis ADDR [-idle-exit D]   # as many as you like
-//	juliawolf report  -redis ADDR [-json PATH]
+//	juliawolf worker  -brokers B -topic T -group G -redis ADDR [-idle-exit D] [-session-timeout D] [-instance ID]   # as many as you like
+//	juliawolf report  -redis ADDR [-brokers B -topic T] [-json PATH]
 //
 // produce publishes the event lines (key user_id), each stamped with the
 // watermark in force just before it in the input order (Kafka header
@@ -143,7 +143,16 @@
 // the offset they cover, atomically and fenced by an epoch, and resumes a
 // partition from its stored offset: restarts and rebalances lose nothing
 // and count nothing twice. report merges the partitions into the snapshot
-// of the single-process run (all but "run" equal). All of them take
+// of the single-process run (all but "run" equal); with -brokers and -topic
+// it first checks that the offsets stored with the state have reached the
+// end of every partition of the topic, and fails ("partial: ...", exit 1,
+// nothing written) when they have not; without them it warns that the
+// figures may be partial. A worker's -idle-exit is not an idle timeout:
+// it stops once the offsets stored in Redis have covered the end of every
+// partition of the topic for that long, so it does not exit while a dead
+// worker's partitions wait for the group (-session-timeout, default 10s,
+// or a static -instance id that a restarted worker reuses); a missing
+// topic or unreachable Kafka or Redis fail it within -connect-timeout. All of them take
 // -catalog, -window, -max-delay and -allowed-lateness, which must match
 // (workers refuse Redis state written with other settings). Every mode,
 // the default one included, serves /metrics (Prometheus) and /healthz with

@@ -2,21 +2,30 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/brook-streams/brook/sketch"
+	"github.com/brook-streams/brook/stream/kafka"
 	"github.com/brook-streams/brook/window"
 )
 
-func runReport(ctx context.Context, _ <-chan struct{}, args []string, stdout, _ io.Writer) error {
-	var redisAddr, prefix, jsonPath, metricsAddr, catalog string
+func runReport(ctx context.Context, _ <-chan struct{}, args []string, stdout, stderr io.Writer) error {
+	var redisAddr, prefix, jsonPath, metricsAddr, catalog, brokers, topic string
 	var quiet bool
+	var connect time.Duration
 	fs := newFlagSet("report")
+	fs.StringVar(&brokers, "brokers", "", "Kafka seed brokers, comma-separated `host:port` list: check that the stored state covers the whole topic")
+	fs.StringVar(&topic, "topic", "", "topic of the plays (with -brokers)")
+	fs.DurationVar(&connect, "connect-timeout", 15*time.Second, "bound on reaching Kafka and Redis")
 	fs.StringVar(&redisAddr, "redis", "", "Redis `host:port` holding the workers' state")
 	fs.StringVar(&prefix, "prefix", "juliawolf", "prefix of the Redis keys")
 	fs.StringVar(&jsonPath, "json", "juliawolf_snapshot.json", "write the snapshot to this `file` (empty: none)")
@@ -28,6 +37,12 @@ func runReport(ctx context.Context, _ <-chan struct{}, args []string, stdout, _ 
 	}
 	if redisAddr == "" {
 		return usagef("-redis is required")
+	}
+	if (brokers == "") != (topic == "") {
+		return usagef("-brokers and -topic go together")
+	}
+	if connect <= 0 {
+		return usagef("-connect-timeout must be positive, got %s", connect)
 	}
 	cat, err := (&eventSettings{catalog: catalog}).loadCatalog()
 	if err != nil {
@@ -42,6 +57,19 @@ func runReport(ctx context.Context, _ <-chan struct{}, args []string, stdout, _ 
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
 	defer rdb.Close()
+	pctx, cancel := context.WithTimeout(ctx, connect)
+	err = rdb.Ping(pctx).Err()
+	cancel()
+	if err != nil {
+		return fmt.Errorf("redis %s unreachable: %w", redisAddr, err)
+	}
+	if brokers != "" {
+		if err := checkCoverage(ctx, rdb, prefix, splitList(brokers), topic, connect); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintln(stderr, "juliawolf report: not checked against the topic's end (give -brokers and -topic): the figures may be partial")
+	}
 	snap, parts, err := reportSnapshot(ctx, rdb, prefix, cat)
 	if err != nil {
 		return err
@@ -60,6 +88,70 @@ func runReport(ctx context.Context, _ <-chan struct{}, args []string, stdout, _ 
 		fmt.Fprintf(stdout, "\nSnapshot written to %s\n", jsonPath)
 	}
 	return nil
+}
+
+// checkCoverage fails unless the offsets stored with every partition's
+// state have reached the partition's end in Kafka: otherwise the workers
+// have not applied every play yet (one died and its partitions wait for
+// their next owner, or they still run) and the figures would be partial.
+func checkCoverage(ctx context.Context, rdb *redis.Client, prefix string, brokers []string, topic string, connect time.Duration) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return fmt.Errorf("kafka: %w", err)
+	}
+	defer cl.Close()
+	cctx, cancel := context.WithTimeout(ctx, connect)
+	defer cancel()
+	cov, err := storedCoverage(cctx, rdb, cl, prefix, topic)
+	if err != nil {
+		return err
+	}
+	if len(cov.behind) > 0 {
+		return fmt.Errorf("partial: the stored state covers %d of the %d plays in %s (partitions %s); run workers until they are done, then report again",
+			cov.stored, cov.total, topic, strings.Join(cov.behind, ", "))
+	}
+	return nil
+}
+
+// coverage compares the offsets stored in Redis with a topic's end.
+type coverage struct {
+	stored, total int64    // records covered, records in the topic
+	behind        []string // "p at offset of end" of each partition short of its end
+}
+
+// storedCoverage reads the topic's end offsets and the offset stored with
+// each partition's state.
+func storedCoverage(ctx context.Context, rdb *redis.Client, cl *kgo.Client, prefix, topic string) (coverage, error) {
+	var cov coverage
+	ends, err := kafka.EndOffsets(ctx, cl, topic)
+	if err != nil {
+		return cov, err
+	}
+	parts := make([]int32, 0, len(ends))
+	for p := range ends {
+		parts = append(parts, p)
+	}
+	slices.Sort(parts)
+	for _, p := range parts {
+		end := ends[p]
+		cov.total += end
+		v, err := rdb.HGet(ctx, partitionKey(prefix, topic, p), fieldOffset).Result()
+		var off int64
+		switch {
+		case errors.Is(err, redis.Nil):
+		case err != nil:
+			return cov, fmt.Errorf("redis: %w", err)
+		default:
+			if off, err = strconv.ParseInt(v, 10, 64); err != nil {
+				return cov, fmt.Errorf("redis: offset of %s/%d: %q", topic, p, v)
+			}
+		}
+		cov.stored += min(off, end)
+		if off < end {
+			cov.behind = append(cov.behind, fmt.Sprintf("%d at %d of %d", p, off, end))
+		}
+	}
+	return cov, nil
 }
 
 // reportSnapshot reads every partition's state and merges it into the

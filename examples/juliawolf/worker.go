@@ -71,6 +71,8 @@ type workerConfig struct {
 	topic, group, prefix  string
 	redisAddr             string
 	idleExit, publishEach time.Duration
+	session, connect      time.Duration
+	instance              string
 	events                eventSettings
 	cat                   *Catalog
 	metrics               *metricsServer // nil: none
@@ -89,7 +91,10 @@ func runWorker(ctx context.Context, stop <-chan struct{}, args []string, stdout,
 	fs.StringVar(&cfg.group, "group", "juliawolf", "consumer group of the workers")
 	fs.StringVar(&cfg.redisAddr, "redis", "", "Redis `host:port` for the shared state")
 	fs.StringVar(&cfg.prefix, "prefix", "juliawolf", "prefix of the Redis keys")
-	fs.DurationVar(&cfg.idleExit, "idle-exit", 0, "stop after this long without new records (0: run until SIGINT/SIGTERM)")
+	fs.DurationVar(&cfg.idleExit, "idle-exit", 0, "stop once the state in Redis has covered the end of every partition of the topic for this long (0: run until SIGINT/SIGTERM)")
+	fs.DurationVar(&cfg.session, "session-timeout", 10*time.Second, "group session timeout: a killed worker's partitions move after this long")
+	fs.StringVar(&cfg.instance, "instance", "", "static group member id: a worker restarted with it takes its partitions back at once")
+	fs.DurationVar(&cfg.connect, "connect-timeout", 15*time.Second, "bound on reaching Kafka and Redis at the start")
 	fs.DurationVar(&cfg.publishEach, "publish-interval", time.Second, "how often the state is published to Redis")
 	fs.StringVar(&metricsAddr, "metrics", "", "serve /metrics and /healthz on this `host:port` while running")
 	fs.BoolVar(&cfg.quiet, "quiet", false, "print nothing at the end")
@@ -111,6 +116,8 @@ func runWorker(ctx context.Context, stop <-chan struct{}, args []string, stdout,
 		return usagef("-idle-exit must be >= 0, got %s", cfg.idleExit)
 	case cfg.publishEach <= 0:
 		return usagef("-publish-interval must be positive, got %s", cfg.publishEach)
+	case cfg.session <= 0 || cfg.connect <= 0:
+		return usagef("-session-timeout and -connect-timeout must be positive")
 	}
 	if err := cfg.events.check(); err != nil {
 		return err
@@ -148,10 +155,30 @@ type workerStats struct{ records, invalid int64 }
 //	  → partition-state sink      (on-time plays per window and track, late plays per track)
 //	  ↘ invalid sink (dead letters: undecodable, unknown track)
 func workerRun(ctx context.Context, stop <-chan struct{}, cfg workerConfig) (workerStats, error) {
+	if cfg.connect <= 0 {
+		cfg.connect = 15 * time.Second
+	}
+	if cfg.session <= 0 {
+		cfg.session = 10 * time.Second
+	}
 	rdb := redis.NewClient(&redis.Options{Addr: cfg.redisAddr})
 	defer rdb.Close()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		return workerStats{}, fmt.Errorf("redis %s: %w", cfg.redisAddr, err)
+	pctx, cancel := context.WithTimeout(ctx, cfg.connect)
+	err := rdb.Ping(pctx).Err()
+	cancel()
+	if err != nil {
+		return workerStats{}, fmt.Errorf("redis %s unreachable: %w", cfg.redisAddr, err)
+	}
+	admin, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cfg.brokers...)}, cfg.clientOpts...)...)
+	if err != nil {
+		return workerStats{}, fmt.Errorf("kafka: %w", err)
+	}
+	defer admin.Close()
+	kctx, cancel := context.WithTimeout(ctx, cfg.connect)
+	_, err = kafka.EndOffsets(kctx, admin, cfg.topic)
+	cancel()
+	if err != nil {
+		return workerStats{}, err // a missing topic or unreachable brokers
 	}
 	store := newPartitionStore(rdb, cfg)
 	if cfg.observe != nil {
@@ -164,8 +191,11 @@ func workerRun(ctx context.Context, stop <-chan struct{}, cfg workerConfig) (wor
 		kafka.Commit(store),
 		kafka.EventTime(func(w wirePlay) time.Time { return w.Play.EventTime }),
 		kafka.OutOfOrderness(cfg.events.maxDelay),
-		kafka.ExitWhenIdle(cfg.idleExit),
-		kafka.ClientOptions(cfg.clientOpts...),
+		kafka.ClientOptions(append([]kgo.Opt{kgo.SessionTimeout(cfg.session),
+			kgo.HeartbeatInterval(min(3*time.Second, cfg.session/5))}, cfg.clientOpts...)...),
+	}
+	if cfg.instance != "" {
+		opts = append(opts, kafka.InstanceID(cfg.instance))
 	}
 	if cfg.maxPoll > 0 {
 		opts = append(opts, kafka.MaxPollRecords(cfg.maxPoll))
@@ -193,6 +223,35 @@ func workerRun(ctx context.Context, stop <-chan struct{}, cfg workerConfig) (wor
 		}
 		return nil
 	})
+	if cfg.idleExit > 0 {
+		// Not an idle timeout: a worker with nothing to do may be waiting
+		// for a dead worker's partitions. It stops once the state stored
+		// in Redis covers the end of every partition, and has for idleExit.
+		g.Go(func() error {
+			tick := time.NewTicker(min(max(cfg.idleExit/4, 50*time.Millisecond), time.Second))
+			defer tick.Stop()
+			var since time.Time
+			for {
+				select {
+				case now := <-tick.C:
+					cctx, cancel := context.WithTimeout(gctx, cfg.connect)
+					cov, err := storedCoverage(cctx, rdb, admin, cfg.prefix, cfg.topic)
+					cancel()
+					switch {
+					case err != nil || len(cov.behind) > 0:
+						since = time.Time{}
+					case since.IsZero():
+						since = now
+					case now.Sub(since) >= cfg.idleExit:
+						src.Stop()
+						return nil
+					}
+				case <-done:
+					return nil
+				}
+			}
+		})
+	}
 	g.Go(func() error {
 		tick := time.NewTicker(cfg.publishEach)
 		defer tick.Stop()
@@ -210,7 +269,7 @@ func workerRun(ctx context.Context, stop <-chan struct{}, cfg workerConfig) (wor
 			}
 		}
 	})
-	err := g.Wait()
+	err = g.Wait()
 	return workerStats{records: store.applied.Load(), invalid: store.rejected.Load()}, err
 }
 

@@ -421,33 +421,62 @@ func (g *Group[T]) setFail(err error) {
 func (g *Group[T]) partitions(ctx context.Context, admin *kgo.Client) (int, error) {
 	cctx, cancel := context.WithTimeout(ctx, g.cfg.connect)
 	defer cancel()
+	n, err := topicPartitions(cctx, admin, g.topic)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return 0, ctx.Err()
+	case errors.Is(err, ErrUnreachable):
+		return 0, fmt.Errorf("%w (group %q, brokers %v, within %v)", err, g.name, g.src.brokers, g.cfg.connect)
+	case err != nil:
+		return 0, fmt.Errorf("%w (group %q)", err, g.name)
+	}
+	return n, nil
+}
+
+// topicPartitions returns the number of partitions of topic.
+func topicPartitions(ctx context.Context, cl *kgo.Client, topic string) (int, error) {
 	req := kmsg.NewPtrMetadataRequest()
 	rt := kmsg.NewMetadataRequestTopic()
-	rt.Topic = kmsg.StringPtr(g.topic)
+	rt.Topic = kmsg.StringPtr(topic)
 	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(cctx, admin)
+	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
-		if ctx.Err() != nil {
-			return 0, ctx.Err()
-		}
-		return 0, fmt.Errorf("%w: %v within %v: %w", ErrUnreachable, g.src.brokers, g.cfg.connect, err)
+		return 0, fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
 	for _, t := range resp.Topics {
-		if t.Topic == nil || *t.Topic != g.topic {
+		if t.Topic == nil || *t.Topic != topic {
 			continue
 		}
 		if err := kerr.ErrorForCode(t.ErrorCode); err != nil {
 			if errors.Is(err, kerr.UnknownTopicOrPartition) {
-				return 0, fmt.Errorf("%w: %q (group %q)", ErrNoTopic, g.topic, g.name)
+				return 0, fmt.Errorf("%w: %q", ErrNoTopic, topic)
 			}
-			return 0, fmt.Errorf("kafka: metadata of topic %q: %w", g.topic, err)
+			return 0, fmt.Errorf("kafka: metadata of topic %q: %w", topic, err)
 		}
 		if len(t.Partitions) == 0 {
-			return 0, fmt.Errorf("%w: %q has no partitions", ErrNoTopic, g.topic)
+			return 0, fmt.Errorf("%w: %q has no partitions", ErrNoTopic, topic)
 		}
 		return len(t.Partitions), nil
 	}
-	return 0, fmt.Errorf("%w: %q (group %q)", ErrNoTopic, g.topic, g.name)
+	return 0, fmt.Errorf("%w: %q", ErrNoTopic, topic)
+}
+
+// EndOffsets returns the end offset (the offset the next record will get)
+// of every partition of topic, asking the brokers through cl, a client of
+// any kind. It fails with an error wrapping [ErrNoTopic] if the topic does
+// not exist and [ErrUnreachable] if the brokers do not answer before ctx
+// is done. Comparing them with the positions a job has stored tells
+// whether its state covers the whole topic.
+func EndOffsets(ctx context.Context, cl *kgo.Client, topic string) (map[int32]int64, error) {
+	n, err := topicPartitions(ctx, cl, topic)
+	if err != nil {
+		return nil, err
+	}
+	ends, err := endOffsets(ctx, cl, topic, n)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: %w", err)
+	}
+	return ends, nil
 }
 
 // caughtUp reports whether the group's committed offsets have reached the

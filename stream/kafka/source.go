@@ -674,8 +674,8 @@ func (c *consumer[T]) commitOffsets(ctx context.Context, cl *kgo.Client, reason 
 			}
 		}
 	})
-	if cerr == nil || rebalancing(cerr) {
-		return nil
+	if cerr == nil || rebalancing(cerr) || transient(ctx, cerr) {
+		return nil // the positions stay uncommitted: the next commit retries them
 	}
 	return fmt.Errorf("%w (%s): %w", ErrCommit, reason, cerr)
 }
@@ -686,6 +686,18 @@ func rebalancing(err error) bool {
 	return errors.Is(err, kerr.RebalanceInProgress) || errors.Is(err, kerr.IllegalGeneration) ||
 		errors.Is(err, kerr.UnknownMemberID) || errors.Is(err, kerr.FencedMemberEpoch) ||
 		errors.Is(err, kerr.StaleMemberEpoch)
+}
+
+// transient reports whether a commit failed only for now: it timed out
+// (the group coordinator is slow or moving, often in a rebalance) or the
+// coordinator is unavailable or moving. Not fatal: a later commit covers
+// the same positions, and until then a new owner re-reads a little.
+func transient(ctx context.Context, err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return ctx.Err() == nil || errors.Is(context.Cause(ctx), context.DeadlineExceeded)
+	}
+	return errors.Is(err, kerr.RequestTimedOut) || errors.Is(err, kerr.CoordinatorNotAvailable) ||
+		errors.Is(err, kerr.NotCoordinator) || errors.Is(err, kerr.CoordinatorLoadInProgress)
 }
 
 func (c *consumer[T]) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
