@@ -89,7 +89,7 @@ func LoadCatalog(path string) (*Catalog, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only
 	return ReadCatalog(f)
 }
 

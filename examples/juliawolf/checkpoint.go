@@ -262,7 +262,7 @@ type runKey struct {
 func newRunKey(o options, cat *Catalog, in fs.FileInfo) (runKey, error) {
 	h := sha256.New()
 	for _, t := range cat.All() {
-		fmt.Fprintf(h, "%q %q %q %d %v\n", t.TrackID, t.Title, t.Album, t.DurationMs, t.Weight)
+		_, _ = fmt.Fprintf(h, "%q %q %q %d %v\n", t.TrackID, t.Title, t.Album, t.DurationMs, t.Weight)
 	}
 	k := runKey{
 		Catalog:         hex.EncodeToString(h.Sum(nil)),
@@ -344,7 +344,7 @@ func writeRunKey(dir string, k runKey) error {
 	if err != nil {
 		return err
 	}
-	defer os.Remove(f.Name()) // after the rename, nothing to remove
+	defer func() { _ = os.Remove(f.Name()) }() // after the rename, nothing to remove
 	_, err = f.Write(append(data, '\n'))
 	if err == nil {
 		err = f.Sync()

@@ -33,7 +33,7 @@ func runCommand(args []string, stdout, stderr io.Writer) (code int, ok bool) {
 		printUsage(stdout, mainFlags())
 		return exitOK, true
 	case len(args) > 2:
-		fmt.Fprintf(stderr, "juliawolf help: one command at most, got %q (see juliawolf -h)\n", args[1:])
+		_, _ = fmt.Fprintf(stderr, "juliawolf help: one command at most, got %q (see juliawolf -h)\n", args[1:])
 		return exitUsage, true
 	case args[1] == "help":
 		printUsage(stdout, mainFlags())
@@ -44,7 +44,7 @@ func runCommand(args []string, stdout, stderr io.Writer) (code int, ok bool) {
 			return runSubcommand([]string{c.name, "-h"}, stdout, stderr)
 		}
 	}
-	fmt.Fprintf(stderr, "juliawolf help: unknown command %q (see juliawolf -h)\n", args[1])
+	_, _ = fmt.Fprintf(stderr, "juliawolf help: unknown command %q (see juliawolf -h)\n", args[1])
 	return exitUsage, true
 }
 
@@ -59,16 +59,16 @@ func mainFlags() *flag.FlagSet {
 // printUsage writes the top-level help: the default run's synopsis, the
 // subcommands one line each, and the default run's flags.
 func printUsage(w io.Writer, fs *flag.FlagSet) {
-	fmt.Fprint(w, `Usage:
+	_, _ = fmt.Fprint(w, `Usage:
   juliawolf [flags]              run the pipeline on generated plays or -input
   juliawolf <command> [flags]    distributed mode (Kafka and Redis)
 
 Commands:
 `)
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		_, _ = fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
-	fmt.Fprint(w, "\nRun 'juliawolf help <command>' for a command's flags.\n\nFlags:\n")
+	_, _ = fmt.Fprint(w, "\nRun 'juliawolf help <command>' for a command's flags.\n\nFlags:\n")
 	fs.SetOutput(w)
 	fs.PrintDefaults()
 	fs.SetOutput(io.Discard)
@@ -167,7 +167,7 @@ func finishOutputs(o options, snap *Snapshot, stderr io.Writer) error {
 		snap.Run.Settings.Seed, snap.Run.Settings.Events = &o.seed, &o.events
 	}
 	if n := len(snap.Windows); n > windowWarnLimit && o.input != "" { // the generator warned before the run
-		fmt.Fprintf(stderr, "juliawolf: warning: %s windows of %s (more than %s): the snapshot, -report and -windows-jsonl grow with them; a larger -window gives fewer\n",
+		_, _ = fmt.Fprintf(stderr, "juliawolf: warning: %s windows of %s (more than %s): the snapshot, -report and -windows-jsonl grow with them; a larger -window gives fewer\n",
 			commas(int64(n)), shortDuration(o.window), commas(windowWarnLimit))
 	}
 	if o.cli.windowsJSONL != "" {
@@ -191,7 +191,7 @@ func warnWindows(o options, gen *Generator, stderr io.Writer) {
 	}
 	span += 20 * time.Minute
 	if n := min(int64(span/o.window), gen.Events()); n > windowWarnLimit {
-		fmt.Fprintf(stderr, "juliawolf: warning: about %s windows of %s (more than %s): the snapshot, -report and -windows-jsonl grow with them; a larger -window gives fewer\n",
+		_, _ = fmt.Fprintf(stderr, "juliawolf: warning: about %s windows of %s (more than %s): the snapshot, -report and -windows-jsonl grow with them; a larger -window gives fewer\n",
 			commas(n), shortDuration(o.window), commas(windowWarnLimit))
 	}
 }

@@ -77,7 +77,7 @@ func parseFlags(args []string, stdout io.Writer) (options, error) {
 		return o, usageError{fmt.Errorf("%w"+hintHelp, err)}
 	}
 	if o.cli.version {
-		fmt.Fprintln(stdout, version())
+		_, _ = fmt.Fprintln(stdout, version())
 		return o, flag.ErrHelp // done: exit 0
 	}
 	if err := o.cli.check(); err != nil {
@@ -129,12 +129,6 @@ func defineFlags(fs *flag.FlagSet, o *options) {
 	o.cli.define(fs) // cli.go
 }
 
-// run is the whole program: it parses args, runs, reports, and returns the
-// exit status. Errors go to stderr as one line.
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	return runWithSignals(ctx, nil, args, stdin, stdout, stderr)
-}
-
 // runWithSignals is run stopped by the signals arriving on sigs (nil: none).
 func runWithSignals(ctx context.Context, sigs <-chan os.Signal, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	err := runErr(ctx, sigs, args, stdin, stdout, stderr)
@@ -144,13 +138,13 @@ func runWithSignals(ctx context.Context, sigs <-chan os.Signal, args []string, s
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return exitOK
 	case errors.As(err, &se):
-		fmt.Fprintf(stderr, "juliawolf: %v\n", err)
+		_, _ = fmt.Fprintf(stderr, "juliawolf: %v\n", err)
 		return se.exitCode()
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "juliawolf: %v\n", err)
+		_, _ = fmt.Fprintf(stderr, "juliawolf: %v\n", err)
 		return exitUsage
 	default:
-		fmt.Fprintf(stderr, "juliawolf: %v\n", err)
+		_, _ = fmt.Fprintf(stderr, "juliawolf: %v\n", err)
 		return exitRun
 	}
 }

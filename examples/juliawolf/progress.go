@@ -64,7 +64,7 @@ func startProgress(w io.Writer, count *atomic.Int64, total int64, unit string, g
 func (p *progress) draw() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	io.WriteString(p.w, "\r"+p.line(time.Since(p.start))+"\x1b[K")
+	_, _ = io.WriteString(p.w, "\r"+p.line(time.Since(p.start))+"\x1b[K")
 	p.drawn = true
 }
 
@@ -119,7 +119,7 @@ func terminalWidth(w io.Writer) func() int {
 // clear erases the bar if it is drawn; the caller holds p.mu.
 func (p *progress) clear() {
 	if p.drawn {
-		io.WriteString(p.w, "\r\x1b[K")
+		_, _ = io.WriteString(p.w, "\r\x1b[K")
 		p.drawn = false
 	}
 }
@@ -128,13 +128,13 @@ func (p *progress) clear() {
 // the bar is erased first and redrawn at the next tick. A nil p just writes.
 func (p *progress) println(out io.Writer, line string) {
 	if p == nil {
-		io.WriteString(out, line+"\n")
+		_, _ = io.WriteString(out, line+"\n")
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.clear()
-	io.WriteString(out, strings.TrimSuffix(line, "\n")+"\n")
+	_, _ = io.WriteString(out, strings.TrimSuffix(line, "\n")+"\n")
 }
 
 // end stops drawing and erases the bar. It is safe on a nil p.

@@ -25,16 +25,16 @@ const (
 // writeIntro writes the lines printed before the run: the banner and, for
 // the generator, what it is about to simulate.
 func writeIntro(w io.Writer, gen *Generator, input string) {
-	fmt.Fprintln(w, "Starting Julia Wolf Streaming Analytics Pipeline...")
+	_, _ = fmt.Fprintln(w, "Starting Julia Wolf Streaming Analytics Pipeline...")
 	if gen == nil {
 		name := input
 		if name == "-" {
 			name = "standard input"
 		}
-		fmt.Fprintf(w, "Reading events from %s...\n\n", termSafe(name))
+		_, _ = fmt.Fprintf(w, "Reading events from %s...\n\n", termSafe(name))
 		return
 	}
-	fmt.Fprintf(w, "Simulating event ingestion in %d waves...\n\n", len(gen.Waves()))
+	_, _ = fmt.Fprintf(w, "Simulating event ingestion in %d waves...\n\n", len(gen.Waves()))
 }
 
 // waveLine is the line printed when a wave has been ingested. The counts of
@@ -58,7 +58,7 @@ func writeReport(w io.Writer, s *Snapshot) {
 	if len(s.Leaderboard) > 0 {
 		writeDeepDive(&b, s.Leaderboard[0])
 	}
-	io.WriteString(w, b.String())
+	_, _ = io.WriteString(w, b.String())
 }
 
 // writeStats writes the "Pipeline Stats" section.

@@ -98,7 +98,7 @@ func prepare(ctx context.Context, o options, stdin io.Reader) (_ *job, err error
 
 func (j *job) close() {
 	if j.metrics != nil {
-		j.metrics.Close()
+		_ = j.metrics.Close() // the run is over; a close error changes nothing
 	}
 }
 
@@ -123,8 +123,7 @@ func checkWritable(flag, path string) error {
 	if err != nil {
 		return usagef("-%s %s: %v", flag, path, errors.Unwrap(err))
 	}
-	f.Close()
-	return os.Remove(f.Name())
+	return errors.Join(f.Close(), os.Remove(f.Name()))
 }
 
 // checkReadable makes sure the -input file exists and can be read, and
@@ -234,16 +233,16 @@ func (j *job) finish(snap *Snapshot, out io.Writer) error {
 	}
 	writeReport(out, snap)
 	if o.json != "" || o.report != "" || o.deadLetter != "" {
-		fmt.Fprintln(out)
+		_, _ = fmt.Fprintln(out)
 	}
 	if o.json != "" {
-		fmt.Fprintf(out, "Snapshot written to %s\n", o.json)
+		_, _ = fmt.Fprintf(out, "Snapshot written to %s\n", o.json)
 	}
 	if o.deadLetter != "" {
-		fmt.Fprintf(out, "Dead letters written to %s (%s)\n", o.deadLetter, commas(snap.EventsInvalid))
+		_, _ = fmt.Fprintf(out, "Dead letters written to %s (%s)\n", o.deadLetter, commas(snap.EventsInvalid))
 	}
 	if o.report != "" {
-		fmt.Fprintf(out, "Report page written to %s\n", o.report)
+		_, _ = fmt.Fprintf(out, "Report page written to %s\n", o.report)
 	}
 	return nil
 }
