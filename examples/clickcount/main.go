@@ -138,10 +138,10 @@ func openStore(ctx context.Context, c *config) (kafka.TaskStore, func(), error) 
 	pctx, cancel := context.WithTimeout(ctx, c.connect)
 	defer cancel()
 	if err := client.Ping(pctx).Err(); err != nil {
-		client.Close()
+		_ = client.Close() // the error is the one to report
 		return nil, nil, fmt.Errorf("redis %s unreachable: %w", opt.Addr, err)
 	}
-	return redisstore.NewTasks(client, c.group), func() { client.Close() }, nil
+	return redisstore.NewTasks(client, c.group), func() { _ = client.Close() }, nil
 }
 
 // build is the job of each task: decode, key by page, count per window,
@@ -151,7 +151,7 @@ func build(c *config, stderr io.Writer) func(*kafka.Task[Click]) error {
 		d := kafka.Decode(t.Input)
 		stream.To(d.DeadLetters(), stream.SinkFunc[stream.DeadLetter[kafka.Message[Click]]](
 			func(_ context.Context, r stream.Record[stream.DeadLetter[kafka.Message[Click]]]) error {
-				fmt.Fprintf(stderr, "clickcount: skipped: %v\n", r.Value.Err)
+				_, _ = fmt.Fprintf(stderr, "clickcount: skipped: %v\n", r.Value.Err)
 				return nil
 			}), stream.Name("bad-clicks"))
 		opts := []window.Option{stream.Name("counts")}
@@ -162,7 +162,7 @@ func build(c *config, stderr io.Writer) func(*kafka.Task[Click]) error {
 			window.Tumbling(c.window), window.Count[Click](), opts...)
 		stream.To(counts.Late(), stream.SinkFunc[window.LateRecord[Click]](
 			func(_ context.Context, r stream.Record[window.LateRecord[Click]]) error {
-				fmt.Fprintf(stderr, "clickcount: late click on %s at %v: its window %v has closed\n", r.Value.Record.Value.Page, r.Time, r.Value.Windows)
+				_, _ = fmt.Fprintf(stderr, "clickcount: late click on %s at %v: its window %v has closed\n", r.Value.Record.Value.Page, r.Time, r.Value.Windows)
 				return nil
 			}), stream.Name("late-clicks"))
 		rows := stream.Map(counts.Results(), func(r window.Result[string, int64]) Count {
@@ -183,12 +183,12 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
-		fmt.Fprintf(stderr, "clickcount: %v\n", err)
+		_, _ = fmt.Fprintf(stderr, "clickcount: %v\n", err)
 		return 2
 	}
 	store, closeStore, err := openStore(ctx, c)
 	if err != nil {
-		fmt.Fprintf(stderr, "clickcount: %v\n", err)
+		_, _ = fmt.Fprintf(stderr, "clickcount: %v\n", err)
 		return 1
 	}
 	defer closeStore()
@@ -232,7 +232,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		}
 	}()
 	if err := g.Run(ctx); err != nil {
-		fmt.Fprintf(stderr, "clickcount: %v\n", err)
+		_, _ = fmt.Fprintf(stderr, "clickcount: %v\n", err)
 		return 1
 	}
 	return 0

@@ -102,10 +102,10 @@ func exitCode(err error, name string, stderr io.Writer) int {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return exitOK
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		_, _ = fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return exitUsage
 	default:
-		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		_, _ = fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return exitRun
 	}
 }
@@ -122,7 +122,7 @@ func newFlagSet(name string) *flag.FlagSet {
 func parseSubFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintf(stdout, "Usage: %s [flags]\n", fs.Name())
+			_, _ = fmt.Fprintf(stdout, "Usage: %s [flags]\n", fs.Name())
 			fs.SetOutput(stdout)
 			fs.PrintDefaults()
 			return err
@@ -210,7 +210,7 @@ func startMetrics(addr string) (*metricsServer, error) {
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		io.WriteString(w, "ok\n")
+		_, _ = io.WriteString(w, "ok\n")
 	})
 	s := &metricsServer{Metrics: m, ln: ln, done: make(chan error, 1),
 		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}

@@ -75,7 +75,7 @@ func runProduce(ctx context.Context, stop <-chan struct{}, args []string, stdout
 		if cfg.metrics, err = startMetrics(metricsAddr); err != nil {
 			return err
 		}
-		defer cfg.metrics.Close()
+		defer func() { _ = cfg.metrics.Close() }()
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -88,7 +88,7 @@ func runProduce(ctx context.Context, stop <-chan struct{}, args []string, stdout
 	}()
 	st, err := produceRun(ctx, cfg)
 	if err == nil && !quiet {
-		fmt.Fprintf(stdout, "Produced %s records to %s (%s valid plays, %s invalid lines), stamped with the watermark (-max-delay %s)\n",
+		_, _ = fmt.Fprintf(stdout, "Produced %s records to %s (%s valid plays, %s invalid lines), stamped with the watermark (-max-delay %s)\n",
 			commas(st.valid+st.invalid), cfg.topic, commas(st.valid), commas(st.invalid), cfg.ev.maxDelay)
 	}
 	return err
@@ -110,7 +110,7 @@ func produceRun(ctx context.Context, cfg produceConfig) (produceStats, error) {
 			if err != nil {
 				return produceStats{}, usageError{err}
 			}
-			defer f.Close()
+			defer func() { _ = f.Close() }()
 			in = f
 		}
 		src = &fileLines{lr: newLineReader(in, MaxLineBytes)}

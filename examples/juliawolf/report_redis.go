@@ -53,10 +53,10 @@ func runReport(ctx context.Context, _ <-chan struct{}, args []string, stdout, st
 		if err != nil {
 			return err
 		}
-		defer ms.Close()
+		defer func() { _ = ms.Close() }()
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 	pctx, cancel := context.WithTimeout(ctx, connect)
 	err = rdb.Ping(pctx).Err()
 	cancel()
@@ -68,7 +68,7 @@ func runReport(ctx context.Context, _ <-chan struct{}, args []string, stdout, st
 			return err
 		}
 	} else {
-		fmt.Fprintln(stderr, "juliawolf report: not checked against the topic's end (give -brokers and -topic): the figures may be partial")
+		_, _ = fmt.Fprintln(stderr, "juliawolf report: not checked against the topic's end (give -brokers and -topic): the figures may be partial")
 	}
 	snap, parts, err := reportSnapshot(ctx, rdb, prefix, cat)
 	if err != nil {
@@ -82,10 +82,10 @@ func runReport(ctx context.Context, _ <-chan struct{}, args []string, stdout, st
 	if quiet {
 		return nil
 	}
-	fmt.Fprintf(stdout, "Merged the state of %d partitions from Redis %s (%s:*)\n", parts, redisAddr, prefix)
+	_, _ = fmt.Fprintf(stdout, "Merged the state of %d partitions from Redis %s (%s:*)\n", parts, redisAddr, prefix)
 	writeReport(stdout, snap)
 	if jsonPath != "" {
-		fmt.Fprintf(stdout, "\nSnapshot written to %s\n", jsonPath)
+		_, _ = fmt.Fprintf(stdout, "\nSnapshot written to %s\n", jsonPath)
 	}
 	return nil
 }

@@ -130,11 +130,11 @@ func runWorker(ctx context.Context, stop <-chan struct{}, args []string, stdout,
 		if cfg.metrics, err = startMetrics(metricsAddr); err != nil {
 			return err
 		}
-		defer cfg.metrics.Close()
+		defer func() { _ = cfg.metrics.Close() }()
 	}
 	st, err := workerRun(ctx, stop, cfg)
 	if err == nil && !cfg.quiet {
-		fmt.Fprintf(stdout, "Worker done: %s records applied (%s invalid), state in Redis %s under %s:*\n",
+		_, _ = fmt.Fprintf(stdout, "Worker done: %s records applied (%s invalid), state in Redis %s under %s:*\n",
 			commas(st.records), commas(st.invalid), cfg.redisAddr, cfg.prefix)
 	}
 	return err
@@ -162,7 +162,7 @@ func workerRun(ctx context.Context, stop <-chan struct{}, cfg workerConfig) (wor
 		cfg.session = 10 * time.Second
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: cfg.redisAddr})
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 	pctx, cancel := context.WithTimeout(ctx, cfg.connect)
 	err := rdb.Ping(pctx).Err()
 	cancel()
