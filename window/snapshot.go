@@ -1,22 +1,23 @@
 package window
 
 import (
-	"bytes"
 	"cmp"
-	"encoding/gob"
 	"fmt"
 	"reflect"
 	"slices"
 
 	"github.com/brook-streams/brook/stream"
+	"github.com/brook-streams/brook/stream/codec"
 )
 
-// The operator's checkpoint is its open windows, gob-encoded: keys and
-// accumulators must be encodable with encoding/gob (exported fields, or a
-// BinaryMarshaler such as the sketch types). Raw records of Process windows
-// are encoded with their values.
+// The operator's checkpoint is its open windows in the library's state
+// codec ([codec.Encoder]): the framing (version, assigner, watermark, counts,
+// times, flags) is written field by field, keys and accumulators through
+// [codec.For] — compact for basic types and BinaryMarshalers (such as the
+// sketch types), encoding/gob only for types that give no codec. Raw records
+// of Process windows are encoded with their values.
 
-const snapVersion = 2
+const snapVersion = 3
 
 type snapCell[K comparable, Acc any] struct {
 	Key   K
@@ -78,24 +79,150 @@ func (o *op[K, T, Acc, Out]) newSnap() *snapState[K, Acc] {
 	return &snapState[K, Acc]{Version: snapVersion, Assigner: o.a.String(), WM: o.wm, Seq: o.seq}
 }
 
-func encodeSnap[K comparable, Acc any](st *snapState[K, Acc]) ([]byte, error) {
-	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(st); err != nil {
-		return nil, fmt.Errorf("window: encoding the state (keys and accumulators must be gob-encodable): %w", err)
+// encodeSnap writes st. An accumulator that is a nil pointer, map or slice
+// is written as absent (a restore makes it again with New, see cellOf); a
+// key or accumulator the codec cannot encode (a gob fallback of a type with
+// no exported fields) fails the snapshot.
+func encodeSnap[K comparable, Acc any](st *snapState[K, Acc]) (b []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			b, err = nil, fmt.Errorf("window: encoding the state (keys and accumulators need a codec: a basic type, a BinaryMarshaler, or a gob-encodable type): %v", r)
+		}
+	}()
+	kc, ac := codec.For[K](), codec.For[Acc]()
+	e := codec.NewEncoder(nil)
+	cellOut := func(c *snapCell[K, Acc]) {
+		kc.Append(e, c.Key)
+		if isNil(c.Acc) {
+			e.Bool(false)
+		} else {
+			e.Bool(true)
+			ac.Append(e, c.Acc)
+		}
+		e.Int(int64(c.N))
+		e.Int(int64(c.Count))
+		e.Bool(c.Dirty)
+		e.Uint(uint64(c.Ord))
 	}
-	return buf.Bytes(), nil
+	e.Byte(snapVersion)
+	e.String(st.Assigner)
+	e.Int(int64(st.WM))
+	e.Uint(st.Seq)
+	e.Uint(uint64(len(st.Panes)))
+	for i := range st.Panes {
+		p := &st.Panes[i]
+		e.Int(int64(p.Start))
+		e.Int(int64(p.End))
+		e.Uint(p.Seq)
+		e.Bool(p.Fired)
+		e.Uint(uint64(len(p.Cells)))
+		for j := range p.Cells {
+			cellOut(&p.Cells[j])
+		}
+	}
+	e.Uint(uint64(len(st.Sessions)))
+	for i := range st.Sessions {
+		x := &st.Sessions[i]
+		e.Int(int64(x.Start))
+		e.Int(int64(x.End))
+		e.Uint(x.Seq)
+		e.Bool(x.Fired)
+		cellOut(&x.Cell)
+	}
+	e.Uint(uint64(len(st.Globals)))
+	for i := range st.Globals {
+		cellOut(&st.Globals[i])
+	}
+	return e.Data(), nil
 }
 
+// maxSnapInt bounds the counters of a decoded cell (its n is an int32).
+const maxSnapInt = 1<<31 - 1
+
+// decodeSnap reads a state encodeSnap wrote. Damaged input fails with an
+// error wrapping [stream.ErrCorruptCheckpoint]: counts are bounded by the
+// bytes left, so it cannot make the restore allocate more than its size.
 func (o *op[K, T, Acc, Out]) decodeSnap(b []byte) (*snapState[K, Acc], error) {
+	kc, ac := codec.For[K](), codec.For[Acc]()
+	d := codec.NewDecoder(b, "window state")
 	var st snapState[K, Acc]
-	if err := gob.NewDecoder(bytes.NewReader(b)).Decode(&st); err != nil {
-		return nil, fmt.Errorf("%w: window state: %w", stream.ErrCorruptCheckpoint, err)
+	cellIn := func(c *snapCell[K, Acc]) {
+		c.Key = kc.Decode(d)
+		if d.Bool() {
+			c.Acc = ac.Decode(d)
+		}
+		n, count := d.Int(), d.Int()
+		if n < 0 || n > maxSnapInt || count < 0 || count > maxSnapInt {
+			d.Fail("cell counts %d, %d out of range", n, count)
+		}
+		c.N, c.Count = int(n), int(count)
+		c.Dirty = d.Bool()
+		ord := d.Uint()
+		if ord > maxSnapInt {
+			d.Fail("cell order %d out of range", ord)
+		}
+		c.Ord = int(ord)
 	}
-	if st.Version != snapVersion {
-		return nil, fmt.Errorf("%w: window state version %d", stream.ErrCorruptCheckpoint, st.Version)
+	span := func() (stream.Time, stream.Time) {
+		start, end := stream.Time(d.Int()), stream.Time(d.Int())
+		if end < start {
+			d.Fail("window [%d, %d) ends before it starts", start, end)
+		}
+		return start, end
 	}
-	if st.Assigner != o.a.String() {
+	d.Version(snapVersion)
+	if err := d.Err(); err != nil {
+		return nil, err
+	}
+	st.Version = snapVersion
+	st.Assigner = d.String()
+	st.WM = stream.Time(d.Int())
+	st.Seq = d.Uint()
+	if d.Err() == nil && st.Assigner != o.a.String() {
 		return nil, fmt.Errorf("%w: checkpoint of %s windows restored into %s windows", stream.ErrInvalid, st.Assigner, o.a)
+	}
+	if n := d.Count(); n > 0 {
+		st.Panes = make([]snapPane[K, Acc], n)
+		for i := range st.Panes {
+			p := &st.Panes[i]
+			p.Start, p.End = span()
+			p.Seq = d.Uint()
+			p.Fired = d.Bool()
+			if m := d.Count(); m > 0 {
+				p.Cells = make([]snapCell[K, Acc], m)
+				for j := range p.Cells {
+					cellIn(&p.Cells[j])
+				}
+			}
+			if d.Err() != nil {
+				break
+			}
+		}
+	}
+	if n := d.Count(); n > 0 {
+		st.Sessions = make([]snapSession[K, Acc], n)
+		for i := range st.Sessions {
+			x := &st.Sessions[i]
+			x.Start, x.End = span()
+			x.Seq = d.Uint()
+			x.Fired = d.Bool()
+			cellIn(&x.Cell)
+			if d.Err() != nil {
+				break
+			}
+		}
+	}
+	if n := d.Count(); n > 0 {
+		st.Globals = make([]snapCell[K, Acc], n)
+		for i := range st.Globals {
+			cellIn(&st.Globals[i])
+			if d.Err() != nil {
+				break
+			}
+		}
+	}
+	if err := d.Finish(); err != nil {
+		return nil, err // wraps stream.ErrCorruptCheckpoint (codec.ErrCorrupt)
 	}
 	return &st, nil
 }
@@ -318,9 +445,11 @@ func (s *globalStore[K, T, Acc, Out]) finishRestore() {
 	s.order, s.ords = order, nil
 }
 
-// isNil reports whether an accumulator decoded as a nil pointer, map or
-// slice: gob does not transmit zero values, so an empty accumulator that
-// New made non-nil comes back nil, and New makes it again.
+// isNil reports whether an accumulator is a nil pointer, map, slice or
+// interface: the snapshot writes it as absent (gob, the codec's fallback,
+// cannot encode a nil pointer), and a restore makes it again with New, as it
+// does for an accumulator that the fallback decoded as nil (gob does not
+// transmit zero values).
 func isNil[Acc any](acc Acc) bool {
 	v := reflect.ValueOf(&acc).Elem()
 	switch v.Kind() {
