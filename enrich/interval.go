@@ -1,13 +1,12 @@
 package enrich
 
 import (
-	"bytes"
-	"encoding/gob"
 	"fmt"
 	"sort"
 	"time"
 
 	"github.com/brook-streams/brook/stream"
+	"github.com/brook-streams/brook/stream/codec"
 )
 
 // IntervalJoin joins, in event time, every record a of stream a with every
@@ -418,8 +417,10 @@ type heldState[V any] struct {
 }
 
 // SnapshotKeyGroup encodes the records the instance holds for the keys of
-// key group g, with encoding/gob, so the key and value types must be
-// gob-encodable when checkpoints are on. It implements
+// key group g in the library's state codec: keys and values through
+// [codec.For] (compact for basic types and BinaryMarshalers, else
+// encoding/gob, so other types must be gob-encodable when checkpoints are
+// on). It implements
 // [stream.KeyGroupSnapshotter]: the runtime asks for the instance's groups
 // in increasing order, so the first call of a checkpoint splits the state
 // in one pass and the others hand out what it made.
@@ -439,18 +440,97 @@ func (o *intervalOp[A, B, K, Out]) SnapshotKeyGroup(g int) ([]byte, error) {
 		}
 		o.groupSnaps = make(map[int][]byte, len(states))
 		for kg, st := range states {
-			var buf bytes.Buffer
-			if err := gob.NewEncoder(&buf).Encode(st); err != nil {
+			b, err := encodeInterval(st)
+			if err != nil {
 				o.groupSnaps = nil
-				return nil, fmt.Errorf("snapshot of interval join state: %w", err)
+				return nil, err
 			}
-			o.groupSnaps[kg] = buf.Bytes()
+			o.groupSnaps[kg] = b
 		}
 	}
 	o.lastSnapGroup = g
 	b := o.groupSnaps[g]
 	delete(o.groupSnaps, g)
 	return b, nil
+}
+
+// intervalVersion is the first byte of an interval join's key group state.
+const intervalVersion = 1
+
+// encodeInterval writes st: the version, then per key the key and its held
+// a and b records (time, value, matched). A key or value the codec cannot
+// encode (a gob fallback of a type with no exported fields) fails it.
+func encodeInterval[A, B any, K comparable](st *intervalState[A, B, K]) (b []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			b, err = nil, fmt.Errorf("snapshot of interval join state: %v", r)
+		}
+	}()
+	kc, ac, bc := codec.For[K](), codec.For[A](), codec.For[B]()
+	e := codec.NewEncoder(nil)
+	e.Byte(intervalVersion)
+	e.Uint(uint64(len(st.Keys)))
+	for i, k := range st.Keys {
+		kc.Append(e, k)
+		appendHeld(e, ac, st.As[i])
+		appendHeld(e, bc, st.Bs[i])
+	}
+	return e.Data(), nil
+}
+
+func appendHeld[V any](e *codec.Encoder, c codec.Codec[V], hs []heldState[V]) {
+	e.Uint(uint64(len(hs)))
+	for _, h := range hs {
+		e.Int(int64(h.T))
+		c.Append(e, h.V)
+		e.Bool(h.Matched)
+	}
+}
+
+// decodeHeld reads what appendHeld wrote; the count is bounded by the bytes
+// left.
+func decodeHeld[V any](d *codec.Decoder, c codec.Codec[V]) []heldState[V] {
+	n := d.Count()
+	if n == 0 {
+		return nil
+	}
+	hs := make([]heldState[V], n)
+	for i := range hs {
+		hs[i].T = stream.Time(d.Int())
+		hs[i].V = c.Decode(d)
+		hs[i].Matched = d.Bool()
+		if d.Err() != nil {
+			return nil
+		}
+	}
+	return hs
+}
+
+// decodeInterval reads a state encodeInterval wrote; damaged input fails
+// with an error wrapping [stream.ErrCorruptCheckpoint].
+func decodeInterval[A, B any, K comparable](b []byte) (*intervalState[A, B, K], error) {
+	kc, ac, bc := codec.For[K](), codec.For[A](), codec.For[B]()
+	d := codec.NewDecoder(b, "interval join state")
+	d.Version(intervalVersion)
+	var st intervalState[A, B, K]
+	if n := d.Count(); n > 0 {
+		st.Keys = make([]K, 0, n)
+		st.As = make([][]heldState[A], 0, n)
+		st.Bs = make([][]heldState[B], 0, n)
+		for range n {
+			k := kc.Decode(d)
+			as := decodeHeld(d, ac)
+			bs := decodeHeld(d, bc)
+			if d.Err() != nil {
+				break
+			}
+			st.Keys, st.As, st.Bs = append(st.Keys, k), append(st.As, as), append(st.Bs, bs)
+		}
+	}
+	if err := d.Finish(); err != nil {
+		return nil, err // wraps stream.ErrCorruptCheckpoint (codec.ErrCorrupt)
+	}
+	return &st, nil
 }
 
 func heldStates[V any](hs []held[V]) []heldState[V] {
@@ -465,12 +545,9 @@ func heldStates[V any](hs []held[V]) []heldState[V] {
 // the instance opens (at any parallelism: the groups of an instance may come
 // from several instances of the run that wrote it).
 func (o *intervalOp[A, B, K, Out]) RestoreKeyGroup(_ int, b []byte) error {
-	var st intervalState[A, B, K]
-	if err := gob.NewDecoder(bytes.NewReader(b)).Decode(&st); err != nil {
-		return fmt.Errorf("%w: interval join state: %v", stream.ErrCorruptCheckpoint, err)
-	}
-	if len(st.As) != len(st.Keys) || len(st.Bs) != len(st.Keys) {
-		return fmt.Errorf("%w: interval join state: %d keys, %d and %d lists", stream.ErrCorruptCheckpoint, len(st.Keys), len(st.As), len(st.Bs))
+	st, err := decodeInterval[A, B, K](b)
+	if err != nil {
+		return err
 	}
 	if o.keys == nil {
 		o.keys = make(map[K]*keyState[A, B], len(st.Keys))

@@ -23,8 +23,9 @@ import (
 // instances call them concurrently, so an Aggregator value must not hold
 // mutable state of its own.
 //
-// Accumulators that should survive a checkpoint must be encodable with
-// encoding/gob (exported fields, or a BinaryMarshaler).
+// Accumulators that should survive a checkpoint need a codec ([codec.For]):
+// a basic type or a BinaryMarshaler (encoded compactly), or else a type
+// encoding/gob can encode (exported fields), gob being the fallback.
 type Aggregator[In, Acc, Out any] interface {
 	New() Acc
 	Add(acc Acc, in In) Acc

@@ -81,8 +81,11 @@
 // each owns the windows of its keys, and the results for one key come out in
 // order. A watermark costs O(fired windows × log(open windows)): windows
 // wait in a heap by due time. The operator implements [stream.Snapshotter]:
-// its open windows are checkpointed with encoding/gob, so keys and
-// accumulators must be gob-encodable (exported fields or a BinaryMarshaler).
+// its open windows are checkpointed in the library's state codec
+// ([codec.For]): keys and accumulators of basic types (string, int, int64,
+// uint64, float64, bool, []byte) and BinaryMarshalers are encoded compactly;
+// any other type falls back to encoding/gob and must then be gob-encodable
+// (exported fields).
 // Configuration mistakes are reported by [stream.Pipeline.Run], wrapping
 // [ErrInvalid].
 package window
