@@ -125,7 +125,14 @@
 // and exit status 2. -log-level (off, the default, debug, info, warn, error)
 // and -log-format (text, json) log the runtime's lifecycle events to
 // stderr; -metrics also serves the Go runtime, process and build-info
-// collectors.
+// collectors. -metrics binds exactly the address it is given
+// (127.0.0.1:9464: this machine only; :9464: every interface).
+//
+// Secured clusters (produce, worker, report): -kafka-tls, -kafka-ca,
+// -kafka-cert/-kafka-key, -kafka-server-name for TLS; -kafka-sasl PLAIN,
+// SCRAM-SHA-256 or SCRAM-SHA-512 with -kafka-user, the password read from
+// $JULIAWOLF_KAFKA_PASSWORD; -redis as host:port or a
+// redis://user:password@host:port/db URL (rediss:// for TLS).
 //
 // Distributed mode (distributed.go): the same answer from several
 // processes, on Kafka partitions and Redis:

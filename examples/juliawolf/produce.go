@@ -38,6 +38,7 @@ func runProduce(ctx context.Context, stop <-chan struct{}, args []string, stdout
 	var brokers, metricsAddr string
 	var partitions int
 	var quiet bool
+	var sec kafkaSecurity
 	fs := newFlagSet("produce")
 	fs.StringVar(&brokers, "brokers", "", "Kafka seed brokers, comma-separated `host:port` list")
 	fs.StringVar(&cfg.topic, "topic", "", "topic to publish the plays to (key: user_id)")
@@ -48,6 +49,7 @@ func runProduce(ctx context.Context, stop <-chan struct{}, args []string, stdout
 	fs.StringVar(&metricsAddr, "metrics", "", "serve /metrics and /healthz on this `host:port` while running")
 	fs.BoolVar(&quiet, "quiet", false, "print nothing at the end")
 	cfg.ev.register(fs)
+	sec.register(fs)
 	if err := parseSubFlags(fs, args, stdout); err != nil {
 		return err
 	}
@@ -66,7 +68,11 @@ func runProduce(ctx context.Context, stop <-chan struct{}, args []string, stdout
 	if err := cfg.ev.check(); err != nil {
 		return err
 	}
-	var err error
+	secOpts, err := sec.options()
+	if err != nil {
+		return err
+	}
+	cfg.clientOpts = append(cfg.clientOpts, secOpts...)
 	if cfg.cat, err = cfg.ev.loadCatalog(); err != nil {
 		return err
 	}

@@ -22,16 +22,18 @@ func runReport(ctx context.Context, _ <-chan struct{}, args []string, stdout, st
 	var redisAddr, prefix, jsonPath, metricsAddr, catalog, brokers, topic string
 	var quiet bool
 	var connect time.Duration
+	var sec kafkaSecurity
 	fs := newFlagSet("report")
 	fs.StringVar(&brokers, "brokers", "", "Kafka seed brokers, comma-separated `host:port` list: check that the stored state covers the whole topic")
 	fs.StringVar(&topic, "topic", "", "topic of the plays (with -brokers)")
 	fs.DurationVar(&connect, "connect-timeout", 15*time.Second, "bound on reaching Kafka and Redis")
-	fs.StringVar(&redisAddr, "redis", "", "Redis `host:port` holding the workers' state")
+	fs.StringVar(&redisAddr, "redis", "", "Redis `host:port` or URL (redis://user:password@host:port/db, rediss:// for TLS) holding the workers' state")
 	fs.StringVar(&prefix, "prefix", "juliawolf", "prefix of the Redis keys")
 	fs.StringVar(&jsonPath, "json", "juliawolf_snapshot.json", "write the snapshot to this `file` (empty: none)")
 	fs.StringVar(&catalog, "catalog", "", "track catalog JSON array `file` the workers used (default: built in)")
 	fs.StringVar(&metricsAddr, "metrics", "", "serve /metrics and /healthz on this `host:port` while running")
 	fs.BoolVar(&quiet, "quiet", false, "print no report (the snapshot is still written)")
+	sec.register(fs)
 	if err := parseSubFlags(fs, args, stdout); err != nil {
 		return err
 	}
@@ -44,6 +46,14 @@ func runReport(ctx context.Context, _ <-chan struct{}, args []string, stdout, st
 	if connect <= 0 {
 		return usagef("-connect-timeout must be positive, got %s", connect)
 	}
+	kopts, err := sec.options()
+	if err != nil {
+		return err
+	}
+	ropt, err := redisOptions(redisAddr)
+	if err != nil {
+		return err
+	}
 	cat, err := (&eventSettings{catalog: catalog}).loadCatalog()
 	if err != nil {
 		return err
@@ -55,16 +65,16 @@ func runReport(ctx context.Context, _ <-chan struct{}, args []string, stdout, st
 		}
 		defer func() { _ = ms.Close() }()
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
+	rdb := redis.NewClient(ropt)
 	defer func() { _ = rdb.Close() }()
 	pctx, cancel := context.WithTimeout(ctx, connect)
 	err = rdb.Ping(pctx).Err()
 	cancel()
 	if err != nil {
-		return fmt.Errorf("redis %s unreachable: %w", redisAddr, err)
+		return fmt.Errorf("redis %s unreachable: %w", redisName(ropt), err)
 	}
 	if brokers != "" {
-		if err := checkCoverage(ctx, rdb, prefix, splitList(brokers), topic, connect); err != nil {
+		if err := checkCoverage(ctx, rdb, prefix, splitList(brokers), topic, connect, kopts); err != nil {
 			return err
 		}
 	} else {
@@ -82,7 +92,7 @@ func runReport(ctx context.Context, _ <-chan struct{}, args []string, stdout, st
 	if quiet {
 		return nil
 	}
-	_, _ = fmt.Fprintf(stdout, "Merged the state of %d partitions from Redis %s (%s:*)\n", parts, redisAddr, prefix)
+	_, _ = fmt.Fprintf(stdout, "Merged the state of %d partitions from Redis %s (%s:*)\n", parts, redisName(ropt), prefix)
 	writeReport(stdout, snap)
 	if jsonPath != "" {
 		_, _ = fmt.Fprintf(stdout, "\nSnapshot written to %s\n", jsonPath)
@@ -94,8 +104,8 @@ func runReport(ctx context.Context, _ <-chan struct{}, args []string, stdout, st
 // state have reached the partition's end in Kafka: otherwise the workers
 // have not applied every play yet (one died and its partitions wait for
 // their next owner, or they still run) and the figures would be partial.
-func checkCoverage(ctx context.Context, rdb *redis.Client, prefix string, brokers []string, topic string, connect time.Duration) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+func checkCoverage(ctx context.Context, rdb *redis.Client, prefix string, brokers []string, topic string, connect time.Duration, opts []kgo.Opt) error {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, opts...)...)
 	if err != nil {
 		return fmt.Errorf("kafka: %w", err)
 	}

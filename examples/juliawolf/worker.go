@@ -70,6 +70,7 @@ type workerConfig struct {
 	brokers               []string
 	topic, group, prefix  string
 	redisAddr             string
+	redisOpt              *redis.Options // from -redis (nil: redisAddr)
 	idleExit, publishEach time.Duration
 	session, connect      time.Duration
 	instance              string
@@ -85,11 +86,12 @@ type workerConfig struct {
 func runWorker(ctx context.Context, stop <-chan struct{}, args []string, stdout, _ io.Writer) error {
 	var cfg workerConfig
 	var brokers, metricsAddr string
+	var sec kafkaSecurity
 	fs := newFlagSet("worker")
 	fs.StringVar(&brokers, "brokers", "", "Kafka seed brokers, comma-separated `host:port` list")
 	fs.StringVar(&cfg.topic, "topic", "", "topic of the plays")
 	fs.StringVar(&cfg.group, "group", "juliawolf", "consumer group of the workers")
-	fs.StringVar(&cfg.redisAddr, "redis", "", "Redis `host:port` for the shared state")
+	fs.StringVar(&cfg.redisAddr, "redis", "", "Redis `host:port` or URL (redis://user:password@host:port/db, rediss:// for TLS) for the shared state")
 	fs.StringVar(&cfg.prefix, "prefix", "juliawolf", "prefix of the Redis keys")
 	fs.DurationVar(&cfg.idleExit, "idle-exit", 0, "stop once the state in Redis has covered the end of every partition of the topic for this long (0: run until SIGINT/SIGTERM)")
 	fs.DurationVar(&cfg.session, "session-timeout", 10*time.Second, "group session timeout: a killed worker's partitions move after this long")
@@ -99,6 +101,7 @@ func runWorker(ctx context.Context, stop <-chan struct{}, args []string, stdout,
 	fs.StringVar(&metricsAddr, "metrics", "", "serve /metrics and /healthz on this `host:port` while running")
 	fs.BoolVar(&cfg.quiet, "quiet", false, "print nothing at the end")
 	cfg.events.register(fs)
+	sec.register(fs)
 	if err := parseSubFlags(fs, args, stdout); err != nil {
 		return err
 	}
@@ -122,7 +125,14 @@ func runWorker(ctx context.Context, stop <-chan struct{}, args []string, stdout,
 	if err := cfg.events.check(); err != nil {
 		return err
 	}
-	var err error
+	secOpts, err := sec.options()
+	if err != nil {
+		return err
+	}
+	cfg.clientOpts = append(cfg.clientOpts, secOpts...)
+	if cfg.redisOpt, err = redisOptions(cfg.redisAddr); err != nil {
+		return err
+	}
 	if cfg.cat, err = cfg.events.loadCatalog(); err != nil {
 		return err
 	}
@@ -135,7 +145,7 @@ func runWorker(ctx context.Context, stop <-chan struct{}, args []string, stdout,
 	st, err := workerRun(ctx, stop, cfg)
 	if err == nil && !cfg.quiet {
 		_, _ = fmt.Fprintf(stdout, "Worker done: %s records applied (%s invalid), state in Redis %s under %s:*\n",
-			commas(st.records), commas(st.invalid), cfg.redisAddr, cfg.prefix)
+			commas(st.records), commas(st.invalid), redisName(cfg.redisOpt), cfg.prefix)
 	}
 	return err
 }
@@ -161,13 +171,16 @@ func workerRun(ctx context.Context, stop <-chan struct{}, cfg workerConfig) (wor
 	if cfg.session <= 0 {
 		cfg.session = 10 * time.Second
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: cfg.redisAddr})
+	if cfg.redisOpt == nil {
+		cfg.redisOpt = &redis.Options{Addr: cfg.redisAddr}
+	}
+	rdb := redis.NewClient(cfg.redisOpt)
 	defer func() { _ = rdb.Close() }()
 	pctx, cancel := context.WithTimeout(ctx, cfg.connect)
 	err := rdb.Ping(pctx).Err()
 	cancel()
 	if err != nil {
-		return workerStats{}, fmt.Errorf("redis %s unreachable: %w", cfg.redisAddr, err)
+		return workerStats{}, fmt.Errorf("redis %s unreachable: %w", redisName(cfg.redisOpt), err)
 	}
 	admin, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cfg.brokers...)}, cfg.clientOpts...)...)
 	if err != nil {
