@@ -322,13 +322,30 @@ type DirStore struct {
 	Keep int
 }
 
-// NewDirStore returns a DirStore in dir, creating it if needed.
+// NewDirStore returns a DirStore in dir, creating it if needed. It removes
+// the temporary files (.tmp-ckpt-*) that a writer killed in the middle of
+// a Save left behind: a directory holds the checkpoints of one store, and
+// a store that is opened has no Save in progress.
 func NewDirStore(dir string) (*DirStore, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ckptTemp) && e.Type().IsRegular() {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("stream: removing a stale temporary checkpoint: %w", err)
+			}
+		}
+	}
 	return &DirStore{Dir: dir, Keep: 3}, nil
 }
+
+// ckptTemp starts the names of checkpoint files being written.
+const ckptTemp = ".tmp-ckpt-"
 
 const ckptPrefix, ckptSuffix = "ckpt-", ".bin"
 
@@ -339,7 +356,7 @@ func (d *DirStore) path(id int64) string {
 // Save stores cp atomically.
 func (d *DirStore) Save(_ context.Context, cp *Checkpoint) error {
 	data := EncodeCheckpoint(cp)
-	tmp, err := os.CreateTemp(d.Dir, ".tmp-ckpt-*")
+	tmp, err := os.CreateTemp(d.Dir, ckptTemp+"*")
 	if err != nil {
 		return err
 	}

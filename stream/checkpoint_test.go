@@ -167,6 +167,32 @@ func TestDirStoreSkipsCorruptCheckpoint(t *testing.T) {
 	assert.Equal(t, []byte{4}, cp.States["op/0"])
 }
 
+// A writer killed in the middle of a Save leaves its temporary file; the
+// next NewDirStore on the directory removes it and keeps the checkpoints.
+func TestDirStoreClearsStaleTemporaryFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	store, err := stream.NewDirStore(dir)
+	require.NoError(t, err)
+	ctx := context.Background()
+	require.NoError(t, store.Save(ctx, &stream.Checkpoint{ID: 7, States: map[string][]byte{"op/0": {7}}}))
+	stale := filepath.Join(dir, ".tmp-ckpt-123456")
+	require.NoError(t, os.WriteFile(stale, []byte("torn"), 0o644))
+	other := filepath.Join(dir, "notes.txt")
+	require.NoError(t, os.WriteFile(other, []byte("not ours"), 0o644))
+
+	store, err = stream.NewDirStore(dir)
+	require.NoError(t, err)
+	_, err = os.Stat(stale)
+	assert.ErrorIs(t, err, os.ErrNotExist, "the stale temporary file is removed")
+	_, err = os.Stat(other)
+	assert.NoError(t, err, "files that are not the store's stay")
+	cp, err := store.Latest(ctx)
+	require.NoError(t, err)
+	require.NotNil(t, cp)
+	assert.Equal(t, int64(7), cp.ID)
+}
+
 func TestCheckpointRoundTrip(t *testing.T) {
 	t.Parallel()
 	cp := &stream.Checkpoint{ID: 42, States: map[string][]byte{"a/0": []byte("x"), "b/1": {}, "c/0": []byte("long state")}}
