@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"os"
 	"sync"
-	"syscall"
+
+	"github.com/brook-streams/brook/internal/signals"
 )
 
-// stopSignals are the signals that stop a run: SIGINT (Ctrl-C) and SIGTERM
-// alike.
-var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM}
+// stopSignals stop a run: SIGINT (Ctrl-C) and SIGTERM alike.
+var stopSignals = signals.Stop
+
+// signalName names a signal in messages.
+var signalName = signals.Name
 
 // stoppedError is how a run that a signal stopped ends. With
 // -checkpoint-dir the first signal stops the pipeline with a savepoint
@@ -38,20 +41,7 @@ func (e *stoppedError) Error() string {
 // exitCode is 128 plus the signal's number, as a shell reports a command a
 // signal ended.
 func (e *stoppedError) exitCode() int {
-	if s, ok := e.sig.(syscall.Signal); ok {
-		return 128 + int(s)
-	}
-	return exitRun
-}
-
-func signalName(s os.Signal) string {
-	switch s {
-	case os.Interrupt:
-		return "SIGINT"
-	case syscall.SIGTERM:
-		return "SIGTERM"
-	}
-	return s.String()
+	return signals.ExitCode(e.sig, exitRun)
 }
 
 // watchSignals acts on the signals arriving on sigs while a pipeline runs:

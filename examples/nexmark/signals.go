@@ -4,12 +4,16 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"syscall"
 	"time"
+
+	"github.com/brook-streams/brook/internal/signals"
 )
 
 // stopSignals stop a run: SIGINT (Ctrl-C) and SIGTERM alike.
-var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM}
+var stopSignals = signals.Stop
+
+// signalName names a signal in messages.
+var signalName = signals.Name
 
 // stoppedError is the cause of a run's context that a signal cancelled.
 // nexmark keeps no checkpoint (a benchmark run is cheap to repeat), so a
@@ -28,20 +32,7 @@ func (e *stoppedError) Error() string {
 // exitCode is 128 plus the signal's number, as a shell reports a command a
 // signal ended.
 func (e *stoppedError) exitCode() int {
-	if s, ok := e.sig.(syscall.Signal); ok {
-		return 128 + int(s)
-	}
-	return exitRun
-}
-
-func signalName(s os.Signal) string {
-	switch s {
-	case os.Interrupt:
-		return "SIGINT"
-	case syscall.SIGTERM:
-		return "SIGTERM"
-	}
-	return s.String()
+	return signals.ExitCode(e.sig, exitRun)
 }
 
 // cancelOnSignal returns a context that the first signal on sigs cancels

@@ -7,29 +7,23 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"syscall"
+
+	"github.com/brook-streams/brook/internal/signals"
 )
 
 // signalError is the cause of a context that a signal cancelled.
 type signalError struct{ sig os.Signal }
 
-func (e *signalError) Error() string { return "stopped by " + signalName(e.sig) }
+// signalName names a signal in messages.
+var signalName = signals.Name
 
-func signalName(s os.Signal) string {
-	switch s {
-	case os.Interrupt:
-		return "SIGINT"
-	case syscall.SIGTERM:
-		return "SIGTERM"
-	}
-	return s.String()
-}
+func (e *signalError) Error() string { return "stopped by " + signalName(e.sig) }
 
 // cancelOnSignal returns a context that SIGINT or SIGTERM cancels, with a
 // *signalError as its cause, and the function that stops listening.
 func cancelOnSignal() (context.Context, func()) {
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(sigs, signals.Stop...)
 	ctx, cancel := context.WithCancelCause(context.Background())
 	done := make(chan struct{})
 	finished := make(chan struct{})
@@ -63,9 +57,5 @@ func stoppedBySignal(ctx context.Context, w io.Writer) (int, bool) {
 		return 0, false
 	}
 	_, _ = fmt.Fprintf(w, "quickstart: %v; it keeps no checkpoint: run it again to start over\n", se)
-	code := 1
-	if s, ok := se.sig.(syscall.Signal); ok {
-		code = 128 + int(s)
-	}
-	return code, true
+	return signals.ExitCode(se.sig, 1), true
 }
