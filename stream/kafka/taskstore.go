@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/brook-streams/brook/internal/atomicfile"
 	"github.com/brook-streams/brook/stream"
 )
 
@@ -76,7 +77,7 @@ func (d *DirTaskStore) Claim(_ context.Context, task string) (stream.CheckpointS
 			return err
 		}
 		s.epoch = e + 1
-		return writeFileAtomic(filepath.Join(dir, "epoch"), []byte(strconv.FormatInt(s.epoch, 10)))
+		return atomicfile.WriteFile(filepath.Join(dir, "epoch"), []byte(strconv.FormatInt(s.epoch, 10)), 0o600)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("kafka: claim task %s: %w", task, err)
@@ -140,22 +141,4 @@ func (s *dirTask) Save(ctx context.Context, cp *stream.Checkpoint) error {
 // Latest returns the task's newest intact checkpoint.
 func (s *dirTask) Latest(ctx context.Context) (*stream.Checkpoint, error) {
 	return s.ds.Latest(ctx)
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-epoch-*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if err = errors.Join(err, tmp.Close()); err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		return errors.Join(err, os.Remove(tmp.Name()))
-	}
-	return nil
 }
