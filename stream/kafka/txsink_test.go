@@ -67,7 +67,11 @@ func (k *txKiller) due() bool {
 	return c >= 2 && (k.records.Load() >= txKillAfter || c >= 20)
 }
 
-func (k *txKiller) kill() { _ = syscall.Kill(os.Getpid(), syscall.SIGKILL) }
+func (k *txKiller) kill() {
+	if p, err := os.FindProcess(os.Getpid()); err == nil {
+		_ = p.Kill()
+	}
+}
 
 func (k *txKiller) record() {
 	k.records.Add(1)
