@@ -48,6 +48,12 @@
 //     added and the window fires again at once, marked [Late], with the
 //     updated result (for sessions, possibly with a wider span).
 //   - The end of input is W = MaxTime: every window fires and closes.
+//   - With [FireOnClose] a window fires once per key, marked [OnTime], when
+//     it closes (W >= End-1+L), with every record it accepted, the late ones
+//     within the lateness included; it emits nothing at End-1 and no late
+//     firings, and its result travels at End-1+L. Records beyond the
+//     lateness are late as above. A session fires when the session it has
+//     merged into closes; a global window closes at the end of input only.
 //
 // # Aggregation
 //
@@ -65,7 +71,11 @@
 // Results accumulate: every firing covers all of the window's records so far.
 // [CountTrigger] is the purging kind: every n records of a key fire the
 // window with those n records and start it afresh — with [Global], count
-// windows.
+// windows. [FireOnClose] is the other way round: one final result per
+// window at its close, for consumers that want each window once; it
+// excludes early firings and count triggers (Run fails with [ErrInvalid]).
+// Its state survives a checkpoint like any window's and fires once after a
+// restore.
 //
 // # Processing time
 //

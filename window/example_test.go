@@ -136,6 +136,28 @@ func ExampleAllowedLateness() {
 	// late: intro at 12:00:30 missed 1 window(s)
 }
 
+// The same stragglers with FireOnClose: one result per window, when it
+// closes (the watermark reaches End-1 plus the lateness), covering the
+// straggler within the lateness; the one past it still goes to the late
+// output.
+func ExampleFireOnClose() {
+	recs := []stream.Record[Play]{
+		{Time: noonPlus(10 * time.Second), Value: Play{"intro", "ann", 30}},
+		{Time: noonPlus(70 * time.Second), Value: Play{"intro", "bob", 30}},  // W = 12:01:04: [12:00, 12:01) does not fire yet
+		{Time: noonPlus(20 * time.Second), Value: Play{"intro", "cy", 30}},   // late, within 30 s: added
+		{Time: noonPlus(100 * time.Second), Value: Play{"intro", "dan", 30}}, // W = 12:01:34: [12:00, 12:01) closes and fires
+		{Time: noonPlus(30 * time.Second), Value: Play{"intro", "eve", 30}},  // too late
+	}
+	run(recs, byTrack, func(k stream.KeyedStream[string, Play]) window.Windowed[string, Play, int64] {
+		return window.Aggregate(k, window.Tumbling(time.Minute), window.Count[Play](),
+			window.AllowedLateness(30*time.Second), window.FireOnClose())
+	})
+	// Output:
+	// intro [12:00:00, 12:01:00) 2 on-time
+	// intro [12:01:00, 12:02:00) 2 on-time
+	// late: intro at 12:00:30 missed 1 window(s)
+}
+
 // Early results every two examplePlays, then the final one.
 func ExampleEarlyEvery() {
 	run(examplePlays, byTrack, func(k stream.KeyedStream[string, Play]) window.Windowed[string, Play, int64] {

@@ -109,6 +109,10 @@ func build[K comparable, T, Acc, Out any](in stream.KeyedStream[K, T], a Assigne
 			cfg.err = fmt.Errorf("%w: %v: a global window is never late", ErrInvalid, a)
 		case cfg.lateness != 0 && cfg.countN > 0:
 			cfg.err = fmt.Errorf("%w: %v: a count trigger purges its window, so allowed lateness has nothing to update", ErrInvalid, a)
+		case cfg.onClose && (cfg.earlyN > 0 || cfg.earlyD > 0):
+			cfg.err = fmt.Errorf("%w: %v: FireOnClose fires once, at the close; early firings contradict it", ErrInvalid, a)
+		case cfg.onClose && cfg.countN > 0:
+			cfg.err = fmt.Errorf("%w: %v: FireOnClose fires once, at the close; a count trigger fires before it", ErrInvalid, a)
 		}
 	}
 	kind := oc.Kind()
@@ -333,8 +337,12 @@ func (o *op[K, T, Acc, Out]) nextSeq() uint64 {
 // fire emits the cell's result and resets its early-firing state.
 func (o *op[K, T, Acc, Out]) fire(c *cell[Acc], key K, sp Span, f Firing, out stream.Emitter[Result[K, Out]]) error {
 	c.n, c.dirty = 0, false
+	at := sp.End - 1
+	if o.cfg.onClose {
+		at = closeAt(sp.End, o.cfg.lateness)
+	}
 	return out.Emit(stream.Record[Result[K, Out]]{
-		Time:  sp.End - 1,
+		Time:  at,
 		Value: Result[K, Out]{Key: key, Start: sp.Start, End: sp.End, Value: o.result(key, sp, c.acc), Firing: f},
 	})
 }
@@ -355,7 +363,7 @@ func (o *op[K, T, Acc, Out]) after(c *cell[Acc], key K, sp Span, out stream.Emit
 	if o.cfg.countN > 0 && c.count >= o.cfg.countN {
 		return false, o.purge(c, key, sp, out)
 	}
-	if sp.End-1 <= o.wm {
+	if sp.End-1 <= o.wm && !o.cfg.onClose {
 		// The window has had its on-time firing and is not closed: a late
 		// firing with the updated result.
 		return false, o.fire(c, key, sp, Late, out)
@@ -408,8 +416,26 @@ func (o *op[K, T, Acc, Out]) closed(end stream.Time) bool {
 
 // stage returns whether a window ending at end has had its on-time firing,
 // and the watermark at which it is due next: End-1 to fire, then its close.
+// With FireOnClose it fires at its close.
 func (o *op[K, T, Acc, Out]) stage(end stream.Time) (fired bool, due stream.Time) {
+	if o.cfg.onClose {
+		return false, closeAt(end, o.cfg.lateness)
+	}
 	if end-1 <= o.wm {
+		return true, closeAt(end, o.cfg.lateness)
+	}
+	return false, end - 1
+}
+
+// restoredStage is stage for a window a checkpoint says had fired or not.
+// With FireOnClose a window fires at its close, whatever the checkpoint
+// says: one written without the option may have fired on time, and the
+// records it accepted since would otherwise never be emitted.
+func (o *op[K, T, Acc, Out]) restoredStage(end stream.Time, fired bool) (bool, stream.Time) {
+	switch {
+	case o.cfg.onClose:
+		return false, closeAt(end, o.cfg.lateness)
+	case fired:
 		return true, closeAt(end, o.cfg.lateness)
 	}
 	return false, end - 1

@@ -18,6 +18,8 @@ type config struct {
 	earlyN   int
 	earlyD   time.Duration
 	countN   int
+	// onClose: each window fires once, when it closes (FireOnClose).
+	onClose bool
 	// discardLate: late records with no consumer of the late output are
 	// counted and dropped instead of failing the run.
 	discardLate bool
@@ -97,4 +99,22 @@ func CountTrigger(n int) Option {
 		}
 		c.countN = n
 	})
+}
+
+// FireOnClose makes each window emit exactly one result per key, when it
+// closes — when the watermark reaches End-1+L for the allowed lateness L,
+// the moment its state is dropped — instead of an on-time firing at End-1
+// and a late re-firing for every late record. The result, marked [OnTime],
+// covers every record the window accepted, the late ones within the
+// lateness included, and travels at End-1+L (the closing watermark), so a
+// downstream event-time operator receives it on time. Records beyond the
+// lateness go to the late output as without the option. Without
+// [AllowedLateness] a window closes as it fires, and the option changes
+// nothing; likewise for processing-time windows. A session fires once, when
+// the session it has become by merging closes; a [Global] window closes
+// only at the end of input. FireOnClose excludes the triggers that fire
+// before the close: with [EarlyEvery], [EarlyInterval] or [CountTrigger],
+// Run fails with [ErrInvalid].
+func FireOnClose() Option {
+	return optionFunc(func(c *config) { c.onClose = true })
 }

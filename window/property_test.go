@@ -31,6 +31,7 @@ type params struct {
 	lateness            int64
 	earlyN              int
 	bound               int64
+	onClose             bool // FireOnClose
 }
 
 func (p params) assigner() window.Assigner {
@@ -56,7 +57,27 @@ func (p params) options() []window.Option {
 	if p.kind == "global" && p.every > 0 {
 		opts = append(opts, window.CountTrigger(p.every))
 	}
+	if p.onClose {
+		opts = append(opts, window.FireOnClose())
+	}
 	return opts
+}
+
+// closeAt is the watermark that closes a window ending at end.
+func (p params) closeAt(end int64) int64 {
+	if end-1 > maxT-p.lateness {
+		return maxT
+	}
+	return end - 1 + p.lateness
+}
+
+// resultTime is the time a result of the window ending at end travels at:
+// End-1, or with FireOnClose its close.
+func (p params) resultTime(end int64) int64 {
+	if p.onClose {
+		return p.closeAt(end)
+	}
+	return end - 1
 }
 
 // step is one step of a generated input: a record, a watermark or an idle mark.
@@ -127,7 +148,8 @@ const maxT = int64(stream.MaxTime)
 // windows are half-open; a window fires when W >= end-1 and closes when
 // W >= end-1+L; a record whose windows are all closed is late; a record added
 // to a fired, unclosed window fires it again (late); end of input is W = +inf.
-// Values are the sorted ids of the window's records.
+// With FireOnClose a window fires once, on time, when it closes, and nothing
+// else fires. Values are the sorted ids of the window's records.
 func reference(p params, steps []step) ([]firing, []lateOut) {
 	type rwin struct {
 		start, end int64
@@ -138,12 +160,7 @@ func reference(p params, steps []step) ([]firing, []lateOut) {
 	var late []lateOut
 	wins := map[int][]*rwin{}
 	w := int64(stream.MinTime)
-	closeAt := func(end int64) int64 {
-		if end-1 > maxT-p.lateness {
-			return maxT
-		}
-		return end - 1 + p.lateness
-	}
+	closeAt := p.closeAt
 	fire := func(key int, x *rwin, f window.Firing) {
 		ids := slices.Clone(x.ids)
 		slices.Sort(ids)
@@ -151,6 +168,9 @@ func reference(p params, steps []step) ([]firing, []lateOut) {
 		x.n = 0
 	}
 	trigger := func(key int, x *rwin) {
+		if p.onClose {
+			return // it fires when it closes
+		}
 		if x.end-1 <= w {
 			fire(key, x, window.Late)
 			return
@@ -197,6 +217,12 @@ func reference(p params, steps []step) ([]firing, []lateOut) {
 			for _, k := range keysOf() {
 				for _, x := range wins[k] {
 					if p.kind == "global" {
+						continue
+					}
+					if p.onClose {
+						if closeAt(x.end) <= w { // closed, and dropped below
+							fire(k, x, window.OnTime)
+						}
 						continue
 					}
 					if prev < x.end-1 && x.end-1 <= w {
@@ -306,6 +332,10 @@ func genCase(rng *rand.Rand) (params, []step) {
 	if rng.IntN(3) == 0 {
 		p.earlyN = 1 + rng.IntN(4)
 	}
+	if rng.IntN(3) == 0 {
+		// FireOnClose excludes early firings and the count trigger.
+		p.onClose, p.earlyN, p.every = true, 0, 0
+	}
 	nkeys := 1 + rng.IntN(5)
 	n := rng.IntN(250)
 	maxSeen := rng.Int64N(400) - 300
@@ -368,8 +398,9 @@ func normalize(fs []firing) []firing {
 }
 
 // collect turns the sink's results into firings, checking that each result
-// travels at End-1 and, with checkOrder, that on-time and early results
-// precede the watermark that reaches their End-1.
+// travels at its time (End-1, or with FireOnClose the close) and, with
+// checkOrder, that on-time and early results precede the watermark that
+// reaches that time.
 //
 // The order check needs either one instance (the sink is chained to the
 // window operator, which emits before it forwards the watermark) or an input
@@ -377,15 +408,16 @@ func normalize(fs []firing) []firing {
 // merged watermark at the sink until it emits again, so a lagging instance's
 // results may then arrive after a higher merged watermark — the usual price
 // of idleness, not a window matter.
-func collect[Out any](t *testing.T, s *streamtest.Sink[window.Result[int, Out]], checkOrder bool, value func(Out) string) []firing {
+func collect[Out any](t *testing.T, p params, s *streamtest.Sink[window.Result[int, Out]], checkOrder bool, value func(Out) string) []firing {
 	t.Helper()
 	var fs []firing
 	before := s.WatermarkBefore()
 	for i, r := range s.Records() {
 		v := r.Value
-		require.Equal(t, v.End-1, r.Time, "result time")
+		at := stream.Time(p.resultTime(int64(v.End)))
+		require.Equal(t, at, r.Time, "result time")
 		if checkOrder && v.Firing != window.Late && v.End != stream.MaxTime {
-			require.Less(t, before[i], v.End-1, "%v result after its watermark: %+v (result %d)", v.Firing, v, i)
+			require.Less(t, before[i], at, "%v result after its watermark: %+v (result %d)", v.Firing, v, i)
 		}
 		fs = append(fs, firing{Key: v.Key, Start: int64(v.Start), End: int64(v.End), Firing: v.Firing, Value: value(v.Value)})
 	}
@@ -488,7 +520,7 @@ func TestAgainstReference(t *testing.T) {
 			out := runWindow(t, src, o, func(k stream.KeyedStream[int, ev]) window.Windowed[int, ev, string] {
 				return window.Process(k, p.assigner(), idsOf, p.options()...)
 			})
-			got := collect(t, out.results, par == 1 || !hasIdle, func(s string) string { return s })
+			got := collect(t, p, out.results, par == 1 || !hasIdle, func(s string) string { return s })
 			if !assert.Equal(t, wantRes, got, desc) {
 				t.Logf("input: %s", dumpSteps(steps))
 				return
@@ -521,7 +553,7 @@ func TestAgainstReference(t *testing.T) {
 			agg := window.Tuple3(window.Count[ev](), window.Sum(func(e ev) int { return e.V }), window.Max(func(e ev) int { return e.V }))
 			return window.Aggregate(k, p.assigner(), agg, p.options()...)
 		})
-		got := collect(t, out.results, par == 1 || !hasIdle, func(v window.Triple[int64, int, int]) string {
+		got := collect(t, p, out.results, par == 1 || !hasIdle, func(v window.Triple[int64, int, int]) string {
 			return fmt.Sprint(v.First, v.Second, v.Third)
 		})
 		require.Equal(t, want, got, "%s aggregate par=%d params=%+v", name, par, p)

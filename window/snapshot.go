@@ -326,13 +326,12 @@ func (s *paneStore[K, T, Acc, Out]) restore(st *snapState[K, Acc]) {
 		if p == nil {
 			p = &pane[K, Acc]{span: span}
 			p.seq = sp.Seq
-			p.at = span.End - 1
+			p.fired, p.at = o.restoredStage(span.End, sp.Fired)
 			s.panes[span] = p
 			s.ph.push(p, &p.sched)
 		}
-		if sp.Fired && !p.fired {
-			p.fired = true
-			p.at = closeAt(span.End, o.cfg.lateness)
+		if fired, at := o.restoredStage(span.End, sp.Fired); fired && !p.fired {
+			p.fired, p.at = true, at
 			s.ph.fix(p.idx)
 		}
 		for _, sc := range sp.Cells {
@@ -387,13 +386,10 @@ func (s *sessionStore[K, T, Acc, Out]) snapshot(to func(K) *snapState[K, Acc]) {
 func (s *sessionStore[K, T, Acc, Out]) restore(st *snapState[K, Acc]) {
 	o := s.o
 	for _, ss := range st.Sessions {
-		x := &session[K, Acc]{key: ss.Cell.Key, span: Span{Start: ss.Start, End: ss.End}, fired: ss.Fired}
+		x := &session[K, Acc]{key: ss.Cell.Key, span: Span{Start: ss.Start, End: ss.End}}
 		x.seq = ss.Seq
 		x.cell = o.cellOf(ss.Cell)
-		x.due = x.span.End - 1
-		if x.fired {
-			x.due = closeAt(x.span.End, o.cfg.lateness)
-		}
+		x.fired, x.due = o.restoredStage(x.span.End, ss.Fired)
 		x.at = x.due
 		s.sessions[x.key] = append(s.sessions[x.key], x)
 		s.sh.push(x, &x.sched)

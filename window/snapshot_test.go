@@ -136,6 +136,11 @@ func TestSnapshotRestore(t *testing.T) {
 		if a.kind == kindGlobal && c%len(assigners) == len(assigners)-2 {
 			cfg.countN = 3 // Global(3) of old: a count trigger
 		}
+		if rng.IntN(3) == 0 {
+			// FireOnClose: panes and sessions survive the restore unfired and
+			// fire once, at their close.
+			cfg.onClose, cfg.earlyN, cfg.countN = true, 0, 0
+		}
 		var steps []snapStep
 		maxT := stream.Time(rng.IntN(100) - 50)
 		for range rng.IntN(120) {

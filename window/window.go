@@ -24,7 +24,8 @@ type Firing uint8
 const (
 	// OnTime is the firing when the watermark reaches End-1 (for
 	// processing-time windows: when the clock reaches End; for global
-	// windows: the count trigger or the end of input).
+	// windows: the count trigger or the end of input; with [FireOnClose]:
+	// when the window closes).
 	OnTime Firing = iota
 	// Early is an update emitted before the window's on-time firing by
 	// [EarlyEvery] or [EarlyInterval]. Results accumulate: an early result
@@ -50,7 +51,8 @@ func (f Firing) String() string {
 }
 
 // Result is one firing of one window for one key. It travels downstream at
-// time End-1, the last instant of the window.
+// time End-1, the last instant of the window (with [FireOnClose]: at
+// End-1 plus the allowed lateness, the watermark that closed the window).
 type Result[K comparable, Out any] struct {
 	Key        K
 	Start, End stream.Time
