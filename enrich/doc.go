@@ -72,11 +72,11 @@
 //
 // With checkpoints on ([stream.WithCheckpoints]) the interval join saves the
 // records it holds, and a batched lookup the records waiting in its batch,
-// so a restored run gives the same output as an uninterrupted one. The
-// interval join writes its state in the library's state codec, its keys and
-// values through [codec.For]: basic types and BinaryMarshalers are encoded
+// so a restored run gives the same output as an uninterrupted one. Both
+// write their state in the library's state codec, keys, values and records
+// through [codec.For]: basic types and BinaryMarshalers are encoded
 // compactly, other types fall back to encoding/gob and must then be
-// gob-encodable (exported fields). A batched lookup still encodes its
-// records with encoding/gob, so they must be gob-encodable. A type that is
-// not fails the run at the first checkpoint. An unbatched lookup has no state.
+// gob-encodable (exported fields); a type that is not fails the run at the
+// first checkpoint. A batched lookup still restores the encoding/gob
+// batches of earlier versions' checkpoints. An unbatched lookup has no state.
 package enrich

@@ -129,7 +129,7 @@ func Timeout(d time.Duration) LookupOption {
 // Get.
 //
 // With checkpoints on, the records of outstanding lookups are checkpointed
-// (with encoding/gob, like a batch's) and looked up again after a restore.
+// (by stream.Async, with encoding/gob) and looked up again after a restore.
 func Async(opts ...stream.AsyncOption) LookupOption {
 	return lookupOptionFunc(func(c *lookupConfig) { c.async = append([]stream.AsyncOption{}, opts...) })
 }
@@ -160,14 +160,15 @@ func (e Enriched[T, Out]) DeadLetters() stream.Stream[stream.DeadLetter[T]] {
 // [stream.Name]).
 //
 // With checkpoints on, the records waiting in a batch are part of the
-// checkpoint. When s is a KeyBy's output (see [stream.Stream.RecordKeyGroup])
-// they are kept by key group (encoded with [codec.For] of T), so the
+// checkpoint, encoded with [codec.For] of T (gob only for a type that gives
+// no codec of its own). When s is a KeyBy's output (see
+// [stream.Stream.RecordKeyGroup]) they are kept by key group, so the
 // checkpoint restores at any parallelism: each record goes back to the
 // instance owning its key, ahead of that key's later records. On any other
-// stream (a Rebalance, a Map after KeyBy) a batch belongs to its instance:
-// it is encoded with encoding/gob, and the checkpoint restores at the same
-// parallelism only (another fails the run with [stream.ErrInvalid]); put
-// the lookup right after a KeyBy to rescale it.
+// stream (a Rebalance, a Map after KeyBy) a batch belongs to its instance,
+// and the checkpoint restores at the same parallelism only (another fails
+// the run with [stream.ErrInvalid]); put the lookup right after a KeyBy to
+// rescale it.
 func Lookup[T any, K comparable, V, Out any](s stream.Stream[T], table Table[K, V], key func(T) K, join func(T, V) Out, opts ...LookupOption) Enriched[T, Out] {
 	cfg := lookupConfig{batch: 1, maxWait: 100 * time.Millisecond}
 	oc := stream.Configure("lookup", &cfg, opts)
@@ -195,9 +196,7 @@ func Lookup[T any, K comparable, V, Out any](s stream.Stream[T], table Table[K, 
 		return asyncLookup(s, set, oc)
 	}
 	group, keyed := s.RecordKeyGroup()
-	if keyed {
-		set.codec = codec.For[T]()
-	}
+	set.codec = codec.For[T]()
 	out := stream.Apply(s, func() stream.Operator[T, Out] {
 		o := &lookupOp[T, K, V, Out]{lookupSettings: set}
 		if keyed {
@@ -281,7 +280,7 @@ type lookupSettings[T any, K comparable, V, Out any] struct {
 	join  func(T, V) Out
 	def   V
 	dead  *stream.OutputTag[stream.DeadLetter[T]]
-	codec codec.Codec[T] // of the buffered records, on a keyed stream
+	codec codec.Codec[T] // of the buffered records
 }
 
 type lookupOp[T any, K comparable, V, Out any] struct {
@@ -334,29 +333,64 @@ type instanceLookupOp[T any, K comparable, V, Out any] struct {
 	*lookupOp[T, K, V, Out]
 }
 
-// Snapshot saves the records waiting in a [Batch] (encoded with
-// encoding/gob: with checkpoints on, a batched lookup's record type must be
-// gob-encodable). Without batching there is nothing to save.
-func (o *instanceLookupOp[T, K, V, Out]) Snapshot() ([]byte, error) {
+// lookupBatchVersion starts an instance's batch snapshot. It is outside
+// the bytes an encoding/gob stream can begin with (a message length: below
+// 0x80, or 0xf8-0xff for a multi-byte one), so Restore tells the gob
+// snapshots of earlier versions apart and still reads them.
+const lookupBatchVersion = 0x81
+
+// Snapshot saves the records waiting in a [Batch], in order: each record's
+// time and its value encoded with [codec.For] of the record type (gob only
+// for types with no codec of their own). Without batching there is nothing
+// to save.
+func (o *instanceLookupOp[T, K, V, Out]) Snapshot() (b []byte, err error) {
 	if len(o.recs) == 0 {
 		return nil, nil
 	}
-	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(o.recs); err != nil {
-		return nil, fmt.Errorf("snapshot of %d buffered records: %w", len(o.recs), err)
+	defer func() {
+		if r := recover(); r != nil { // a gob fallback of a type it cannot encode
+			b, err = nil, fmt.Errorf("snapshot of %d buffered records: %v", len(o.recs), r)
+		}
+	}()
+	var e codec.Encoder
+	e.Byte(lookupBatchVersion)
+	e.Uint(uint64(len(o.recs)))
+	for i := range o.recs {
+		e.Int(int64(o.recs[i].Time))
+		o.codec.Append(&e, o.recs[i].Value)
 	}
-	return buf.Bytes(), nil
+	return e.Data(), nil
 }
 
-// Restore puts back the records that were waiting in the batch.
+// Restore puts back the records that were waiting in the batch. It also
+// reads the encoding/gob snapshots of brook versions before the codec.
 func (o *instanceLookupOp[T, K, V, Out]) Restore(b []byte) error {
 	o.recs, o.keys = nil, nil
 	if len(b) == 0 {
 		return nil
 	}
 	var recs []stream.Record[T]
-	if err := gob.NewDecoder(bytes.NewReader(b)).Decode(&recs); err != nil {
-		return fmt.Errorf("%w: lookup buffer: %v", stream.ErrCorruptCheckpoint, err)
+	if b[0] == lookupBatchVersion {
+		d := codec.NewDecoder(b, "lookup buffer")
+		d.Version(lookupBatchVersion)
+		n := d.Count()
+		if n == 0 && d.Err() == nil {
+			d.Fail("empty batch") // Snapshot writes nothing for one
+		}
+		recs = make([]stream.Record[T], 0, n)
+		for range n {
+			t := stream.Time(d.Int())
+			v := o.codec.Decode(d)
+			if d.Err() != nil {
+				break
+			}
+			recs = append(recs, stream.Record[T]{Time: t, Value: v})
+		}
+		if err := d.Finish(); err != nil {
+			return err
+		}
+	} else if err := gob.NewDecoder(bytes.NewReader(b)).Decode(&recs); err != nil {
+		return fmt.Errorf("%w: lookup buffer (neither this version's encoding nor an earlier gob one): %v", stream.ErrCorruptCheckpoint, err)
 	}
 	o.recs = recs
 	for _, r := range recs {
@@ -378,7 +412,12 @@ const lookupGroupVersion = 1
 // SnapshotKeyGroup saves the records of key group g waiting in the batch,
 // in arrival order (encoded with [codec.For] of the record type). It
 // implements [stream.KeyGroupSnapshotter].
-func (o *keyedLookupOp[T, K, V, Out]) SnapshotKeyGroup(g int) ([]byte, error) {
+func (o *keyedLookupOp[T, K, V, Out]) SnapshotKeyGroup(g int) (b []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil { // a gob fallback of a type it cannot encode
+			b, err = nil, fmt.Errorf("snapshot of the buffered records of key group %d: %v", g, r)
+		}
+	}()
 	n := 0
 	for i := range o.recs {
 		if o.group(o.recs[i].Value) == g {
