@@ -30,7 +30,8 @@
 // holds the minimum back until its first record or its idle timeout; its
 // records older than the watermark already emitted are late downstream.
 // Do not add [stream.WithWatermarks] to a Kafka source: it would not see the
-// partitions.
+// partitions. With [CarryWatermarks] the source reads the watermarks an
+// upstream job wrote instead of generating them (below).
 //
 // In a consumer group the source blocks rebalances while it hands a poll's
 // records downstream (kgo.BlockRebalanceOnPoll), so partitions are revoked
@@ -145,14 +146,15 @@
 // times out (kgo's default 45s).
 //
 // Event time does not depend on the deployment: each task's watermark is
-// its own partition's (bounded out-of-orderness, [OutOfOrderness]), so a
-// record is late, and a window fires, by the partition's order alone,
-// whichever process runs the task and whatever the other partitions do.
-// The price is that the watermark of a partition that receives nothing
-// stands still, so its windows wait for its next record (an idle timeout
-// would make results depend on wall-clock timing; producers that want
-// windows to close on quiet partitions send a record to each). Watermarks
-// carried in record headers by an upstream job are not read by the source.
+// its own partition's, generated from the partition's records (bounded
+// out-of-orderness, [OutOfOrderness]) or carried in them ([CarryWatermarks],
+// below), so a record is late, and a window fires, by the partition's
+// content alone, whichever process runs the task and whatever the other
+// partitions do. The price is that the watermark of a partition that
+// receives nothing stands still, so its windows wait for its next record
+// (an idle timeout would make results depend on wall-clock timing;
+// producers that want windows to close on quiet partitions send a record
+// to each, as a carrying sink does at the end of its input).
 //
 // A task sees one partition, so keyed state is complete only if every
 // record of a key is in one partition: the topic must be keyed by the
@@ -169,6 +171,69 @@
 // checkpoint rewrites the task's whole state (no incremental changelog), so
 // keep it small or the interval long; output through a transactional sink
 // is visible one checkpoint interval late.
+//
+// # Watermarks carried through Kafka
+//
+//	// upstream: the job that sees the input in its order
+//	stream.To(plays, kafka.NewSink("plays", encode, kafka.Brokers(addr), kafka.Key(userOf),
+//		kafka.CarryWatermarks()))
+//	// downstream: tasks that each see one partition
+//	g := kafka.NewGroup("stats", "plays", decode, store, build,
+//		kafka.SourceOptions(kafka.Brokers(addr), kafka.CarryWatermarks()))
+//
+// Per-partition watermarks generated downstream ([OutOfOrderness]) call a
+// record late by its partition's order only: a record is late when its
+// partition has seen a record more than d later. Upstream, in the job that
+// read the input as a whole, the same record may have been on time (the
+// later record was in another partition) or late (a later record in
+// another partition had moved the watermark). So the downstream answer
+// depends on how the records were spread over partitions, and differs from
+// the single-process answer whenever lateness matters. [CarryWatermarks]
+// removes that difference: the upstream sink writes on every record the
+// watermark that was in force before it in the upstream dataflow, and the
+// downstream source emits it before the record, so every record is judged
+// against exactly the watermark it would have met in one process, whatever
+// the number of partitions, of processes owning them, and the order in
+// which they read them.
+//
+//   - Header: [WatermarkHeader] ("brook-wm"), nanoseconds since the epoch
+//     in decimal ASCII (readable with kcat -f '%h'), stream.MinTime before
+//     the first watermark. The upstream's event time must travel too: the
+//     record's Kafka timestamp (the sink's default, millisecond precision) or
+//     a field the downstream reads with [EventTime].
+//   - End of input: when the final watermark (stream.MaxTime) reaches the
+//     sink, it writes a watermark-only record ([WatermarkOnlyHeader], no key,
+//     no value) to every partition, so every downstream task's windows fire
+//     although nothing follows. The downstream is then done with that input
+//     for good: records appended to the topic later are late. One input,
+//     one upstream run (or a restored one, which continues its watermark).
+//   - Monotone per partition: a partition's watermark is the largest header
+//     read from it; a lower one (from a second producer writing to the same
+//     partition) does not move it back. Carried watermarks are meant for
+//     topics with one upstream job.
+//   - Records without the header (or with one that does not parse) are dead
+//     letters with [ErrNoWatermark], and move no watermark: they were not
+//     written by a carrying sink, so nothing says where they stand in event
+//     time. Falling back to a generated watermark would silently mix two
+//     rules.
+//   - A source reading several partitions (a [ConsumerGroup] source, or
+//     several [Partitions]) emits the minimum over the partitions it owns,
+//     leaving out idle ones ([IdleTimeout]) as for generated watermarks, and
+//     only when the minimum grows. That is safe (never a record late that was
+//     on time upstream) but no longer exact: a record meets the minimum, not
+//     its own partition's watermark, so fewer records are late than upstream
+//     and which ones depends on the interleaving. Exact answers need one
+//     watermark per partition: a [Group], whose tasks read one partition each.
+//
+// The trade-off against generated per-partition watermarks: carried ones give
+// the single-process answer and need no out-of-orderness bound downstream,
+// but they need the upstream to be a brook pipeline with a carrying sink (or
+// a producer writing the header), they add about 20 bytes to every record, a
+// partition's watermark moves only with its records (the upstream's
+// watermark advances between two records of a partition do not reach it
+// until the next one), and records of other producers are refused.
+// Generated watermarks work on any topic, but lateness then depends on the
+// partitioning.
 //
 // # State kept outside the pipeline, per partition
 //
@@ -207,5 +272,6 @@
 // Close, never logged and dropped. A retried run may write records again.
 // Records carry their event time as the Kafka timestamp (millisecond
 // precision) unless [ProduceTime] is set; [Key] and [Headers] set keys and
-// headers from the value.
+// headers from the value; [CarryWatermarks] adds the pipeline's watermark
+// (see above).
 package kafka

@@ -78,7 +78,7 @@ type groupConfig struct {
 
 // SourceOptions sets the options of every task's [Source]: [Brokers] and
 // [ClientOptions] (which the group's own clients use too), [EventTime],
-// [OutOfOrderness], [IdleTimeout], [MaxPollRecords], [Clock], and
+// [OutOfOrderness] or [CarryWatermarks], [IdleTimeout], [MaxPollRecords], [Clock], and
 // [InstanceID], which makes the group's member static. [ConsumerGroup],
 // [Partitions], [Commit], [ExitWhenIdle] and [OnPartitions] do not apply:
 // the group sets them.

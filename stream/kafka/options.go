@@ -36,6 +36,7 @@ type sourceConfig struct {
 	maxPoll        int
 	clock          stream.Clock
 	listener       PartitionListener
+	carry          bool // CarryWatermarks
 }
 
 type sinkConfig struct {
@@ -47,6 +48,7 @@ type sinkConfig struct {
 	produceTime  bool
 	closeTimeout time.Duration
 	txnTimeout   time.Duration
+	carry        bool // CarryWatermarks
 }
 
 type sourceOptionFunc func(*sourceConfig)
@@ -155,6 +157,8 @@ func EventTime[T any](fn func(T) time.Time) SourceOption {
 // OutOfOrderness sets the bounded out-of-orderness d of each partition: after
 // a record at time t on a partition, that partition's watermark is at least
 // t - d - 1ns (default 0: records within a partition are in time order).
+// With [CarryWatermarks] the watermarks come from the records' headers and d
+// does not apply.
 func OutOfOrderness(d time.Duration) SourceOption {
 	return sourceOptionFunc(func(c *sourceConfig) {
 		if d > 0 {

@@ -37,6 +37,7 @@ type Sink[T any] struct {
 	cl     *kgo.Client
 	owned  bool
 	err    error // a configuration error, reported by Write
+	carry  *carrier
 
 	mu       sync.Mutex
 	failed   int64 // records whose promise reported an error
@@ -50,6 +51,8 @@ var (
 	_ stream.Syncer    = (*Sink[int])(nil)
 	_ stream.Closer    = (*Sink[int])(nil)
 	_ stream.Opener    = (*Sink[int])(nil)
+
+	_ stream.WatermarkSink = (*Sink[int])(nil)
 )
 
 // NewSink returns a Sink producing to topic, the record values encoded with
@@ -79,6 +82,8 @@ func (s *Sink[T]) open() error {
 		s.err = fmt.Errorf("%w: kafka: nil encoder", stream.ErrInvalid)
 	case s.cfg.client == nil && len(s.cfg.brokers) == 0:
 		s.err = fmt.Errorf("%w: kafka: no brokers", stream.ErrInvalid)
+	case s.cfg.client != nil && s.cfg.carry:
+		s.err = fmt.Errorf("%w: kafka: CarryWatermarks needs a client the sink creates (Client does not apply)", stream.ErrInvalid)
 	}
 	if s.err == nil && s.cfg.key != nil {
 		fn, ok := s.cfg.key.(func(T) []byte)
@@ -101,7 +106,12 @@ func (s *Sink[T]) open() error {
 		s.cl = s.cfg.client
 		return nil
 	}
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(s.cfg.brokers...)}, s.cfg.clientOpts...)...)
+	opts := append([]kgo.Opt{kgo.SeedBrokers(s.cfg.brokers...)}, s.cfg.clientOpts...)
+	if s.cfg.carry {
+		s.carry = &carrier{wm: stream.MinTime}
+		opts = append(opts, carryClientOpts()...)
+	}
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		s.err = fmt.Errorf("kafka: client: %w", err)
 		return s.err
@@ -158,10 +168,35 @@ func (s *Sink[T]) Write(ctx context.Context, r stream.Record[T]) error {
 	if s.hdrs != nil {
 		rec.Headers = s.hdrs(r.Value)
 	}
+	if s.carry != nil {
+		s.carry.stamp(rec)
+	}
 	if !s.cfg.produceTime {
 		rec.Timestamp = r.Time.Std()
 	}
 	s.cl.Produce(ctx, rec, s.promise)
+	return nil
+}
+
+// WriteWatermark implements [stream.WatermarkSink]: with [CarryWatermarks]
+// it keeps w for the records that follow, and on the final watermark
+// (stream.MaxTime) produces a watermark-only record to every partition of
+// the topic. Without it, it does nothing.
+func (s *Sink[T]) WriteWatermark(ctx context.Context, w stream.Time) error {
+	if s.carry == nil || w <= s.carry.wm {
+		return nil
+	}
+	s.carry.wm = w
+	if w != stream.MaxTime {
+		return nil
+	}
+	recs, err := s.carry.final(ctx, s.cl, s.topic)
+	if err != nil {
+		return err
+	}
+	for _, rec := range recs {
+		s.cl.Produce(ctx, rec, s.promise)
+	}
 	return nil
 }
 

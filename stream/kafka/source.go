@@ -187,6 +187,7 @@ type partState struct {
 	flushed   kgo.EpochOffset // handed as of the last Flush that returned
 	committed int64           // last offset committed (-1: none)
 	maxTime   stream.Time     // largest event time of a good record (MinTime: none)
+	carried   stream.Time     // with CarryWatermarks: the largest watermark read (MinTime: none)
 	lastSeen  time.Time       // last record, or assignment
 	idle      bool
 }
@@ -195,7 +196,7 @@ func newPartState(now time.Time) *partState {
 	return &partState{
 		handed:    kgo.EpochOffset{Epoch: -1, Offset: -1},
 		flushed:   kgo.EpochOffset{Epoch: -1, Offset: -1},
-		committed: -1, maxTime: stream.MinTime, lastSeen: now,
+		committed: -1, maxTime: stream.MinTime, carried: stream.MinTime, lastSeen: now,
 	}
 }
 
@@ -223,6 +224,7 @@ type consumer[T any] struct {
 	cbErr      error // a fatal commit error in a callback
 	lastRecord time.Time
 	outIdle    bool
+	emittedWM  stream.Time // the last watermark emitted (MinTime: none)
 }
 
 // Run consumes until ctx is cancelled (it returns ctx.Err()), the source has
@@ -301,7 +303,7 @@ func (s *Source[T]) prepare(ctx context.Context, out stream.SourceOutput[Message
 	case cfg.group != "" && len(cfg.topics) == 0:
 		return nil, nil, fmt.Errorf("%w: kafka: consumer group %q without topics", stream.ErrInvalid, cfg.group)
 	}
-	c := &consumer[T]{s: s, out: out, group: cfg.group != "", parts: map[topicPartition]*partState{},
+	c := &consumer[T]{s: s, out: out, group: cfg.group != "", parts: map[topicPartition]*partState{}, emittedWM: stream.MinTime,
 		pos: make(map[topicPartition]kgo.EpochOffset, len(s.restored))}
 	for tp, eo := range s.restored {
 		c.pos[tp] = eo
@@ -529,11 +531,11 @@ func (c *consumer[T]) emitAll(fetches kgo.Fetches) (bool, error) {
 					c.parts[tp] = st
 					c.publishLocked()
 				}
+				st.lastSeen, st.idle = now, false
+				c.lastRecord = now
 				if err := c.emit(st, fp.Records); err != nil {
 					return false, err
 				}
-				st.lastSeen, st.idle = now, false
-				c.lastRecord = now
 				emitted = true
 			}
 		}
@@ -553,8 +555,30 @@ func (c *consumer[T]) emitAll(fetches kgo.Fetches) (bool, error) {
 }
 
 func (c *consumer[T]) emit(st *partState, recs []*kgo.Record) error {
+	carry := c.s.cfg.carry
 	for _, r := range recs {
-		v, err := c.s.decode(r)
+		var (
+			v   T
+			err error
+		)
+		if carry {
+			w, only, ok := recordWatermark(r)
+			if !ok {
+				err = ErrNoWatermark
+			} else if w > st.carried {
+				st.carried = w
+				if err := c.carriedWatermarkLocked(); err != nil {
+					return err
+				}
+			}
+			if only {
+				st.handed = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset + 1}
+				continue
+			}
+		}
+		if err == nil {
+			v, err = c.s.decode(r)
+		}
 		msg := Message[T]{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Value: v}
 		t := stream.TimeOf(r.Timestamp)
 		if err != nil {
@@ -583,23 +607,12 @@ func (c *consumer[T]) emit(st *partState, recs []*kgo.Record) error {
 // the active ones, or marks the output idle when none is active.
 func (c *consumer[T]) watermarkLocked(now time.Time) error {
 	cfg := &c.s.cfg
-	min, active := stream.MaxTime, false
 	for _, st := range c.parts {
 		if cfg.idleTimeout > 0 && !st.idle && !now.Before(st.lastSeen.Add(cfg.idleTimeout)) {
 			st.idle = true
 		}
-		if st.idle {
-			continue
-		}
-		active = true
-		w := stream.MinTime
-		if st.maxTime > stream.MinTime {
-			w = st.maxTime.Add(-cfg.outOfOrderness - 1)
-		}
-		if w < min {
-			min = w
-		}
 	}
+	min, active := c.minWatermarkLocked()
 	if !active {
 		if c.outIdle {
 			return nil
@@ -607,11 +620,53 @@ func (c *consumer[T]) watermarkLocked(now time.Time) error {
 		c.outIdle = true
 		return c.out.MarkIdle()
 	}
-	if min == stream.MinTime {
+	return c.emitWatermarkLocked(min)
+}
+
+// minWatermarkLocked returns the minimum watermark of the active
+// partitions, and whether there is one.
+func (c *consumer[T]) minWatermarkLocked() (stream.Time, bool) {
+	cfg := &c.s.cfg
+	min, active := stream.MaxTime, false
+	for _, st := range c.parts {
+		if st.idle {
+			continue
+		}
+		active = true
+		w := st.carried
+		if !cfg.carry {
+			w = stream.MinTime
+			if st.maxTime > stream.MinTime {
+				w = st.maxTime.Add(-cfg.outOfOrderness - 1)
+			}
+		}
+		if w < min {
+			min = w
+		}
+	}
+	return min, active
+}
+
+// emitWatermarkLocked emits w unless it is not above the last one.
+func (c *consumer[T]) emitWatermarkLocked(w stream.Time) error {
+	if w == stream.MinTime || (w <= c.emittedWM && !c.outIdle) {
 		return nil
 	}
 	c.outIdle = false
-	return c.out.EmitWatermark(min)
+	if w > c.emittedWM {
+		c.emittedWM = w
+	}
+	return c.out.EmitWatermark(w)
+}
+
+// carriedWatermarkLocked emits, before the record that carried a higher
+// watermark, the new minimum over the active partitions, if it has grown.
+func (c *consumer[T]) carriedWatermarkLocked() error {
+	min, active := c.minWatermarkLocked()
+	if !active {
+		return nil
+	}
+	return c.emitWatermarkLocked(min)
 }
 
 // commit offers the policy the flushed positions not yet committed (of the

@@ -56,6 +56,7 @@ type TransactionalSink[T any] struct {
 	hdrs   func(T) []kgo.RecordHeader
 	cfg    sinkConfig
 	err    error
+	carry  *carrier
 
 	prods [txSlots]*kgo.Client
 	cur   int  // slot of the transaction being written
@@ -82,6 +83,8 @@ var (
 	_ stream.Snapshotter = (*TransactionalSink[int])(nil)
 	_ stream.Opener      = (*TransactionalSink[int])(nil)
 	_ stream.Closer      = (*TransactionalSink[int])(nil)
+
+	_ stream.WatermarkSink = (*TransactionalSink[int])(nil)
 )
 
 // NewTransactionalSink returns a TransactionalSink producing to topic, the
@@ -151,8 +154,14 @@ func (s *TransactionalSink[T]) Open(c *stream.Context) error {
 	if s.err != nil {
 		return s.err
 	}
+	if s.cfg.carry {
+		s.carry = &carrier{wm: stream.MinTime}
+	}
 	for i := range s.prods {
 		opts := append([]kgo.Opt{kgo.SeedBrokers(s.cfg.brokers...)}, s.cfg.clientOpts...)
+		if s.carry != nil {
+			opts = append(opts, carryClientOpts()...)
+		}
 		opts = append(opts, kgo.TransactionalID(s.txnID(i)), kgo.TransactionTimeout(s.cfg.txnTimeout))
 		cl, err := kgo.NewClient(opts...)
 		if err != nil {
@@ -199,12 +208,9 @@ func (s *TransactionalSink[T]) Write(ctx context.Context, r stream.Record[T]) er
 	if err != nil {
 		return fmt.Errorf("kafka: encode: %w", err)
 	}
-	cl := s.prods[s.cur]
-	if !s.open {
-		if err := cl.BeginTransaction(); err != nil {
-			return fmt.Errorf("kafka: begin transaction: %w", err)
-		}
-		s.open = true
+	cl, err := s.begin()
+	if err != nil {
+		return err
 	}
 	rec := &kgo.Record{Topic: s.topic, Value: v}
 	if s.key != nil {
@@ -213,10 +219,52 @@ func (s *TransactionalSink[T]) Write(ctx context.Context, r stream.Record[T]) er
 	if s.hdrs != nil {
 		rec.Headers = s.hdrs(r.Value)
 	}
+	if s.carry != nil {
+		s.carry.stamp(rec)
+	}
 	if !s.cfg.produceTime {
 		rec.Timestamp = r.Time.Std()
 	}
 	cl.Produce(ctx, rec, s.promise)
+	return nil
+}
+
+// begin returns the producer of the open transaction, beginning one if
+// needed.
+func (s *TransactionalSink[T]) begin() (*kgo.Client, error) {
+	cl := s.prods[s.cur]
+	if !s.open {
+		if err := cl.BeginTransaction(); err != nil {
+			return nil, fmt.Errorf("kafka: begin transaction: %w", err)
+		}
+		s.open = true
+	}
+	return cl, nil
+}
+
+// WriteWatermark implements [stream.WatermarkSink]: with [CarryWatermarks]
+// it keeps w for the records that follow, and on the final watermark
+// (stream.MaxTime) produces a watermark-only record to every partition of
+// the topic, in the open transaction. Without it, it does nothing.
+func (s *TransactionalSink[T]) WriteWatermark(ctx context.Context, w stream.Time) error {
+	if s.carry == nil || w <= s.carry.wm || s.err != nil {
+		return nil
+	}
+	s.carry.wm = w
+	if w != stream.MaxTime {
+		return nil
+	}
+	cl, err := s.begin()
+	if err != nil {
+		return err
+	}
+	recs, err := s.carry.final(ctx, cl, s.topic)
+	if err != nil {
+		return err
+	}
+	for _, rec := range recs {
+		cl.Produce(ctx, rec, s.promise)
+	}
 	return nil
 }
 
