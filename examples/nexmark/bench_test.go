@@ -54,8 +54,9 @@ func BenchmarkQuery(b *testing.B) {
 				b.ReportAllocs()
 				bidsSeen := 0
 				for b.Loop() {
+					seq := g.Sequence() // as the source reads the generator
 					for i := range int64(benchEvents) {
-						if e := g.Event(i); e.Kind == KindBid {
+						if e := seq.Event(i); e.Kind == KindBid {
 							bidsSeen++
 						}
 					}

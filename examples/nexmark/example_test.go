@@ -32,7 +32,7 @@ func ExampleGenerator() {
 	// 2 auction 1001 by 1010
 	// 3 auction 1002 by 1010
 	// 4 bid on 1000
-	// 5 bid on 1010
+	// 5 bid on 1000
 }
 
 // A query is a function from the event stream to a stream of rows; here
