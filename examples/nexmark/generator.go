@@ -534,9 +534,6 @@ func (r *rng) cut(n int64) (length, off int64) {
 	return int64(hi), int64(x % poolBase)
 }
 
-// float returns a number in [0, 1).
-func (r *rng) float() float64 { return float64(r.next()>>11) / (1 << 53) }
-
 // mix64 is the splitmix64 finalizer.
 func mix64(x uint64) uint64 {
 	x ^= x >> 30
