@@ -24,6 +24,11 @@ const benchEvents = 1_000_000
 //   - batch: a hand-written batch computation, generating the events into
 //     a slice and computing the query's rows from it (the tests' oracle).
 //
+// Beside events/s (per second of wall time) each reports events per
+// core-second, events per second of the process's CPU time (all
+// goroutines, the garbage collector included): the measure of the nexmark
+// suite's Throughput/Cores, and the one a shared machine disturbs least.
+//
 // Run one query with e.g. go test -bench 'Query/q5/' -benchtime 3x.
 func BenchmarkQuery(b *testing.B) {
 	g, err := NewGenerator(DefaultGeneratorConfig())
@@ -40,6 +45,7 @@ func BenchmarkQuery(b *testing.B) {
 			for _, par := range slices.Compact([]int{1, runtime.GOMAXPROCS(0)}) {
 				b.Run("brook-p"+strconv.Itoa(par), func(b *testing.B) {
 					b.ReportAllocs()
+					defer reportRates(b, benchEvents)()
 					for b.Loop() {
 						p := stream.New(stream.WithParallelism(par))
 						q.Attach(Events(p, g, benchEvents, par, DefaultChunk), &RowSink{})
@@ -47,11 +53,11 @@ func BenchmarkQuery(b *testing.B) {
 							b.Fatal(err)
 						}
 					}
-					b.ReportMetric(float64(benchEvents)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
 				})
 			}
 			b.Run("generate-only", func(b *testing.B) {
 				b.ReportAllocs()
+				defer reportRates(b, benchEvents)()
 				bidsSeen := 0
 				for b.Loop() {
 					seq := g.Sequence() // as the source reads the generator
@@ -64,11 +70,11 @@ func BenchmarkQuery(b *testing.B) {
 				if bidsSeen != b.N*benchEvents/50*46 {
 					b.Fatalf("%d bids", bidsSeen)
 				}
-				b.ReportMetric(float64(benchEvents)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
 			})
 			b.Run("batch", func(b *testing.B) {
 				b.ReportAllocs()
 				events := make([]Event, benchEvents)
+				defer reportRates(b, benchEvents)()
 				for b.Loop() {
 					for i := range events {
 						events[i] = g.Event(int64(i))
@@ -77,9 +83,22 @@ func BenchmarkQuery(b *testing.B) {
 						b.Fatal("unreachable")
 					}
 				}
-				b.ReportMetric(float64(benchEvents)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
 			})
 		})
+	}
+}
+
+// reportRates starts measuring the process's CPU time; the function it
+// returns, called after the benchmark loop, reports events/s and events per
+// core-second for n events per iteration.
+func reportRates(b *testing.B, n int) func() {
+	cpu0, ok := cpuTime()
+	return func() {
+		events := float64(n) * float64(b.N)
+		b.ReportMetric(events/b.Elapsed().Seconds(), "events/s")
+		if cpu1, _ := cpuTime(); ok && cpu1 > cpu0 {
+			b.ReportMetric(events/(cpu1-cpu0).Seconds(), "events/core-s")
+		}
 	}
 }
 

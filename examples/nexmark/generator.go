@@ -106,23 +106,20 @@ type Generator struct {
 	recip uint64 // (2^64-1) / Rate, for timeOf without a division
 	// strs holds every string events carry: the pool random text is cut
 	// from, then the names, email addresses, credit card numbers and
-	// channels the tables below point into. One string and tables without
-	// pointers leave the garbage collector nothing to trace but the string.
+	// channels of the tables below, which are substrings of it. So the
+	// garbage collector finds one object behind them all, not 30,000.
 	strs   string
-	names  []ref
-	emails []ref
-	cards  []ref
+	names  []string
+	emails []string
+	cards  []string
 	hot    [4]channel
 	chans  []channel
 }
 
-// ref is a string in Generator.strs.
+type channel struct{ name, url string }
+
+// ref is a string in Generator.strs, while NewGenerator builds it.
 type ref struct{ off, n uint32 }
-
-type channel struct{ name, url ref }
-
-// str returns the string r refers to.
-func (g *Generator) str(r ref) string { return g.strs[r.off : r.off+r.n] }
 
 var (
 	usStates   = []string{"AZ", "CA", "ID", "OR", "WA", "WY"}
@@ -181,9 +178,10 @@ func NewGenerator(cfg GeneratorConfig) (*Generator, error) {
 		}
 		return ref{off: uint32(off), n: uint32(len(text) - off)}
 	}
+	var names []ref
 	for _, f := range firstNames {
 		for _, l := range lastNames {
-			g.names = append(g.names, add(f, " ", l))
+			names = append(names, add(f, " ", l))
 		}
 	}
 	letters := func(n int) string {
@@ -196,25 +194,26 @@ func NewGenerator(cfg GeneratorConfig) (*Generator, error) {
 	url := func(suffix ...string) ref {
 		return add(append([]string{"https://www.nexmark.com/", letters(5), "/", letters(5), "/", letters(5), "/item.htm?query=1"}, suffix...)...)
 	}
+	var hot [len(hotChans)][2]ref
 	for i, name := range hotChans {
-		g.hot[i] = channel{name: add(name), url: url()}
+		hot[i] = [2]ref{add(name), url()}
 	}
-	g.chans = make([]channel, numChannels)
-	for i := range g.chans {
+	chans := make([][2]ref, numChannels)
+	for i := range chans {
 		n := strconv.Itoa(i)
-		g.chans[i] = channel{name: add("channel-", n), url: url("&channel_id=", n)}
+		chans[i] = [2]ref{add("channel-", n), url("&channel_id=", n)}
 	}
 	cut := func(maxLen int64) string {
 		n := 3 + r.intn(maxLen-3)
 		off := r.intn(poolBase)
 		return strings.TrimSpace(pool[off : off+n])
 	}
-	g.emails = make([]ref, numEmails)
-	for i := range g.emails {
-		g.emails[i] = add(cut(7), "@", cut(5), ".com")
+	emails := make([]ref, numEmails)
+	for i := range emails {
+		emails[i] = add(cut(7), "@", cut(5), ".com")
 	}
-	g.cards = make([]ref, numCards)
-	for i := range g.cards {
+	cards := make([]ref, numCards)
+	for i := range cards {
 		var cc [19]byte
 		for j := range 4 {
 			v := r.intn(10000)
@@ -224,9 +223,25 @@ func NewGenerator(cfg GeneratorConfig) (*Generator, error) {
 			}
 			cc[k], cc[k+1], cc[k+2], cc[k+3] = byte('0'+v/1000), byte('0'+v/100%10), byte('0'+v/10%10), byte('0'+v%10)
 		}
-		g.cards[i] = add(string(cc[:]))
+		cards[i] = add(string(cc[:]))
 	}
 	g.strs = string(text)
+	str := func(r ref) string { return g.strs[r.off : r.off+r.n] }
+	strs := func(rs []ref) []string {
+		ss := make([]string, len(rs))
+		for i, r := range rs {
+			ss[i] = str(r)
+		}
+		return ss
+	}
+	g.names, g.emails, g.cards = strs(names), strs(emails), strs(cards)
+	for i, c := range hot {
+		g.hot[i] = channel{name: str(c[0]), url: str(c[1])}
+	}
+	g.chans = make([]channel, len(chans))
+	for i, c := range chans {
+		g.chans[i] = channel{name: str(c[0]), url: str(c[1])}
+	}
 	return g, nil
 }
 
@@ -397,9 +412,9 @@ func recentAuction(id int64, r *rng) int64 {
 
 func (g *Generator) person(p *Person, id, ts int64, r *rng) {
 	p.ID, p.DateTime = lastPerson(id)+firstPersonID, ts
-	p.Name = g.str(g.names[r.intn(int64(len(g.names)))])
-	p.EmailAddress = g.str(g.emails[r.intn(numEmails)])
-	p.CreditCard = g.str(g.cards[r.intn(numCards)])
+	p.Name = g.names[r.intn(int64(len(g.names)))]
+	p.EmailAddress = g.emails[r.intn(numEmails)]
+	p.CreditCard = g.cards[r.intn(numCards)]
 	p.City = usCities[r.intn(int64(len(usCities)))]
 	p.State = usStates[r.intn(int64(len(usStates)))]
 	size := 8 + len(p.Name) + len(p.EmailAddress) + len(p.CreditCard) + len(p.City) + len(p.State)
@@ -455,7 +470,7 @@ func (g *Generator) bid(b *Bid, id, ts int64, r *rng) {
 	} else {
 		c = &g.chans[r.intn(numChannels)]
 	}
-	b.Channel, b.URL = g.str(c.name), g.str(c.url)
+	b.Channel, b.URL = c.name, c.url
 	b.DateTime = ts
 	n, off := r.cut(2*bidExtraDelta + 1)
 	b.Extra = g.strs[off : off+bidExtraWant-bidExtraDelta+n]
