@@ -37,7 +37,7 @@ func (w *windowed) check(b *testing.B, got Counts, exact bool) {
 func (w *windowed) run(b *testing.B) {
 	recs := records(w.events)
 	b.Run("handwritten", func(b *testing.B) {
-		b.ReportAllocs()
+		defer measure(b, len(w.events))()
 		var got Counts
 		for b.Loop() {
 			got = Counts{}
@@ -48,10 +48,9 @@ func (w *windowed) run(b *testing.B) {
 			win.end()
 		}
 		w.check(b, got, true)
-		reportEvents(b, len(w.events))
 	})
 	b.Run("channels", func(b *testing.B) {
-		b.ReportAllocs()
+		defer measure(b, len(w.events))()
 		type result struct {
 			k WindowKey
 			n int64
@@ -79,7 +78,6 @@ func (w *windowed) run(b *testing.B) {
 			}
 		}
 		w.check(b, got, true)
-		reportEvents(b, len(w.events))
 	})
 	for _, par := range []int{1, 2} {
 		name := "brook"
@@ -87,7 +85,7 @@ func (w *windowed) run(b *testing.B) {
 			name = "brook-parallel2"
 		}
 		b.Run(name, func(b *testing.B) {
-			b.ReportAllocs()
+			defer measure(b, len(w.events))()
 			var got Counts
 			for b.Loop() {
 				got = Counts{}
@@ -104,7 +102,6 @@ func (w *windowed) run(b *testing.B) {
 				}
 			}
 			w.check(b, got, true)
-			reportEvents(b, len(w.events))
 		})
 	}
 	b.Run("go-streams", func(b *testing.B) {
@@ -112,7 +109,7 @@ func (w *windowed) run(b *testing.B) {
 		// size) on all events, counted per key in the sink: the closest it
 		// has. It emits on processing-time ticks, so windows come out
 		// early and late events are dropped.
-		b.ReportAllocs()
+		defer measure(b, len(w.events))()
 		var got Counts
 		for b.Loop() {
 			in, out := make(chan any), make(chan any)
@@ -138,12 +135,11 @@ func (w *windowed) run(b *testing.B) {
 			}
 		}
 		w.check(b, got, false)
-		reportEvents(b, len(w.events))
 	})
 	b.Run("rxgo", func(b *testing.B) {
 		// No event-time window: the windows are counted by hand in Reduce
 		// and come out when the input ends.
-		b.ReportAllocs()
+		defer measure(b, len(w.events))()
 		var got Counts
 		for b.Loop() {
 			in := make(chan rxgo.Item)
@@ -166,11 +162,10 @@ func (w *windowed) run(b *testing.B) {
 			got = item.V.(Counts)
 		}
 		w.check(b, got, true)
-		reportEvents(b, len(w.events))
 	})
 	b.Run("samber-ro", func(b *testing.B) {
 		// As rxgo: windows counted by hand in Reduce.
-		b.ReportAllocs()
+		defer measure(b, len(w.events))()
 		var got Counts
 		for b.Loop() {
 			res, err := ro.Collect(ro.Pipe1(ro.FromSlice(w.events),
@@ -184,7 +179,6 @@ func (w *windowed) run(b *testing.B) {
 			got = res[0]
 		}
 		w.check(b, got, true)
-		reportEvents(b, len(w.events))
 	})
 }
 

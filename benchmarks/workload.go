@@ -99,10 +99,9 @@ var (
 
 // W3: sliding windows of 10 s every 2 s over 1,000 s of events.
 var (
-	w3Events      = makeEvents(eventsN, time.Millisecond)
-	w3Size        = int64(10 * time.Second)
-	w3Slide       = int64(2 * time.Second)
-	w3WindowsEach = w3Size / w3Slide
+	w3Events = makeEvents(eventsN, time.Millisecond)
+	w3Size   = int64(10 * time.Second)
+	w3Slide  = int64(2 * time.Second)
 )
 
 // records returns the events as brook records.
