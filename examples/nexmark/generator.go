@@ -442,14 +442,17 @@ func (g *Generator) auction(a *Auction, id, ts int64, r *rng) {
 }
 
 func (g *Generator) bid(b *Bid, id, ts int64, r *rng) {
-	// One draw makes the choices between hot and recent, in mixed radix.
+	// One draw makes the hot-or-recent choices (its low 6 bits), cuts the
+	// extra field (the next 26) and sets the price (the top 28); only the
+	// recent picks draw again.
 	x := r.next()
-	hotAuction := x%hotAuctionRatio > 0
-	x /= hotAuctionRatio
-	hotBidder := x%hotBiddersRatio > 0
-	x /= hotBiddersRatio
-	hotChannel := x%hotChannelsRatio > 0
-	x /= hotChannelsRatio
+	c := x & 63 // the choices, in mixed radix
+	hotAuction := c%hotAuctionRatio > 0
+	c /= hotAuctionRatio
+	hotBidder := c%hotBiddersRatio > 0
+	c /= hotBiddersRatio
+	hotChannel := c%hotChannelsRatio > 0
+	c /= hotChannelsRatio
 	if hotAuction {
 		b.Auction = lastAuction(id) / hotBatch * hotBatch
 	} else {
@@ -463,18 +466,27 @@ func (g *Generator) bid(b *Bid, id, ts int64, r *rng) {
 		b.Bidder = recentPerson(id, r)
 	}
 	b.Bidder += firstPersonID
-	b.Price = price(r)
-	var c *channel
+	b.Price = priceOf(x)
+	var ch *channel
 	if hotChannel {
-		c = &g.hot[x%uint64(len(g.hot))]
+		ch = &g.hot[c%uint64(len(g.hot))]
 	} else {
-		c = &g.chans[r.intn(numChannels)]
+		ch = &g.chans[r.intn(numChannels)]
 	}
-	b.Channel, b.URL = c.name, c.url
+	b.Channel, b.URL = ch.name, ch.url
 	b.DateTime = ts
-	n, off := r.cut(2*bidExtraDelta + 1)
+	n := int64((x >> 6 & 0x3ff) * (2*bidExtraDelta + 1) >> 10)
+	off := int64(x >> 16 % poolBase)
 	b.Extra = g.strs[off : off+bidExtraWant-bidExtraDelta+n]
 }
+
+// The hot-or-recent choices of a bid are the 64 values of the low 6 bits of
+// its first draw, so the ratios must divide 64 (this fails to compile
+// otherwise).
+const (
+	bidChoices = hotAuctionRatio * hotBiddersRatio * hotChannelsRatio * len(hotChans)
+	_          = uint(-(64 % bidChoices))
+)
 
 // A bid's extra field, as extra(r, 32, avgBidBytes) computes it, with
 // constants.
@@ -490,8 +502,10 @@ const (
 // Between two entries (0.34 % apart) the line is within 1.5e-6 of the
 // curve, and it costs a few integer operations instead of math.Exp, which
 // was a fifth of q0's time.
-func price(r *rng) int64 {
-	u := r.next()
+func price(r *rng) int64 { return priceOf(r.next()) }
+
+// priceOf is the price of the random draw u; it reads the top 28 bits.
+func priceOf(u uint64) int64 {
 	k := u >> (64 - priceBits)
 	f := (u >> (64 - priceBits - 16)) & 0xffff
 	lo, hi := priceTable[k], priceTable[k+1]
