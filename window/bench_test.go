@@ -230,11 +230,11 @@ func measure(b *testing.B, events int, run func()) {
 	b.ReportAllocs()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	cpu := cpuTime()
+	cpu := window.CPUTime()
 	for b.Loop() {
 		run()
 	}
-	cpu = cpuTime() - cpu
+	cpu = window.CPUTime() - cpu
 	runtime.ReadMemStats(&after)
 	n := float64(events) * float64(b.N)
 	reportRate(b, events)

@@ -1,6 +1,6 @@
 //go:build !unix
 
-package window_test
+package window
 
 import "time"
 

@@ -26,6 +26,11 @@ func BenchmarkOperator(b *testing.B) {
 	for i := range recs {
 		recs[i] = stream.Record[benchPlay]{Time: stream.Time(int64(i) * int64(6*time.Millisecond)), Value: benchPlay{Track: i * 7 % 10}}
 	}
+	many := make([]stream.Record[benchPlay], n)
+	for i := range many {
+		// 100,000 keys, 200,000 records a minute: as BenchmarkTumblingCount/keys=100000.
+		many[i] = stream.Record[benchPlay]{Time: stream.Time(int64(i) * int64(300*time.Microsecond)), Value: benchPlay{Track: i * 7 % 100_000}}
+	}
 	users := make([]stream.Record[benchPlay], 0, n)
 	for i := int64(0); len(users) < n; i++ {
 		t := i * int64(3*time.Millisecond)
@@ -41,6 +46,7 @@ func BenchmarkOperator(b *testing.B) {
 		name string
 	}{
 		{Tumbling(time.Minute), recs, "tumbling-10-keys"},
+		{Tumbling(time.Minute), many, "tumbling-100k-keys"},
 		{Sliding(10*time.Second, 2*time.Second), recs, "sliding-10-keys"},
 		{Session(time.Minute), recs, "session-10-keys"},
 		{Session(time.Minute), users, "session-5000-keys"},
@@ -48,6 +54,7 @@ func BenchmarkOperator(b *testing.B) {
 		a, recs := bc.a, bc.recs
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
+			cpu := cpuTime()
 			for b.Loop() {
 				o := &op[int, benchPlay, int64, int64]{a: a, key: func(p benchPlay) int { return p.Track }}
 				agg := Count[benchPlay]()
@@ -67,7 +74,9 @@ func BenchmarkOperator(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			cpu = cpuTime() - cpu
 			b.ReportMetric(b.Elapsed().Seconds()*1e9/(float64(n)*float64(b.N)), "ns/event")
+			b.ReportMetric(float64(cpu.Nanoseconds())/(float64(n)*float64(b.N)), "cpu-ns/event")
 		})
 	}
 }

@@ -182,6 +182,10 @@ type op[K comparable, T, Acc, Out any] struct {
 	lateTag *stream.OutputTag[LateRecord[T]]
 	group   func(K) int // the key's key group, for checkpoints
 	st      store[K, T, Acc, Out]
+	panes   *paneStore[K, T, Acc, Out] // st, for tumbling and sliding windows: a direct call per record
+	// counting: agg is the built-in Count, so Acc is int64 and a pane adds
+	// a record by an increment in place instead of a call through agg.
+	counting bool
 
 	ctx       *stream.Context
 	clock     stream.Clock
@@ -212,6 +216,7 @@ var _ stream.KeyGroupSnapshotter = (*op[int, int, int64, int64])(nil)
 func (o *op[K, T, Acc, Out]) init() {
 	o.wm = stream.MinTime
 	o.triggers = o.cfg.earlyN > 0 || o.cfg.earlyD > 0 || o.cfg.countN > 0
+	_, o.counting = any(o.agg).(countAgg[T])
 	if o.st == nil {
 		switch o.a.kind {
 		case kindSession:
@@ -219,7 +224,8 @@ func (o *op[K, T, Acc, Out]) init() {
 		case kindGlobal:
 			o.st = newGlobalStore(o)
 		default: // tumbling, sliding; an invalid assigner fails in Open
-			o.st = newPaneStore(o)
+			o.panes = newPaneStore(o)
+			o.st = o.panes
 		}
 	}
 	o.st.reset()
@@ -260,6 +266,9 @@ func (o *op[K, T, Acc, Out]) ProcessRecord(r stream.Record[T], out stream.Emitte
 				t = o.wm + 1 // a clock that stepped back: never late in processing time
 			}
 		}
+	}
+	if o.panes != nil {
+		return o.panes.add(r, t, out)
 	}
 	return o.st.add(r, t, out)
 }
@@ -341,9 +350,15 @@ func (o *op[K, T, Acc, Out]) fire(c *cell[Acc], key K, sp Span, f Firing, out st
 	if o.cfg.onClose {
 		at = closeAt(sp.End, o.cfg.lateness)
 	}
+	var v Out
+	if o.agg != nil {
+		v = o.agg.Result(c.acc) // one dynamic call, not two through o.result
+	} else {
+		v = o.result(key, sp, c.acc)
+	}
 	return out.Emit(stream.Record[Result[K, Out]]{
 		Time:  at,
-		Value: Result[K, Out]{Key: key, Start: sp.Start, End: sp.End, Value: o.result(key, sp, c.acc), Firing: f},
+		Value: Result[K, Out]{Key: key, Start: sp.Start, End: sp.End, Value: v, Firing: f},
 	})
 }
 

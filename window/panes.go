@@ -2,6 +2,7 @@ package window
 
 import (
 	"slices"
+	"unsafe"
 
 	"github.com/brook-streams/brook/stream"
 )
@@ -19,7 +20,7 @@ type pane[K comparable, Acc any] struct {
 	fired bool
 	gen   uint32 // bumped when the pane is retired: early-firing refs to it go stale
 	slots []slot[K, Acc]
-	index map[K]int32 // nil while the pane has at most smallPane keys
+	index keyIndex // no table while the pane has had at most smallPane keys
 }
 
 type slot[K comparable, Acc any] struct {
@@ -28,25 +29,43 @@ type slot[K comparable, Acc any] struct {
 }
 
 // smallPane is the number of keys up to which a pane finds a key by
-// scanning its slots, which beats a map lookup; beyond it, a map indexes them.
+// scanning its slots, which beats hashing; beyond it, a keyIndex indexes
+// them.
 const smallPane = 12
 
-func (p *pane[K, Acc]) find(k K) (int32, bool) {
-	if p.index == nil {
+// indexed reports whether the pane finds keys by their hash.
+func (p *pane[K, Acc]) indexed() bool { return p.index.ents != nil }
+
+// find returns the slot of k, or -1 and the index position at which k's
+// probe ended, for insert. h is k's hash if the pane is indexed, else
+// unused.
+func (p *pane[K, Acc]) find(k K, h uint64) (int32, int) {
+	if !p.indexed() {
 		for i := range p.slots {
 			if p.slots[i].key == k {
-				return int32(i), true
+				return int32(i), 0
 			}
 		}
-		return -1, false
+		return -1, 0
 	}
-	i, ok := p.index[k]
-	return i, ok
+	ents := p.index.ents
+	mask := len(ents) - 1
+	tag := uint32(h >> 32)
+	for pos := int(h) & mask; ; pos = (pos + 1) & mask {
+		e := ents[pos]
+		if e.slot == 0 {
+			return -1, pos
+		}
+		if e.tag == tag && p.slots[e.slot-1].key == k {
+			return e.slot - 1, pos
+		}
+	}
 }
 
-// insert appends a slot for k, indexing the slots once there are more than
-// smallPane.
-func (p *pane[K, Acc]) insert(k K, acc Acc) int32 {
+// insert appends a slot for k, a key the pane does not hold, and indexes
+// the slots once there are more than smallPane. h is k's hash if the pane
+// is indexed, and pos where find's probe for k ended, or -1.
+func (p *pane[K, Acc]) insert(k K, h uint64, pos int, acc Acc, hs *keyHasher[K]) int32 {
 	i := int32(len(p.slots))
 	if len(p.slots) == cap(p.slots) {
 		// Double: append's gentler growth for large slices would copy (and
@@ -55,15 +74,26 @@ func (p *pane[K, Acc]) insert(k K, acc Acc) int32 {
 	}
 	p.slots = append(p.slots, slot[K, Acc]{key: k, cell: cell[Acc]{acc: acc}})
 	switch {
-	case p.index != nil:
-		p.index[k] = i
-	case len(p.slots) > smallPane:
-		p.index = make(map[K]int32, 2*len(p.slots))
-		for j := range p.slots {
-			p.index[p.slots[j].key] = int32(j)
+	case p.indexed():
+		if pos < 0 {
+			pos = p.index.home(h)
 		}
+		if !p.index.put(h, pos, i) {
+			p.reindex(hs, 2*len(p.slots))
+		}
+	case len(p.slots) > smallPane:
+		p.reindex(hs, 2*len(p.slots))
 	}
 	return i
+}
+
+// reindex indexes every slot afresh, in a table for at least n keys.
+func (p *pane[K, Acc]) reindex(hs *keyHasher[K], n int) {
+	p.index.reserve(max(n, len(p.slots)))
+	for j := range p.slots {
+		h := hs.of(p.slots[j].key)
+		p.index.put(h, p.index.home(h), int32(j))
+	}
 }
 
 // paneRef points at a slot waiting for an EarlyInterval firing.
@@ -88,14 +118,15 @@ type paneStore[K comparable, T, Acc, Out any] struct {
 	dirty   []paneRef[K, Acc]
 	keyHint int                     // the keys of the last retired pane: the next one's likely size
 	ords    map[*pane[K, Acc]][]int // while restoring: the cells' places in the panes that wrote them
+	hash    keyHasher[K]            // for the panes' keyIndex
 }
 
 func newPaneStore[K comparable, T, Acc, Out any](o *op[K, T, Acc, Out]) *paneStore[K, T, Acc, Out] {
-	return &paneStore[K, T, Acc, Out]{o: o, sliding: o.a.kind == kindSliding}
+	return &paneStore[K, T, Acc, Out]{o: o, sliding: o.a.kind == kindSliding, hash: newKeyHasher[K]()}
 }
 
 func (s *paneStore[K, T, Acc, Out]) reset() {
-	*s = paneStore[K, T, Acc, Out]{o: s.o, sliding: s.sliding, panes: map[Span]*pane[K, Acc]{}}
+	*s = paneStore[K, T, Acc, Out]{o: s.o, sliding: s.sliding, hash: s.hash, panes: map[Span]*pane[K, Acc]{}}
 }
 
 func (s *paneStore[K, T, Acc, Out]) due() (stream.Time, bool) {
@@ -194,7 +225,7 @@ func (s *paneStore[K, T, Acc, Out]) open(sp Span) *pane[K, Acc] {
 			p.slots = make([]slot[K, Acc], 0, hint)
 		}
 		if hint > smallPane {
-			p.index = make(map[K]int32, hint)
+			p.index.reserve(hint)
 		}
 	}
 	p.span = sp
@@ -208,13 +239,21 @@ func (s *paneStore[K, T, Acc, Out]) open(sp Span) *pane[K, Acc] {
 
 func (s *paneStore[K, T, Acc, Out]) addTo(p *pane[K, Acc], k K, r stream.Record[T], out stream.Emitter[Result[K, Out]]) error {
 	o := s.o
-	i, ok := p.find(k)
-	if !ok {
-		i = p.insert(k, o.newAcc())
+	var h uint64
+	if p.indexed() {
+		h = s.hash.of(k)
+	}
+	i, pos := p.find(k, h)
+	if i < 0 {
+		i = p.insert(k, h, pos, o.newAcc(), &s.hash)
 	}
 	c := &p.slots[i].cell
 	if o.agg != nil {
-		c.acc = o.agg.Add(c.acc, r.Value)
+		if o.counting {
+			*(*int64)(unsafe.Pointer(&c.acc))++
+		} else {
+			c.acc = o.agg.Add(c.acc, r.Value)
+		}
 	} else {
 		c.acc = o.addRec(c.acc, r)
 	}
@@ -269,12 +308,12 @@ func (s *paneStore[K, T, Acc, Out]) retire(p *pane[K, Acc]) {
 	s.keyHint = len(p.slots)
 	p.gen++
 	if len(s.free) >= max(1, len(s.ph.items)) {
-		p.slots, p.index = nil, nil
+		p.slots, p.index = nil, keyIndex{}
 		return
 	}
 	clear(p.slots) // let the keys and accumulators be collected
 	p.slots = p.slots[:0]
-	clear(p.index)
+	p.index.reset()
 	s.free = append(s.free, p)
 }
 

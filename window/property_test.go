@@ -338,6 +338,12 @@ func genCase(rng *rand.Rand) (params, []step) {
 	}
 	nkeys := 1 + rng.IntN(5)
 	n := rng.IntN(250)
+	many := rng.IntN(5) == 0
+	if many {
+		// Many keys, densely: panes with more than a handful of keys find
+		// them by hash.
+		nkeys, n = 13+rng.IntN(60), 300+rng.IntN(900)
+	}
 	maxSeen := rng.Int64N(400) - 300
 	var steps []step
 	var last *ev
@@ -361,7 +367,12 @@ func genCase(rng *rand.Rand) (params, []step) {
 			steps = append(steps, step{kind: 1, wm: wm})
 			continue
 		}
-		maxSeen += rng.Int64N(6)
+		switch {
+		case !many:
+			maxSeen += rng.Int64N(6)
+		case rng.IntN(4) == 0:
+			maxSeen++
+		}
 		jitter := p.bound + 1
 		if rng.IntN(6) == 0 {
 			jitter += 25 // beyond the bound: may be late

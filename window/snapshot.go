@@ -335,7 +335,11 @@ func (s *paneStore[K, T, Acc, Out]) restore(st *snapState[K, Acc]) {
 			s.ph.fix(p.idx)
 		}
 		for _, sc := range sp.Cells {
-			i := p.insert(sc.Key, sc.Acc)
+			var h uint64
+			if p.indexed() {
+				h = s.hash.of(sc.Key)
+			}
+			i := p.insert(sc.Key, h, -1, sc.Acc, &s.hash)
 			p.slots[i].cell = o.cellOf(sc)
 			s.ords[p] = append(s.ords[p], sc.Ord)
 		}
@@ -360,10 +364,8 @@ func (s *paneStore[K, T, Acc, Out]) finishRestore() {
 				sorted[i] = p.slots[j]
 			}
 			p.slots = sorted
-			if p.index != nil {
-				for i := range p.slots {
-					p.index[p.slots[i].key] = int32(i)
-				}
+			if p.indexed() {
+				p.reindex(&s.hash, len(p.slots))
 			}
 		}
 		for i := range p.slots {

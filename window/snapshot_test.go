@@ -143,10 +143,20 @@ func TestSnapshotRestore(t *testing.T) {
 		}
 		var steps []snapStep
 		maxT := stream.Time(rng.IntN(100) - 50)
-		for range rng.IntN(120) {
-			maxT += stream.Time(rng.IntN(4))
+		keys, n, many := 4, rng.IntN(120), rng.IntN(4) == 0
+		if many {
+			// Many keys, densely: panes indexed by hash.
+			keys, n = 14+rng.IntN(40), 200+rng.IntN(400)
+		}
+		for range n {
+			switch {
+			case !many:
+				maxT += stream.Time(rng.IntN(4))
+			case rng.IntN(8) == 0:
+				maxT++
+			}
 			tm := maxT - stream.Time(rng.IntN(12))
-			steps = append(steps, snapStep{rec: stream.Record[snapRec]{Time: tm, Value: snapRec{Key: rng.IntN(4), V: rng.IntN(100)}}})
+			steps = append(steps, snapStep{rec: stream.Record[snapRec]{Time: tm, Value: snapRec{Key: rng.IntN(keys), V: rng.IntN(100)}}})
 			steps = append(steps, snapStep{wm: true, w: maxT - 5})
 		}
 		steps = append(steps, snapStep{wm: true, w: stream.MaxTime})
