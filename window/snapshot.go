@@ -334,6 +334,12 @@ func (s *paneStore[K, T, Acc, Out]) restore(st *snapState[K, Acc]) {
 			p.fired, p.at = true, at
 			s.ph.fix(p.idx)
 		}
+		// Make room for the cells at once: no growing slots and index while
+		// a large pane fills.
+		if n := len(p.slots) + len(sp.Cells); n > smallPane {
+			p.slots = slices.Grow(p.slots, len(sp.Cells))
+			p.reindex(&s.hash, n)
+		}
 		for _, sc := range sp.Cells {
 			var h uint64
 			if p.indexed() {
