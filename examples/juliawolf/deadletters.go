@@ -27,14 +27,6 @@ type deadLetter struct {
 	size int64  // the line's length
 }
 
-// unknownTrackError is the reason for a play whose track the catalog lacks.
-type unknownTrackError struct{ play Play }
-
-func (e *unknownTrackError) Error() string {
-	return fmt.Sprintf("%v %q", ErrUnknownTrack, clip(e.play.TrackID))
-}
-func (e *unknownTrackError) Unwrap() error { return ErrUnknownTrack }
-
 // appendDeadLetter encodes d as one JSON line (without the newline). The
 // raw text of a play of an unknown track is the play in the event-line
 // format.

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -13,6 +15,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/brook-streams/brook/stream/jsonl"
 )
 
 const goodLine = `{"event_id":"e-0000001","user_id":"u-004211","track_id":"jw-01","platform":"Spotify","event_time":"2026-11-27T18:00:00.250Z","ms_played":171000}`
@@ -145,24 +149,33 @@ func decodePlayMap(line []byte) (Play, error) {
 		name string
 		dst  *string
 	}{{"event_id", &p.EventID}, {"user_id", &p.UserID}, {"track_id", &p.TrackID}, {"platform", &p.Platform}} {
-		if *f.dst, err = stringField(obj[f.name], f.name); err != nil {
+		if *f.dst, err = (jsonl.Field{Key: f.name, Raw: obj[f.name]}).Text(); err == nil && *f.dst == "" {
+			err = fmt.Errorf("empty %s", f.name)
+		}
+		if err != nil {
 			return Play{}, err
 		}
 	}
-	ts, err := stringField(obj["event_time"], "event_time")
+	ts, err := (jsonl.Field{Key: "event_time", Raw: obj["event_time"]}).Text()
 	if err != nil {
 		return Play{}, err
 	}
-	t, err := time.Parse(time.RFC3339Nano, ts)
+	t, err := jsonl.ParseRFC3339(ts) // stricter than time.Parse (a one-digit hour): FuzzParseRFC3339 compares the two
 	if err != nil {
 		return Play{}, fmt.Errorf("event_time %q is not RFC 3339", clip(ts))
 	}
-	if t.Before(minEventTime) || t.After(maxEventTime) {
+	if t.Before(time.Unix(0, math.MinInt64)) || t.After(time.Unix(0, math.MaxInt64)) {
 		return Play{}, fmt.Errorf("event_time %q is out of range (years 1678 to 2262)", ts)
 	}
 	p.EventTime = t.UTC()
-	if p.MsPlayed, err = msPlayedField(obj["ms_played"]); err != nil {
+	raw := obj["ms_played"]
+	switch n, err := (jsonl.Field{Key: "ms_played", Raw: raw}).Int(); {
+	case err == nil && n < 0, errors.Is(err, strconv.ErrRange) && raw[0] == '-':
+		return Play{}, fmt.Errorf("ms_played %s is negative", clip(string(raw)))
+	case err != nil:
 		return Play{}, err
+	default:
+		p.MsPlayed = n
 	}
 	return p, nil
 }

@@ -27,6 +27,12 @@
 // [stream.ErrNotConnected]: a line is never dropped silently. A callback would
 // run outside the pipeline's lifecycle and error handling.
 //
+// A decoder may use encoding/json, or [Members] for speed and strictness:
+// it reads chosen top-level members of an object line without decoding the
+// rest, and its [Field] methods (Text, Int, Time) return errors whose text
+// is a dead letter's reason ("missing user_id", "ms_played is not a
+// number").
+//
 // Event time comes from the decoded value with [EventTime]. Bad lines carry
 // the time of the last good line before them (0 before the first), so they
 // never advance a watermark. Watermarks are added with

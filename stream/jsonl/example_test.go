@@ -39,3 +39,35 @@ func Example() {
 	// 7
 	// 9
 }
+
+// ExampleMembers decodes an object line strictly with Members and its
+// Field methods; an error is the line's dead-letter reason.
+func ExampleMembers() {
+	decode := func(line string) {
+		f, err := jsonl.Members([]byte(line), "user", "ms")
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		user, err := f[0].Text()
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		ms, err := f[1].Int()
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Println(user, ms)
+	}
+	decode(`{"user":"u-1","ms":1500,"extra":[1,2]}`)
+	decode(`{"user":"u-1","ms":1.5}`)
+	decode(`{"ms":3}`)
+	decode(`[1,2]`)
+	// Output:
+	// u-1 1500
+	// ms 1.5 is not an integer
+	// missing user
+	// not a JSON object: found array
+}
