@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -46,9 +45,6 @@ func waitForFile(t *testing.T, what string, ready func() bool, cmd *exec.Cmd, ex
 // checkpoint; the same command (at another -parallel) then ends with the
 // snapshot and dump of an uninterrupted run.
 func TestSignalStopsWithSavepoint(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("needs POSIX signals")
-	}
 	bin := buildBinary(t)
 	events := "2000000"
 	if testing.Short() {
@@ -106,9 +102,6 @@ func TestSignalStopsWithSavepoint(t *testing.T) {
 // TestSignalWithoutCheckpoints: without -checkpoint-dir a signal cancels
 // the run at once and says there is nothing to resume.
 func TestSignalWithoutCheckpoints(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("needs POSIX signals")
-	}
 	bin := buildBinary(t)
 	dir := t.TempDir()
 	snap, dump := filepath.Join(dir, "snap.json"), filepath.Join(dir, "dump.jsonl")
@@ -145,9 +138,6 @@ func TestSignalWithoutCheckpoints(t *testing.T) {
 // read — a line that never ends (/dev/zero), a named pipe without a
 // writer, standard input with no data — within a second.
 func TestSignalInterruptsBlockingInput(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("needs POSIX signals and named pipes")
-	}
 	bin := buildBinary(t)
 	dir := t.TempDir()
 	fifo := filepath.Join(dir, "fifo")
