@@ -101,7 +101,11 @@
 // at most one timer per time. OnTimer gets the key and the timer and may
 // use the key's state and emit. States and timers are kept and checkpointed
 // per key group, so a checkpoint restores at any parallelism up to the
-// maximum ([WithMaxParallelism]).
+// maximum ([WithMaxParallelism]). A state may have a time to live
+// ([StateTTL]): in event time (the default, deterministic across reruns and
+// restores) or on the clock, refreshed by writes or also by reads; expired
+// values are never returned and are deleted as the watermark (or clock)
+// passes them, without scanning the keys.
 //
 // # Asynchronous I/O
 //

@@ -145,11 +145,12 @@ type keyedOp[K comparable, In, Out any] struct {
 
 	procArmed bool // a runtime timer is registered at procAt
 	procAt    Time
+	lastWM    Time // the watermark whose timers have fired
 }
 
 func newKeyedOp[K comparable, In, Out any](key func(In) K, group func(K) int, maxPar int, setup func(*KeyedStates) KeyedFuncs[K, In, Out]) *keyedOp[K, In, Out] {
 	o := &keyedOp[K, In, Out]{key: key, group: group, kcod: codec.For[K](),
-		event: newTimerQueue[K](maxPar), proc: newTimerQueue[K](maxPar)}
+		event: newTimerQueue[K](maxPar), proc: newTimerQueue[K](maxPar), lastWM: MinTime}
 	o.mem = newMemBackend[K](&o.st, maxPar)
 	o.kc.event, o.kc.proc = &o.event, o
 	if setup != nil {
@@ -164,47 +165,82 @@ func (o *keyedOp[K, In, Out]) Open(c *Context) error {
 	if o.fns.Process == nil {
 		return fmt.Errorf("%w: KeyedFuncs without Process", ErrInvalid)
 	}
+	o.st.clock = c.Clock()
+	o.lastWM = c.wm // restored with the checkpoint
+	for _, t := range o.st.ttls {
+		switch {
+		case t.domain == ProcessingTime:
+			t.open(TimeOf(c.Clock().Now()))
+		case o.lastWM != MinTime:
+			t.open(o.lastWM)
+		}
+	}
 	o.armProc()
 	return nil
 }
 
-func (o *keyedOp[K, In, Out]) setKey(k K, g int) {
+// setKey makes k, of group g, the current key of a callback whose
+// event-time TTL time is now.
+func (o *keyedOp[K, In, Out]) setKey(k K, g int, now Time) {
 	o.kc.key, o.kc.g = k, g
+	o.st.evNow, o.st.procOK = now, false
 	o.mem.setKey(k, g)
+}
+
+// unset ends a callback.
+func (o *keyedOp[K, In, Out]) unset() {
+	o.mem.unset()
+	if o.st.procTTL {
+		o.st.procTTL = false
+		o.armProc()
+	}
 }
 
 func (o *keyedOp[K, In, Out]) ProcessRecord(r Record[In], out Emitter[Out]) error {
 	k := o.key(r.Value)
-	o.setKey(k, o.group(k))
+	o.setKey(k, o.group(k), max(r.Time, o.lastWM))
 	err := o.fns.Process(&o.kc, r, out)
-	o.mem.unset()
+	o.unset()
 	return err
 }
 
-// ProcessWatermark fires the event-time timers w reaches, in time order.
+// ProcessWatermark fires the event-time timers w reaches, in time order,
+// then deletes the values of event-time TTL states that expired by w.
 func (o *keyedOp[K, In, Out]) ProcessWatermark(w Time, out Emitter[Out]) error {
+	prev := o.lastWM
 	for {
 		e, ok := o.event.popDue(w)
 		if !ok {
-			return nil
+			break
 		}
-		if err := o.fire(e, EventTime, out); err != nil {
+		if err := o.fire(e, EventTime, max(e.at, prev), out); err != nil {
 			return err
 		}
 	}
+	o.lastWM = max(w, prev)
+	for _, t := range o.st.ttls {
+		if t.domain == EventTime {
+			if t.fix != nil {
+				t.open(o.lastWM)
+			}
+			t.cleanup(o.lastWM)
+		}
+	}
+	return nil
 }
 
-func (o *keyedOp[K, In, Out]) fire(e timerEntryK[K], d TimeDomain, out Emitter[Out]) error {
+func (o *keyedOp[K, In, Out]) fire(e timerEntryK[K], d TimeDomain, now Time, out Emitter[Out]) error {
 	if o.fns.OnTimer == nil {
 		return nil
 	}
-	o.setKey(e.key, int(e.g))
+	o.setKey(e.key, int(e.g), now)
 	err := o.fns.OnTimer(&o.kc, Timer{Time: e.at, Domain: d}, out)
-	o.mem.unset()
+	o.unset()
 	return err
 }
 
-// OnTimer fires the processing-time timers the clock reached.
+// OnTimer fires the processing-time timers the clock reached, then deletes
+// the values of processing-time TTL states that expired by now.
 func (o *keyedOp[K, In, Out]) OnTimer(now time.Time, out Emitter[Out]) error {
 	o.procArmed = false
 	t := TimeOf(now)
@@ -213,8 +249,13 @@ func (o *keyedOp[K, In, Out]) OnTimer(now time.Time, out Emitter[Out]) error {
 		if !ok {
 			break
 		}
-		if err := o.fire(e, ProcessingTime, out); err != nil {
+		if err := o.fire(e, ProcessingTime, o.lastWM, out); err != nil {
 			return err
+		}
+	}
+	for _, ts := range o.st.ttls {
+		if ts.domain == ProcessingTime {
+			ts.cleanup(t)
 		}
 	}
 	o.armProc()
@@ -222,9 +263,14 @@ func (o *keyedOp[K, In, Out]) OnTimer(now time.Time, out Emitter[Out]) error {
 }
 
 // armProc registers a runtime timer for the earliest processing-time timer
-// unless one is registered at or before it.
+// or TTL expiry unless one is registered at or before it.
 func (o *keyedOp[K, In, Out]) armProc() {
 	at, ok := o.proc.peek()
+	for _, t := range o.st.ttls {
+		if h, hok := t.head(); hok && t.domain == ProcessingTime && (!ok || h < at) {
+			at, ok = h, true
+		}
+	}
 	if !ok || o.c == nil || (o.procArmed && o.procAt <= at) {
 		return
 	}
@@ -266,8 +312,11 @@ func (o *keyedOp[K, In, Out]) RestoreKeyGroup(g int, b []byte) error {
 		return fmt.Errorf("%w: keyed state of key group %d", ErrCorruptCheckpoint, g)
 	}
 	d := codec.NewDecoder(b, fmt.Sprintf("keyed state of key group %d", g))
-	d.Version(keyedSnapVersion)
-	o.mem.restoreGroup(d, g, o.kcod, o.group)
+	v := d.Byte()
+	if d.Err() == nil && v != keyedSnapV1 && v != keyedSnapVersion {
+		d.Fail("version %d, want %d or %d", v, keyedSnapV1, keyedSnapVersion)
+	}
+	o.mem.restoreGroup(d, v, g, o.kcod, o.group)
 	for _, q := range []*timerQueue[K]{&o.event, &o.proc} {
 		n := d.Count()
 		for range n {

@@ -74,3 +74,48 @@ func ExampleKeyedProcess() {
 	// a silent since 90s
 	// b silent since 95s
 }
+
+// Per user, the number of clicks in the current visit: a visit ends after
+// 10 minutes of event time without a click, and the count with it. The
+// count's time to live does the forgetting; no timer is needed, and a user
+// who never comes back costs no memory once the watermark passes the
+// visit's end.
+func ExampleStateTTL() {
+	type click struct {
+		user string
+		min  int // minutes
+	}
+	clicks := []click{{"ann", 0}, {"bob", 1}, {"ann", 4}, {"ann", 13}, {"ann", 24}, {"ann", 25}, {"bob", 30}}
+
+	p := stream.New()
+	in := stream.From(p, stream.Slice(clicks),
+		stream.WithTimestamps(func(c click) time.Time { return time.Unix(int64(c.min)*60, 0) }),
+		stream.WithWatermarks(stream.BoundedOutOfOrderness[click](0)))
+	byUser := stream.KeyBy(in, func(c click) string { return c.user }, stream.Parallelism(1))
+	visits := stream.KeyedProcess(byUser, func(st *stream.KeyedStates) stream.KeyedFuncs[string, click, string] {
+		n := stream.NewValueState(st, "clicks", stream.StateTTL[int](stream.TTL{After: 10 * time.Minute}))
+		return stream.KeyedFuncs[string, click, string]{
+			Process: func(c *stream.KeyedContext[string], r stream.Record[click], out stream.Emitter[string]) error {
+				k, _ := n.Value() // 0 once the last click is 10 minutes old
+				n.Update(k + 1)
+				return out.Emit(stream.At(fmt.Sprintf("%s at %dm: click %d of the visit", c.Key(), r.Value.min, k+1), r.Time))
+			},
+		}
+	})
+	out := stream.Collect[string]()
+	stream.To(visits, out)
+	if err := p.Run(context.Background()); err != nil {
+		fmt.Println(err)
+	}
+	for _, r := range out.Records() {
+		fmt.Println(r.Value)
+	}
+	// Output:
+	// ann at 0m: click 1 of the visit
+	// bob at 1m: click 1 of the visit
+	// ann at 4m: click 2 of the visit
+	// ann at 13m: click 3 of the visit
+	// ann at 24m: click 1 of the visit
+	// ann at 25m: click 2 of the visit
+	// bob at 30m: click 1 of the visit
+}

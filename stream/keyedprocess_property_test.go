@@ -55,10 +55,22 @@ type kstate interface {
 	clearList()
 	register(t int64)
 	unregister(t int64)
+	// The TTL states, read and written at TTL time now (the reference
+	// needs it; brook knows it): "fresh" lives ttlAfter after its last
+	// write, "recent" ttlAfter after its last write or read.
+	fresh(now int64) (int64, bool)
+	setFresh(now, v int64)
+	recent(now int64) (int64, bool)
+	setRecent(now, v int64)
+	clearTTL()
 }
 
-// program handles a record of key k at t, emitting lines.
-func program(s kstate, k int, t int64, c kcmd, emit func(string)) {
+// ttlAfter is the time to live of the TTL states (ns of event time).
+const ttlAfter = 40
+
+// program handles a record of key k at t, emitting lines; now is the TTL
+// time: t, or the watermark if that is later.
+func program(s kstate, k int, t, now int64, c kcmd, emit func(string)) {
 	switch c.Op {
 	case 0: // count
 		n, _ := s.count()
@@ -85,19 +97,37 @@ func program(s kstate, k int, t int64, c kcmd, emit func(string)) {
 		for i := range int64(4) {
 			s.del(i)
 		}
+		if c.Arg%3 == 0 {
+			s.clearTTL()
+		}
 		if c.Arg%2 == 1 { // the key's slot freed and taken again in one call
 			s.add(c.Arg)
 		}
 		emit(fmt.Sprintf("cleared %v", s.list()))
+	case 7: // TTL, refreshed by writes
+		n, ok := s.fresh(now)
+		s.setFresh(now, n+c.Arg)
+		emit(fmt.Sprintf("fresh %d %v", n, ok))
+	case 8: // TTL, refreshed by reads too; written now and then
+		n, ok := s.recent(now)
+		if c.Arg%4 == 0 {
+			s.setRecent(now, n+c.Arg)
+		}
+		emit(fmt.Sprintf("recent %d %v", n, ok))
 	}
 	_ = k
 }
 
-// onTimer handles the timer of key k at t.
-func onTimer(s kstate, t int64, emit func(string)) {
+// onTimer handles the timer of key k at t; now is the TTL time: t, or the
+// watermark before the one firing it if that is later.
+func onTimer(s kstate, t, now int64, emit func(string)) {
 	n, ok := s.count()
 	ms, msum := s.mapSum()
-	emit(fmt.Sprintf("timer %d count %d %v map %d %d list %v", t, n, ok, ms, msum, s.list()))
+	f, fok := s.fresh(now)
+	emit(fmt.Sprintf("timer %d count %d %v map %d %d list %v fresh %d %v", t, n, ok, ms, msum, s.list(), f, fok))
+	if t%2 == 0 {
+		s.setFresh(now, f+1)
+	}
 	s.clearList()
 	if n%3 == 1 && t < 500 {
 		s.register(t + 7) // chains, some of them within the same watermark
@@ -112,6 +142,33 @@ type refState struct {
 	m      map[int64]int64
 	l      []int64
 	timers map[int64]bool
+	fr, re ttlValue
+}
+
+// ttlValue is the reference's TTL value: live while now < exp.
+type ttlValue struct {
+	v, exp int64
+	has    bool
+}
+
+func (tv *ttlValue) get(now int64, onRead bool) (int64, bool) {
+	if !tv.has || now >= tv.exp {
+		*tv = ttlValue{}
+		return 0, false
+	}
+	if onRead {
+		tv.exp = max(tv.exp, now+ttlAfter)
+	}
+	return tv.v, true
+}
+
+func (tv *ttlValue) set(now, v int64) {
+	if !tv.has || now >= tv.exp {
+		tv.exp = now + ttlAfter
+	} else {
+		tv.exp = max(tv.exp, now+ttlAfter)
+	}
+	tv.v, tv.has = v, true
 }
 
 func (r *refState) count() (int64, bool) { return r.cnt, r.hasCnt }
@@ -126,15 +183,21 @@ func (r *refState) mapSum() (int, int64) {
 	}
 	return len(r.m), s
 }
-func (r *refState) add(v int64)        { r.l = append(r.l, v) }
-func (r *refState) list() []int64      { return r.l }
-func (r *refState) clearList()         { r.l = nil }
-func (r *refState) register(t int64)   { r.timers[t] = true }
-func (r *refState) unregister(t int64) { delete(r.timers, t) }
+func (r *refState) add(v int64)                    { r.l = append(r.l, v) }
+func (r *refState) list() []int64                  { return r.l }
+func (r *refState) clearList()                     { r.l = nil }
+func (r *refState) register(t int64)               { r.timers[t] = true }
+func (r *refState) unregister(t int64)             { delete(r.timers, t) }
+func (r *refState) fresh(now int64) (int64, bool)  { return r.fr.get(now, false) }
+func (r *refState) setFresh(now, v int64)          { r.fr.set(now, v) }
+func (r *refState) recent(now int64) (int64, bool) { return r.re.get(now, true) }
+func (r *refState) setRecent(now, v int64)         { r.re.set(now, v) }
+func (r *refState) clearTTL()                      { r.fr, r.re = ttlValue{}, ttlValue{} }
 
 // keyedReference runs the program sequentially, key by key: a key's timers
 // fire in time order when a watermark reaches them, the end of input being
-// the last watermark.
+// the last watermark. TTL values are live while the TTL time is before
+// their expiry.
 func keyedReference(steps []kstep) map[int][]string {
 	out := map[int][]string{}
 	st := map[int]*refState{}
@@ -149,6 +212,7 @@ func keyedReference(steps []kstep) map[int][]string {
 		if w <= wm {
 			return
 		}
+		prev := wm
 		wm = w
 		for _, k := range slices.Sorted(maps.Keys(st)) {
 			s := st[k]
@@ -164,7 +228,7 @@ func keyedReference(steps []kstep) map[int][]string {
 				}
 				t := slices.Min(due)
 				delete(s.timers, t)
-				onTimer(s, t, func(line string) { out[k] = append(out[k], line) })
+				onTimer(s, t, max(t, prev), func(line string) { out[k] = append(out[k], line) })
 			}
 		}
 	}
@@ -174,7 +238,7 @@ func keyedReference(steps []kstep) map[int][]string {
 			continue
 		}
 		k := s.Cmd.K
-		program(get(k), k, s.T, s.Cmd, func(line string) { out[k] = append(out[k], line) })
+		program(get(k), k, s.T, max(s.T, wm), s.Cmd, func(line string) { out[k] = append(out[k], line) })
 	}
 	advance(int64(stream.MaxTime))
 	return out
@@ -186,6 +250,8 @@ type brookState struct {
 	cnt *stream.ValueState[int64]
 	m   *stream.MapState[int64, int64]
 	l   *stream.ListState[int64]
+	fr  *stream.ValueState[int64]
+	re  *stream.ValueState[int64]
 }
 
 func (b *brookState) count() (int64, bool) { return b.cnt.Value() }
@@ -200,11 +266,16 @@ func (b *brookState) mapSum() (int, int64) {
 	}
 	return b.m.Len(), s
 }
-func (b *brookState) add(v int64)        { b.l.Add(v) }
-func (b *brookState) list() []int64      { return b.l.Get() }
-func (b *brookState) clearList()         { b.l.Clear() }
-func (b *brookState) register(t int64)   { b.c.RegisterEventTimer(stream.Time(t)) }
-func (b *brookState) unregister(t int64) { b.c.DeleteEventTimer(stream.Time(t)) }
+func (b *brookState) add(v int64)                { b.l.Add(v) }
+func (b *brookState) list() []int64              { return b.l.Get() }
+func (b *brookState) clearList()                 { b.l.Clear() }
+func (b *brookState) register(t int64)           { b.c.RegisterEventTimer(stream.Time(t)) }
+func (b *brookState) unregister(t int64)         { b.c.DeleteEventTimer(stream.Time(t)) }
+func (b *brookState) fresh(int64) (int64, bool)  { return b.fr.Value() }
+func (b *brookState) setFresh(_, v int64)        { b.fr.Update(v) }
+func (b *brookState) recent(int64) (int64, bool) { return b.re.Value() }
+func (b *brookState) setRecent(_, v int64)       { b.re.Update(v) }
+func (b *brookState) clearTTL()                  { b.fr.Clear(); b.re.Clear() }
 
 // keyedLine is one output line of key K.
 type keyedLine struct {
@@ -217,12 +288,14 @@ func keyedProgram(st *stream.KeyedStates) stream.KeyedFuncs[int, kcmd, keyedLine
 		cnt: stream.NewValueState[int64](st, "count"),
 		m:   stream.NewMapState[int64, int64](st, "map"),
 		l:   stream.NewListState[int64](st, "list"),
+		fr:  stream.NewValueState(st, "fresh", stream.StateTTL[int64](stream.TTL{After: ttlAfter})),
+		re:  stream.NewValueState(st, "recent", stream.StateTTL[int64](stream.TTL{After: ttlAfter, OnRead: true})),
 	}
 	return stream.KeyedFuncs[int, kcmd, keyedLine]{
 		Process: func(c *stream.KeyedContext[int], r stream.Record[kcmd], out stream.Emitter[keyedLine]) error {
 			b.c = c
 			var err error
-			program(b, c.Key(), int64(r.Time), r.Value, func(line string) {
+			program(b, c.Key(), int64(r.Time), 0, r.Value, func(line string) {
 				if err == nil {
 					err = out.Emit(stream.At(keyedLine{K: c.Key(), Line: line}, r.Time))
 				}
@@ -232,7 +305,7 @@ func keyedProgram(st *stream.KeyedStates) stream.KeyedFuncs[int, kcmd, keyedLine
 		OnTimer: func(c *stream.KeyedContext[int], t stream.Timer, out stream.Emitter[keyedLine]) error {
 			b.c = c
 			var err error
-			onTimer(b, int64(t.Time), func(line string) {
+			onTimer(b, int64(t.Time), 0, func(line string) {
 				if err == nil {
 					err = out.Emit(stream.At(keyedLine{K: c.Key(), Line: line}, t.Time))
 				}
@@ -352,7 +425,7 @@ func genKeyedSteps(rng *rand.Rand) []kstep {
 		}
 		t += rng.Int64N(6)
 		rt := t - rng.Int64N(10) // out of order, some behind the watermark
-		steps = append(steps, kstep{T: rt, Cmd: kcmd{K: rng.IntN(keys), Op: rng.IntN(7), Arg: 1 + rng.Int64N(30)}})
+		steps = append(steps, kstep{T: rt, Cmd: kcmd{K: rng.IntN(keys), Op: rng.IntN(9), Arg: 1 + rng.Int64N(30)}})
 	}
 	return steps
 }

@@ -25,7 +25,8 @@ import (
 // timers do not hold it). At a checkpoint each key group's keys, states and
 // timers are encoded on their own (with [codec.For] of each type unless
 // [StateCodec] gives one), so a checkpoint restores at any parallelism up to
-// the pipeline's maximum parallelism.
+// the pipeline's maximum parallelism. A state with a time to live
+// ([StateTTL]) keeps each value's expiry beside it, in checkpoints too.
 
 // KeyedStates is where a [KeyedProcess] function declares its per-key
 // states (see [NewValueState]); it belongs to one operator instance.
@@ -38,6 +39,30 @@ type KeyedStates struct {
 	live    []int32
 	n       int // slots allocated in every column
 	started bool
+
+	ttls    []*ttlState
+	evNow   Time // the current callback's event-time TTL time
+	procNow Time // its processing-time one, once read (procOK)
+	procOK  bool
+	clock   Clock
+	procTTL bool // a processing-time TTL entry was queued: arm the runtime timer
+	dirty   bool // the current key's state changed (for a store backend)
+	single  bool // one slot, loaded per key from a store: no TTL queue
+}
+
+// ttlNow returns the current callback's TTL time in domain d.
+func (s *KeyedStates) ttlNow(d TimeDomain) Time {
+	if d == EventTime {
+		return s.evNow
+	}
+	if !s.procOK {
+		c := s.clock
+		if c == nil {
+			c = SystemClock{}
+		}
+		s.procNow, s.procOK = TimeOf(c.Now()), true
+	}
+	return s.procNow
 }
 
 // keyDirectory gives the current key a slot and takes it back: the
@@ -60,6 +85,10 @@ type stateColumn interface {
 	encode(e *codec.Encoder, slot int32)
 	// decode reads a value into slot, counting it live when not empty.
 	decode(d *codec.Decoder, slot int32)
+	// drop empties slot, counting it (the value expired).
+	drop(slot int32)
+	// ttlState returns the state's TTL bookkeeping, nil without a TTL.
+	ttlState() *ttlState
 }
 
 const (
@@ -93,6 +122,7 @@ func (s *KeyedStates) cur() int32 {
 
 // ensure returns the current key's slot, giving it one if needed.
 func (s *KeyedStates) ensure() int32 {
+	s.dirty = true
 	if sl := s.cur(); sl >= 0 {
 		return sl
 	}
@@ -119,6 +149,7 @@ func (s *KeyedStates) filled(slot int32) { s.live[slot]++ }
 // emptied counts a state of slot that became empty, freeing the slot when
 // it was the last.
 func (s *KeyedStates) emptied(slot int32) {
+	s.dirty = true
 	if s.live[slot]--; s.live[slot] == 0 {
 		s.dir.release(slot)
 		if s.slot == slot {
@@ -127,11 +158,13 @@ func (s *KeyedStates) emptied(slot int32) {
 	}
 }
 
-// StateOption configures a keyed state of values of type V: [StateCodec].
+// StateOption configures a keyed state of values of type V: [StateCodec],
+// [StateTTL].
 type StateOption[V any] func(*stateConfig[V])
 
 type stateConfig[V any] struct {
 	codec codec.Codec[V]
+	ttl   *TTL
 }
 
 // StateCodec makes a state encode its values with c in checkpoints instead
@@ -140,7 +173,7 @@ func StateCodec[V any](c codec.Codec[V]) StateOption[V] {
 	return func(sc *stateConfig[V]) { sc.codec = c }
 }
 
-func stateCodec[V any](opts []StateOption[V]) codec.Codec[V] {
+func stateOptions[V any](opts []StateOption[V]) stateConfig[V] {
 	var c stateConfig[V]
 	for _, o := range opts {
 		o(&c)
@@ -148,7 +181,7 @@ func stateCodec[V any](opts []StateOption[V]) codec.Codec[V] {
 	if c.codec == nil {
 		c.codec = codec.For[V]()
 	}
-	return c.codec
+	return c
 }
 
 // ValueState is a keyed state holding one value of type V per key. Its
@@ -158,6 +191,7 @@ type ValueState[V any] struct {
 	s     *KeyedStates
 	name  string
 	codec codec.Codec[V]
+	ttl   *ttlState
 	vals  []V
 	set   []bool
 }
@@ -165,29 +199,49 @@ type ValueState[V any] struct {
 // NewValueState declares a value state named name (unique in the operator:
 // it keys the state in checkpoints).
 func NewValueState[V any](st *KeyedStates, name string, opts ...StateOption[V]) *ValueState[V] {
-	v := &ValueState[V]{s: st, name: name, codec: stateCodec(opts)}
+	c := stateOptions(opts)
+	v := &ValueState[V]{s: st, name: name, codec: c.codec}
+	v.ttl = newTTLState(st, v, c.ttl)
 	st.declare(v)
 	return v
 }
 
-// Value returns the current key's value, and whether it has one.
+// Value returns the current key's value, and whether it has one (an
+// expired value is not returned: see [StateTTL]).
 func (v *ValueState[V]) Value() (V, bool) {
 	sl := v.s.cur()
-	if sl < 0 {
+	if sl < 0 || !v.set[sl] {
 		var zero V
 		return zero, false
 	}
-	return v.vals[sl], v.set[sl]
+	if t := v.ttl; t != nil {
+		if t.expired(sl) {
+			v.drop(sl)
+			var zero V
+			return zero, false
+		}
+		if t.onRead {
+			t.touch(sl, false)
+		}
+	}
+	return v.vals[sl], true
 }
 
 // Update sets the current key's value.
 func (v *ValueState[V]) Update(x V) {
 	sl := v.s.ensure()
+	fresh := !v.set[sl]
+	if !fresh && v.ttl != nil && v.ttl.expired(sl) {
+		fresh = true
+	}
 	if !v.set[sl] {
 		v.set[sl] = true
 		v.s.filled(sl)
 	}
 	v.vals[sl] = x
+	if v.ttl != nil {
+		v.ttl.touch(sl, fresh)
+	}
 }
 
 // Clear removes the current key's value.
@@ -201,12 +255,17 @@ func (v *ValueState[V]) Clear() {
 	v.s.emptied(sl)
 }
 
-func (v *ValueState[V]) stateName() string { return v.name }
-func (v *ValueState[V]) kind() byte        { return kindValue }
-func (v *ValueState[V]) has(sl int32) bool { return v.set[sl] }
+func (v *ValueState[V]) stateName() string   { return v.name }
+func (v *ValueState[V]) kind() byte          { return kindValue }
+func (v *ValueState[V]) has(sl int32) bool   { return v.set[sl] }
+func (v *ValueState[V]) ttlState() *ttlState { return v.ttl }
+func (v *ValueState[V]) drop(sl int32)       { v.clear(sl); v.s.emptied(sl) }
 func (v *ValueState[V]) grow(n int) {
 	v.vals = append(v.vals, make([]V, n-len(v.vals))...)
 	v.set = append(v.set, make([]bool, n-len(v.set))...)
+	if v.ttl != nil {
+		v.ttl.grow(n)
+	}
 }
 
 func (v *ValueState[V]) clear(sl int32) {
@@ -235,22 +294,36 @@ type MapState[MK comparable, MV any] struct {
 	name   string
 	kcodec codec.Codec[MK]
 	vcodec codec.Codec[MV]
+	ttl    *ttlState
 	maps   []map[MK]MV
 }
 
 // NewMapState declares a map state named name (unique in the operator). Its
 // keys are encoded with [codec.For]; opts configure its values.
 func NewMapState[MK comparable, MV any](st *KeyedStates, name string, opts ...StateOption[MV]) *MapState[MK, MV] {
-	m := &MapState[MK, MV]{s: st, name: name, kcodec: codec.For[MK](), vcodec: stateCodec(opts)}
+	c := stateOptions(opts)
+	m := &MapState[MK, MV]{s: st, name: name, kcodec: codec.For[MK](), vcodec: c.codec}
+	m.ttl = newTTLState(st, m, c.ttl)
 	st.declare(m)
 	return m
 }
 
+// cur returns the current key's map, dropping it if it expired.
 func (m *MapState[MK, MV]) cur() map[MK]MV {
-	if sl := m.s.cur(); sl >= 0 {
-		return m.maps[sl]
+	sl := m.s.cur()
+	if sl < 0 {
+		return nil
 	}
-	return nil
+	if t := m.ttl; t != nil && len(m.maps[sl]) > 0 {
+		if t.expired(sl) {
+			m.drop(sl)
+			return nil
+		}
+		if t.onRead {
+			t.touch(sl, false)
+		}
+	}
+	return m.maps[sl]
 }
 
 // Get returns the current key's value for mk, and whether there is one.
@@ -261,29 +334,34 @@ func (m *MapState[MK, MV]) Get(mk MK) (MV, bool) {
 
 // Put sets the current key's value for mk.
 func (m *MapState[MK, MV]) Put(mk MK, v MV) {
+	if m.ttl != nil {
+		m.cur() // an expired map is dropped, not added to
+	}
 	sl := m.s.ensure()
 	mp := m.maps[sl]
 	if mp == nil {
 		mp = map[MK]MV{}
 		m.maps[sl] = mp
 	}
-	if len(mp) == 0 {
+	fresh := len(mp) == 0
+	if fresh {
 		m.s.filled(sl)
 	}
 	mp[mk] = v
+	if m.ttl != nil {
+		m.ttl.touch(sl, fresh)
+	}
 }
 
 // Delete removes the current key's value for mk.
 func (m *MapState[MK, MV]) Delete(mk MK) {
-	sl := m.s.cur()
-	if sl < 0 {
-		return
-	}
-	mp := m.maps[sl]
+	mp := m.cur()
+	sl := m.s.slot
 	if _, ok := mp[mk]; !ok {
 		return
 	}
 	delete(mp, mk)
+	m.s.dirty = true
 	if len(mp) == 0 {
 		m.s.emptied(sl)
 	}
@@ -302,15 +380,21 @@ func (m *MapState[MK, MV]) Clear() {
 	if sl < 0 || len(m.maps[sl]) == 0 {
 		return
 	}
-	m.maps[sl] = nil
-	m.s.emptied(sl)
+	m.drop(sl)
 }
 
-func (m *MapState[MK, MV]) stateName() string { return m.name }
-func (m *MapState[MK, MV]) kind() byte        { return kindMap }
-func (m *MapState[MK, MV]) has(sl int32) bool { return len(m.maps[sl]) > 0 }
-func (m *MapState[MK, MV]) grow(n int)        { m.maps = append(m.maps, make([]map[MK]MV, n-len(m.maps))...) }
-func (m *MapState[MK, MV]) clear(sl int32)    { m.maps[sl] = nil }
+func (m *MapState[MK, MV]) stateName() string   { return m.name }
+func (m *MapState[MK, MV]) kind() byte          { return kindMap }
+func (m *MapState[MK, MV]) has(sl int32) bool   { return len(m.maps[sl]) > 0 }
+func (m *MapState[MK, MV]) clear(sl int32)      { m.maps[sl] = nil }
+func (m *MapState[MK, MV]) drop(sl int32)       { m.maps[sl] = nil; m.s.emptied(sl) }
+func (m *MapState[MK, MV]) ttlState() *ttlState { return m.ttl }
+func (m *MapState[MK, MV]) grow(n int) {
+	m.maps = append(m.maps, make([]map[MK]MV, n-len(m.maps))...)
+	if m.ttl != nil {
+		m.ttl.grow(n)
+	}
+}
 func (m *MapState[MK, MV]) encode(e *codec.Encoder, sl int32) {
 	mp := m.maps[sl]
 	e.Uint(uint64(len(mp)))
@@ -350,12 +434,15 @@ type ListState[V any] struct {
 	s     *KeyedStates
 	name  string
 	codec codec.Codec[V]
+	ttl   *ttlState
 	lists [][]V
 }
 
 // NewListState declares a list state named name (unique in the operator).
 func NewListState[V any](st *KeyedStates, name string, opts ...StateOption[V]) *ListState[V] {
-	l := &ListState[V]{s: st, name: name, codec: stateCodec(opts)}
+	c := stateOptions(opts)
+	l := &ListState[V]{s: st, name: name, codec: c.codec}
+	l.ttl = newTTLState(st, l, c.ttl)
 	st.declare(l)
 	return l
 }
@@ -363,19 +450,36 @@ func NewListState[V any](st *KeyedStates, name string, opts ...StateOption[V]) *
 // Get returns the current key's list. It is the state's own storage: it is
 // valid until the list is next changed, and must not be modified.
 func (l *ListState[V]) Get() []V {
-	if sl := l.s.cur(); sl >= 0 {
-		return l.lists[sl]
+	sl := l.s.cur()
+	if sl < 0 {
+		return nil
 	}
-	return nil
+	if t := l.ttl; t != nil && len(l.lists[sl]) > 0 {
+		if t.expired(sl) {
+			l.drop(sl)
+			return nil
+		}
+		if t.onRead {
+			t.touch(sl, false)
+		}
+	}
+	return l.lists[sl]
 }
 
 // Add appends v to the current key's list.
 func (l *ListState[V]) Add(v V) {
+	if l.ttl != nil {
+		l.Get() // an expired list is dropped, not added to
+	}
 	sl := l.s.ensure()
-	if len(l.lists[sl]) == 0 {
+	fresh := len(l.lists[sl]) == 0
+	if fresh {
 		l.s.filled(sl)
 	}
 	l.lists[sl] = append(l.lists[sl], v)
+	if l.ttl != nil {
+		l.ttl.touch(sl, fresh)
+	}
 }
 
 // Update replaces the current key's list with a copy of vs.
@@ -384,11 +488,18 @@ func (l *ListState[V]) Update(vs []V) {
 		l.Clear()
 		return
 	}
+	if l.ttl != nil {
+		l.Get()
+	}
 	sl := l.s.ensure()
-	if len(l.lists[sl]) == 0 {
+	fresh := len(l.lists[sl]) == 0
+	if fresh {
 		l.s.filled(sl)
 	}
 	l.lists[sl] = append(l.lists[sl][:0], vs...)
+	if l.ttl != nil {
+		l.ttl.touch(sl, fresh)
+	}
 }
 
 // Clear empties the current key's list.
@@ -397,15 +508,21 @@ func (l *ListState[V]) Clear() {
 	if sl < 0 || len(l.lists[sl]) == 0 {
 		return
 	}
-	l.lists[sl] = nil
-	l.s.emptied(sl)
+	l.drop(sl)
 }
 
-func (l *ListState[V]) stateName() string { return l.name }
-func (l *ListState[V]) kind() byte        { return kindList }
-func (l *ListState[V]) has(sl int32) bool { return len(l.lists[sl]) > 0 }
-func (l *ListState[V]) grow(n int)        { l.lists = append(l.lists, make([][]V, n-len(l.lists))...) }
-func (l *ListState[V]) clear(sl int32)    { l.lists[sl] = nil }
+func (l *ListState[V]) stateName() string   { return l.name }
+func (l *ListState[V]) kind() byte          { return kindList }
+func (l *ListState[V]) has(sl int32) bool   { return len(l.lists[sl]) > 0 }
+func (l *ListState[V]) clear(sl int32)      { l.lists[sl] = nil }
+func (l *ListState[V]) drop(sl int32)       { l.lists[sl] = nil; l.s.emptied(sl) }
+func (l *ListState[V]) ttlState() *ttlState { return l.ttl }
+func (l *ListState[V]) grow(n int) {
+	l.lists = append(l.lists, make([][]V, n-len(l.lists))...)
+	if l.ttl != nil {
+		l.ttl.grow(n)
+	}
+}
 func (l *ListState[V]) encode(e *codec.Encoder, sl int32) {
 	e.Uint(uint64(len(l.lists[sl])))
 	for _, v := range l.lists[sl] {
@@ -495,54 +612,120 @@ func (b *memBackend[K]) release(sl int32) {
 	b.free = append(b.free, sl)
 }
 
-const keyedSnapVersion = 1
+// The versions of a key group's snapshot: 2 adds, per state, whether it
+// has a TTL, and then each value's expiry after it. Both restore.
+const (
+	keyedSnapV1      = 1
+	keyedSnapVersion = 2
+)
 
-// snapshotGroup encodes the states of group g's keys, after the header.
-func (b *memBackend[K]) snapshotGroup(e *codec.Encoder, g int, kc codec.Codec[K]) {
-	st := b.st
+// snapshotHeader encodes the declared states, after the version.
+func (st *KeyedStates) snapshotHeader(e *codec.Encoder) {
 	e.Uint(uint64(len(st.cols)))
 	for _, c := range st.cols {
 		e.String(c.stateName())
 		e.Byte(c.kind())
+		e.Bool(c.ttlState() != nil)
 	}
+}
+
+// encodeSlot encodes slot's states in declaration order: for each, whether
+// it has a value, and the value and its expiry (with a TTL).
+func (st *KeyedStates) encodeSlot(e *codec.Encoder, sl int32) {
+	for _, c := range st.cols {
+		if !c.has(sl) {
+			e.Bool(false)
+			continue
+		}
+		e.Bool(true)
+		c.encode(e, sl)
+		if t := c.ttlState(); t != nil {
+			e.Int(int64(t.exp[sl]))
+		}
+	}
+}
+
+// snapCol is a state of a checkpoint's header: the declared state it
+// restores into, and whether the checkpoint has expiries for it.
+type snapCol struct {
+	c   stateColumn
+	ttl bool
+}
+
+// restoreHeader decodes a header of version v into the declared states.
+func (st *KeyedStates) restoreHeader(d *codec.Decoder, v byte) []snapCol {
+	n := d.Count()
+	cols := make([]snapCol, 0, n)
+	for range n {
+		name, kind := d.String(), d.Byte()
+		ttl := v >= 2 && d.Bool()
+		if d.Err() != nil {
+			return nil
+		}
+		i := slices.IndexFunc(st.cols, func(c stateColumn) bool { return c.stateName() == name })
+		if i < 0 {
+			d.Fail("state %q is in the checkpoint but not declared (declare it, or rename the operator to start fresh)", name)
+			return nil
+		}
+		if st.cols[i].kind() != kind {
+			d.Fail("state %q is of another kind in the checkpoint", name)
+			return nil
+		}
+		if slices.ContainsFunc(cols, func(c snapCol) bool { return c.c == st.cols[i] }) {
+			d.Fail("state %q twice in the checkpoint", name)
+			return nil
+		}
+		cols = append(cols, snapCol{c: st.cols[i], ttl: ttl})
+	}
+	return cols
+}
+
+// decodeSlot decodes a key's states, encoded by encodeSlot under the
+// header cols, into slot sl; false (with d failed) if it has none.
+func (st *KeyedStates) decodeSlot(d *codec.Decoder, sl int32, cols []snapCol) bool {
+	some := false
+	for _, c := range cols {
+		if !d.Bool() {
+			continue
+		}
+		c.c.decode(d, sl)
+		some = true
+		var exp Time
+		if c.ttl {
+			exp = Time(d.Int())
+		}
+		if d.Err() != nil {
+			return false
+		}
+		if t := c.c.ttlState(); t != nil {
+			t.restored(sl, exp, c.ttl)
+		}
+	}
+	if d.Err() == nil && (!some || st.live[sl] == 0) {
+		d.Fail("key with no state")
+	}
+	return d.Err() == nil
+}
+
+// snapshotGroup encodes the states of group g's keys, after the version.
+func (b *memBackend[K]) snapshotGroup(e *codec.Encoder, g int, kc codec.Codec[K]) {
+	st := b.st
+	st.snapshotHeader(e)
 	m := b.groups[g]
 	e.Uint(uint64(len(m)))
 	// Keys in slot order: the same state encodes the same way.
 	slots := slices.Sorted(maps.Values(m))
 	for _, sl := range slots {
 		kc.Append(e, b.keys[sl])
-		for _, c := range st.cols {
-			if c.has(sl) {
-				e.Bool(true)
-				c.encode(e, sl)
-			} else {
-				e.Bool(false)
-			}
-		}
+		st.encodeSlot(e, sl)
 	}
 }
 
-// restoreGroup decodes what snapshotGroup wrote for group g.
-func (b *memBackend[K]) restoreGroup(d *codec.Decoder, g int, kc codec.Codec[K], group func(K) int) {
+// restoreGroup decodes what snapshotGroup wrote for group g, in a snapshot
+// of version v.
+func (b *memBackend[K]) restoreGroup(d *codec.Decoder, v byte, g int, kc codec.Codec[K], group func(K) int) {
 	st := b.st
-	n := d.Count()
-	cols := make([]stateColumn, 0, n)
-	for range n {
-		name, kind := d.String(), d.Byte()
-		if d.Err() != nil {
-			return
-		}
-		i := slices.IndexFunc(st.cols, func(c stateColumn) bool { return c.stateName() == name })
-		if i < 0 {
-			d.Fail("state %q is in the checkpoint but not declared (declare it, or rename the operator to start fresh)", name)
-			return
-		}
-		if st.cols[i].kind() != kind {
-			d.Fail("state %q is of another kind in the checkpoint", name)
-			return
-		}
-		cols = append(cols, st.cols[i])
-	}
+	cols := st.restoreHeader(d, v)
 	keys := d.Count()
 	st.active = true
 	defer func() { st.active = false }()
@@ -562,18 +745,7 @@ func (b *memBackend[K]) restoreGroup(d *codec.Decoder, g int, kc codec.Codec[K],
 		b.setKey(k, g)
 		sl := b.create()
 		st.slot = sl
-		some := false
-		for _, c := range cols {
-			if d.Bool() {
-				c.decode(d, sl)
-				some = true
-			}
-			if d.Err() != nil {
-				return
-			}
-		}
-		if !some || st.live[sl] == 0 {
-			d.Fail("key with no state in group %d", g)
+		if !st.decodeSlot(d, sl, cols) {
 			return
 		}
 	}
