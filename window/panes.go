@@ -119,6 +119,8 @@ type paneStore[K comparable, T, Acc, Out any] struct {
 	keyHint int                     // the keys of the last retired pane: the next one's likely size
 	ords    map[*pane[K, Acc]][]int // while restoring: the cells' places in the panes that wrote them
 	hash    keyHasher[K]            // for the panes' keyIndex
+	pending []pendingAdd[K, T, Acc] // records waiting to be added to indexed panes (see addPending)
+	touched int32                   // the sum of the index entries addPending loaded early
 }
 
 func newPaneStore[K comparable, T, Acc, Out any](o *op[K, T, Acc, Out]) *paneStore[K, T, Acc, Out] {
@@ -241,6 +243,15 @@ func (s *paneStore[K, T, Acc, Out]) addTo(p *pane[K, Acc], k K, r stream.Record[
 	o := s.o
 	var h uint64
 	if p.indexed() {
+		if !p.fired && !o.triggers {
+			// Nothing fires: the record may wait, and a batch of them finds
+			// its keys with the index lookups overlapped.
+			s.pending = append(s.pending, pendingAdd[K, T, Acc]{p: p, k: k, r: r})
+			if len(s.pending) == maxPending {
+				s.addPending()
+			}
+			return nil
+		}
 		h = s.hash.of(k)
 	}
 	i, pos := p.find(k, h)
@@ -248,15 +259,7 @@ func (s *paneStore[K, T, Acc, Out]) addTo(p *pane[K, Acc], k K, r stream.Record[
 		i = p.insert(k, h, pos, o.newAcc(), &s.hash)
 	}
 	c := &p.slots[i].cell
-	if o.agg != nil {
-		if o.counting {
-			*(*int64)(unsafe.Pointer(&c.acc))++
-		} else {
-			c.acc = o.agg.Add(c.acc, r.Value)
-		}
-	} else {
-		c.acc = o.addRec(c.acc, r)
-	}
+	s.fold(c, r)
 	if !p.fired && !o.triggers {
 		return nil
 	}
@@ -270,7 +273,72 @@ func (s *paneStore[K, T, Acc, Out]) addTo(p *pane[K, Acc], k K, r stream.Record[
 	return err
 }
 
+// fold adds r to c's accumulator.
+func (s *paneStore[K, T, Acc, Out]) fold(c *cell[Acc], r stream.Record[T]) {
+	o := s.o
+	switch {
+	case o.counting:
+		*(*int64)(unsafe.Pointer(&c.acc))++
+	case o.agg != nil:
+		c.acc = o.agg.Add(c.acc, r.Value)
+	default:
+		c.acc = o.addRec(c.acc, r)
+	}
+}
+
+// A record for a large pane that fires nothing when it arrives (the pane
+// has not fired, and no trigger counts records) changes nothing anyone can
+// see until the pane fires or is checkpointed. Such records wait in
+// pending, up to maxPending of them, and are added together: first every
+// key's hash and a load of its index entry, which the CPU overlaps, then
+// the lookups, which then find the entries in the cache. A lookup in an
+// index larger than the cache costs a memory access; one at a time, the
+// work between two records keeps the next one from starting early.
+// Everything that reads or fires panes (advance, fireDirty, snapshot)
+// adds the pending records first; per pane they are added in arrival
+// order, so Process windows see their records in order.
+
+// maxPending is the number of records that wait at most.
+const maxPending = 64
+
+// pendingAdd is a record waiting to be added to pane p under key k (h is
+// k's hash, set when the batch is added).
+type pendingAdd[K comparable, T, Acc any] struct {
+	p *pane[K, Acc]
+	k K
+	h uint64
+	r stream.Record[T]
+}
+
+// addPending adds the pending records to their panes.
+func (s *paneStore[K, T, Acc, Out]) addPending() {
+	ps := s.pending
+	if len(ps) == 0 {
+		return
+	}
+	var touch int32
+	for i := range ps {
+		a := &ps[i]
+		a.h = s.hash.of(a.k)
+		touch += a.p.index.ents[a.p.index.home(a.h)].slot
+	}
+	s.touched += touch // keeps the loads
+	o := s.o
+	for i := range ps {
+		a := &ps[i]
+		p := a.p
+		j, pos := p.find(a.k, a.h)
+		if j < 0 {
+			j = p.insert(a.k, a.h, pos, o.newAcc(), &s.hash)
+		}
+		s.fold(&p.slots[j].cell, a.r)
+	}
+	clear(ps) // let the records' values be collected
+	s.pending = ps[:0]
+}
+
 func (s *paneStore[K, T, Acc, Out]) advance(w stream.Time, out stream.Emitter[Result[K, Out]]) error {
+	s.addPending()
 	o := s.o
 	for {
 		p, ok := s.ph.peek()
@@ -318,6 +386,7 @@ func (s *paneStore[K, T, Acc, Out]) retire(p *pane[K, Acc]) {
 }
 
 func (s *paneStore[K, T, Acc, Out]) fireDirty(out stream.Emitter[Result[K, Out]]) error {
+	s.addPending()
 	refs := s.dirty
 	s.dirty = nil
 	defer func() {

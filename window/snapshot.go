@@ -301,6 +301,7 @@ func (o *op[K, T, Acc, Out]) restored() {
 }
 
 func (s *paneStore[K, T, Acc, Out]) snapshot(to func(K) *snapState[K, Acc]) {
+	s.addPending()
 	for _, it := range s.ph.items {
 		p := it.e
 		for i := range p.slots {
