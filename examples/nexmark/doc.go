@@ -62,8 +62,10 @@
 // source included: the source deals chunks of 1024 event numbers
 // round-robin to N generating instances (the suite's sources are parallel
 // too), each with its own watermark; keyed stages repartition by key, and
-// the sink merges. With -parallel 1 and no keyed stage (q0, q1, q2, q13)
-// the whole query runs in one goroutine.
+// the sink merges. With -parallel 1 the source generates the events itself
+// and the operators up to the first exchange run in its goroutine a batch
+// of records at a time; with no keyed stage (q0, q1, q2, q13) that is the
+// whole query.
 //
 // SIGINT (Ctrl-C) and SIGTERM stop a run alike: nexmark keeps no
 // checkpoint, so the run is cancelled at once (an -out file keeps the rows
