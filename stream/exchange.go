@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -314,11 +315,59 @@ func (s *sender[T]) emitBatch(rs []Record[T]) error {
 	return nil
 }
 
+// emitValues routes values at time 0 (see valuesInlet), building the
+// records in the destination's batch.
+func (s *sender[T]) emitValues(vs []T) error {
+	if s.all || (s.n > 1 && s.fixed < 0) {
+		for _, v := range vs {
+			r := Record[T]{Value: v}
+			var err error
+			if s.all {
+				err = s.addAll(r)
+			} else {
+				err = s.add(s.pick(v), r)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	j := max(s.fixed, 0)
+	for len(vs) > 0 {
+		b := s.bufs[j]
+		if b == nil {
+			b = s.xr.get()
+			s.bufs[j] = b
+		}
+		if s.sent[j] != s.wm {
+			b.marks = append(b.marks, mark{at: len(b.recs), wm: s.wm})
+			s.sent[j] = s.wm
+		}
+		k := min(len(vs), max(s.size-len(b.recs), 1))
+		n0 := len(b.recs)
+		b.recs = slices.Grow(b.recs, k)[:n0+k]
+		for i, v := range vs[:k] {
+			b.recs[n0+i] = Record[T]{Value: v}
+		}
+		vs = vs[k:]
+		if len(b.recs) >= s.size {
+			if err := s.flushAll(false, false, 0); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // emitMarked routes a batch together with the watermarks between its
 // records (see markedInlet): the watermark work is one comparison per
 // record and destination, as for records that arrive one at a time, with
 // no call per watermark.
 func (s *sender[T]) emitMarked(rs []Record[T], marks []mark) error {
+	if (s.n == 1 || s.fixed >= 0) && !s.all {
+		return s.emitMarkedTo(max(s.fixed, 0), rs, marks)
+	}
 	mi := 0
 	for i := range rs {
 		for mi < len(marks) && marks[mi].at <= i {
@@ -333,6 +382,36 @@ func (s *sender[T]) emitMarked(rs []Record[T], marks []mark) error {
 		}
 		if err := s.add(s.pick(rs[i].Value), rs[i]); err != nil {
 			return err
+		}
+	}
+	for ; mi < len(marks); mi++ {
+		s.wm = max(s.wm, marks[mi].wm)
+	}
+	return nil
+}
+
+// emitMarkedTo is emitMarked with one destination, j: nothing to route.
+func (s *sender[T]) emitMarkedTo(j int, rs []Record[T], marks []mark) error {
+	b := s.bufs[j]
+	mi := 0
+	for i := range rs {
+		for ; mi < len(marks) && marks[mi].at <= i; mi++ {
+			s.wm = max(s.wm, marks[mi].wm)
+		}
+		if b == nil {
+			b = s.xr.get()
+			s.bufs[j] = b
+		}
+		if s.sent[j] != s.wm {
+			b.marks = append(b.marks, mark{at: len(b.recs), wm: s.wm})
+			s.sent[j] = s.wm
+		}
+		b.recs = append(b.recs, rs[i])
+		if len(b.recs) >= s.size {
+			if err := s.flushAll(false, false, 0); err != nil {
+				return err
+			}
+			b = nil
 		}
 	}
 	for ; mi < len(marks); mi++ {
@@ -407,6 +486,8 @@ type receiver[T any] struct {
 	cnt         *counts
 	chain       inlet[T]
 	chainB      batchInlet[T]
+	chainW      watermarkedInlet[T] // chain, when it takes records with watermarks
+	marks       []mark              // handle's output watermarks, reused
 	idleTimeout time.Duration
 
 	wms      []Time
@@ -551,31 +632,21 @@ func (r *receiver[T]) handle(b *batch[T]) error {
 		r.idle[k] = false
 		r.outIdle = false
 	}
-	// The records between two watermarks go down the chain as one batch.
-	mi, start := 0, 0
-	for mi < len(b.marks) && b.marks[mi].at < len(b.recs) {
-		at := b.marks[mi].at
-		if at > start {
-			if err := r.emit(b.recs[start:at]); err != nil {
-				return err
-			}
-			start = at
-		}
-		if err := r.input(k, b.marks[mi].wm); err != nil {
-			return err
-		}
-		mi++
-	}
-	if start < len(b.recs) {
-		if err := r.emit(b.recs[start:]); err != nil {
-			return err
-		}
-	}
-	for ; mi < len(b.marks); mi++ {
-		if b.end && b.marks[mi].wm == MaxTime {
+	// The input's watermarks become the output's, marked where the output
+	// watermark rises; the records go down the chain with them in one call.
+	marks := r.marks[:0]
+	for _, m := range b.marks {
+		if b.end && m.wm == MaxTime && m.at >= len(b.recs) {
 			break // an input's end leaves the minimum rather than raising it
 		}
-		if err := r.input(k, b.marks[mi].wm); err != nil {
+		if w, ok := r.input(k, m.wm); ok {
+			marks = append(marks, mark{at: m.at, wm: w})
+		}
+	}
+	r.marks = marks
+	if len(b.recs) > 0 || len(marks) > 0 {
+		r.cnt.in += int64(len(b.recs))
+		if err := r.deliver(b.recs, marks); err != nil {
 			return err
 		}
 	}
@@ -608,28 +679,35 @@ func (r *receiver[T]) handle(b *batch[T]) error {
 	return nil
 }
 
-func (r *receiver[T]) emit(rs []Record[T]) error {
-	r.cnt.in += int64(len(rs))
+// deliver hands the chain rs with the output watermarks marks between them.
+func (r *receiver[T]) deliver(rs []Record[T], marks []mark) error {
 	if r.chainB == nil {
 		r.chainB = asBatch(r.chain)
+		r.chainW, _ = r.chain.(watermarkedInlet[T])
 	}
-	return r.chainB.emitBatch(rs)
+	r.t.cur = r.id
+	if r.chainW != nil {
+		return r.chainW.emitWatermarked(rs, marks)
+	}
+	return splitMarked(r.chainB, rs, marks)
 }
 
-func (r *receiver[T]) input(k int, w Time) error {
+// input records watermark w of input k and returns the output watermark
+// when that rises (see advance); the caller forwards it.
+func (r *receiver[T]) input(k int, w Time) (Time, bool) {
 	if w <= r.wms[k] {
-		return nil
+		return 0, false
 	}
 	r.wms[k] = w
 	if len(r.wms) == 1 && !r.idle[0] { // one input: its watermark is the output's
 		if w <= r.out {
-			return nil
+			return 0, false
 		}
 		r.out = w
 		r.cnt.wm = w
-		return r.chain.ctrl(control{kind: ctrlWatermark, wm: w})
+		return w, true
 	}
-	return r.advance()
+	return r.raise()
 }
 
 func (r *receiver[T]) setIdle(k int) error {
@@ -656,8 +734,19 @@ func (r *receiver[T]) setIdle(k int) error {
 // input that rejoins below it may bring late records. When all inputs have
 // finished it is MaxTime.
 func (r *receiver[T]) advance() error {
-	if r.stopped {
+	m, ok := r.raise()
+	if !ok {
 		return nil
+	}
+	r.t.cur = r.id
+	return r.chain.ctrl(control{kind: ctrlWatermark, wm: m})
+}
+
+// raise recomputes the output watermark (see advance) and returns it when
+// it rose.
+func (r *receiver[T]) raise() (Time, bool) {
+	if r.stopped {
+		return 0, false
 	}
 	m, active, open := MaxTime, false, false
 	for i, w := range r.wms {
@@ -680,12 +769,11 @@ func (r *receiver[T]) advance() error {
 		}
 	}
 	if m <= r.out {
-		return nil
+		return 0, false
 	}
 	r.out = m
 	r.cnt.wm = m
-	r.t.cur = r.id
-	return r.chain.ctrl(control{kind: ctrlWatermark, wm: m})
+	return m, true
 }
 
 func (r *receiver[T]) checkIdle(now time.Time) error {

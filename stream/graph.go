@@ -60,6 +60,48 @@ type markedInlet[T any] interface {
 	emitMarked(rs []Record[T], marks []mark) error
 }
 
+// watermarkedInlet is the head of a chain behind an exchange receiver that
+// takes a received run of records together with the watermarks between
+// them in one call: emitWatermarked(rs, marks) must equal what
+// splitMarked does (the records before each mark, then its watermark),
+// but may skip the work of a watermark that triggers nothing and forward
+// such watermarks lazily, before its next output or control message and at
+// the latest when the call returns. Unlike a markedInlet it makes no
+// promise to batch: records still reach a user operator one at a time,
+// in order, so sources never collect records for it.
+type watermarkedInlet[T any] interface {
+	inlet[T]
+	emitWatermarked(rs []Record[T], marks []mark) error
+}
+
+// splitMarked delivers rs and marks as runs of records and watermarks.
+func splitMarked[T any](in batchInlet[T], rs []Record[T], marks []mark) error {
+	start := 0
+	for _, m := range marks {
+		if m.at > start {
+			if err := in.emitBatch(rs[start:m.at]); err != nil {
+				return err
+			}
+			start = m.at
+		}
+		if err := in.ctrl(control{kind: ctrlWatermark, wm: m.wm}); err != nil {
+			return err
+		}
+	}
+	if start < len(rs) {
+		return in.emitBatch(rs[start:])
+	}
+	return nil
+}
+
+// valuesInlet is a batchInlet that also takes a batch of values at time 0
+// (the built-in slice source's): emitValues(vs) equals emitBatch of the
+// records {Time: 0, Value: v}, without the caller building them first.
+type valuesInlet[T any] interface {
+	batchInlet[T]
+	emitValues(vs []T) error
+}
+
 // canBatch reports whether the functions in front of in may run a batch
 // ahead of it (see batchInlet).
 func canBatch[T any](in inlet[T]) bool {

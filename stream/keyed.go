@@ -34,7 +34,23 @@ func (s KeyedStream[K, T]) KeyGroup() func(K) int {
 			return func(K) int { return 0 }
 		}
 	}
-	maxPar := p.cfg.maxParallelism
+	return keyGroupOf(h, p.cfg.maxParallelism)
+}
+
+// keyGroupOf returns KeyGroupOf(h(k), maxPar) for h the StableHash of K,
+// in one call for the common key kinds (their hashes inlined).
+func keyGroupOf[K comparable](h func(K) uint64, maxPar int) func(K) int {
+	t := reflect.TypeFor[K]()
+	if !t.Implements(stableHasherType) {
+		switch t.Kind() {
+		case reflect.Int, reflect.Int64, reflect.Uint, reflect.Uint64, reflect.Uintptr:
+			if t.Size() == 8 {
+				return func(k K) int { return KeyGroupOf(mix64(*(*uint64)(unsafe.Pointer(&k))), maxPar) }
+			}
+		case reflect.String:
+			return func(k K) int { return KeyGroupOf(hashString(*(*string)(unsafe.Pointer(&k))), maxPar) }
+		}
+	}
 	return func(k K) int { return KeyGroupOf(h(k), maxPar) }
 }
 

@@ -229,6 +229,20 @@ func (o *keyedOp[K, In, Out]) ProcessWatermark(w Time, out Emitter[Out]) error {
 	return nil
 }
 
+// watermarkDue returns where the time of the earliest event-time timer is
+// kept (a deleted one included; MaxTime if none), below which
+// ProcessWatermark fires nothing, and lastWM, which it then merely raises.
+// With an event-time TTL state every watermark may have values to delete:
+// nil, nil.
+func (o *keyedOp[K, In, Out]) watermarkDue() (due, passed *Time) {
+	for _, t := range o.st.ttls {
+		if t.domain == EventTime {
+			return nil, nil
+		}
+	}
+	return &o.event.top, &o.lastWM
+}
+
 func (o *keyedOp[K, In, Out]) fire(e timerEntryK[K], d TimeDomain, now Time, out Emitter[Out]) error {
 	if o.fns.OnTimer == nil {
 		return nil
@@ -343,4 +357,5 @@ var (
 	_ Opener              = (*keyedOp[int, int, int])(nil)
 	_ TimerHandler[int]   = (*keyedOp[int, int, int])(nil)
 	_ KeyGroupSnapshotter = (*keyedOp[int, int, int])(nil)
+	_ watermarkDue        = (*keyedOp[int, int, int])(nil)
 )

@@ -95,6 +95,22 @@ func TestKeyedTimerQueueDedupsAndDeletes(t *testing.T) {
 		got = append(got, fmt.Sprintf("%s@%d", e.key, e.at))
 	}
 	assert.ElementsMatch(t, []string{"b@30", "a@30"}, got, "each live timer once")
+	assert.Equal(t, MaxTime, q.top, "nothing due")
+	assert.True(t, q.add(1, "a", 30), "registered again after it fired")
+	assert.True(t, q.add(1, "c", 30), "a third key of the group")
+	assert.True(t, q.add(1, "d", 20), "a fourth")
+	assert.Equal(t, Time(20), q.top)
+	assert.False(t, q.add(1, "a", 30), "still there behind two newer ones")
+	for _, k := range []string{"a", "c"} {
+		q.remove(1, k, 30)
+		assert.True(t, q.add(1, k, 30), "%s registered again after its deletion", k)
+		q.remove(1, k, 30)
+	}
+	e, ok := q.popDue(25)
+	require.True(t, ok)
+	assert.Equal(t, "d", e.key)
+	_, ok = q.popDue(MaxTime)
+	assert.False(t, ok, "the deleted ones do not fire")
 	for i := range 200 {
 		q.add(0, "k", Time(i))
 	}
@@ -102,7 +118,7 @@ func TestKeyedTimerQueueDedupsAndDeletes(t *testing.T) {
 		q.remove(0, "k", Time(i))
 	}
 	assert.Less(t, len(q.heap), 200, "deleted timers' entries are compacted away")
-	e, ok := q.popDue(MaxTime)
+	e, ok = q.popDue(MaxTime)
 	require.True(t, ok)
 	assert.Equal(t, Time(199), e.at)
 	_, ok = q.popDue(MaxTime)

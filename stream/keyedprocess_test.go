@@ -136,3 +136,82 @@ func TestKeyedStateDeclaredTwicePanics(t *testing.T) {
 	}), stream.Discard[string]())
 	assert.PanicsWithValue(t, `stream: keyed state "n" declared twice`, func() { _ = p.Run(context.Background()) })
 }
+
+// wmProbe is an output of TestKeyedOutputsKeepTheirWatermark: the time of
+// a record or timer, and the operator's watermark when it was emitted.
+type wmProbe struct {
+	Timer  bool
+	At, WM stream.Time
+}
+
+// probeSink records for each output the last watermark it saw before it.
+type probeSink struct {
+	last stream.Time
+	seen []wmProbe // WM: the sink's last watermark
+	sent []wmProbe // WM: the operator's watermark
+}
+
+func (s *probeSink) Write(_ context.Context, r stream.Record[wmProbe]) error {
+	s.sent = append(s.sent, r.Value)
+	s.seen = append(s.seen, wmProbe{Timer: r.Value.Timer, At: r.Value.At, WM: s.last})
+	return nil
+}
+
+func (s *probeSink) WriteWatermark(_ context.Context, w stream.Time) error {
+	if w < s.last {
+		return fmt.Errorf("watermark %v after %v", w, s.last)
+	}
+	s.last = w
+	return nil
+}
+
+// TestKeyedOutputsKeepTheirWatermark checks where watermarks that fire no
+// timer reach the next operator: every record a KeyedProcess emits arrives
+// right behind the watermark the operator had when it emitted it, and a
+// timer's output before the watermark that fired it, whatever the batch size.
+func TestKeyedOutputsKeepTheirWatermark(t *testing.T) {
+	t.Parallel()
+	for _, batch := range []int{1, 3, 64, 1024} {
+		t.Run(fmt.Sprintf("batch=%d", batch), func(t *testing.T) {
+			t.Parallel()
+			const n = 3000
+			p := stream.New(stream.WithBatchSize(batch))
+			src := stream.From(p, stream.Generate(n, func(i int64) stream.Record[int64] {
+				return stream.At(i%5, stream.Time(i/2*2)) // two records per time
+			}), stream.WithWatermarks(stream.BoundedOutOfOrderness[int64](3)))
+			k := stream.KeyBy(src, func(v int64) int64 { return v }, stream.Parallelism(1))
+			out := stream.KeyedProcess(k, func(*stream.KeyedStates) stream.KeyedFuncs[int64, int64, wmProbe] {
+				return stream.KeyedFuncs[int64, int64, wmProbe]{
+					Process: func(c *stream.KeyedContext[int64], r stream.Record[int64], out stream.Emitter[wmProbe]) error {
+						if r.Time%7 == 0 {
+							c.RegisterEventTimer(r.Time + 10)
+						}
+						if r.Time%3 != 0 {
+							return nil // some watermarks pass with no output at all
+						}
+						return out.Emit(stream.At(wmProbe{At: r.Time, WM: c.Watermark()}, r.Time))
+					},
+					OnTimer: func(c *stream.KeyedContext[int64], tm stream.Timer, out stream.Emitter[wmProbe]) error {
+						return out.Emit(stream.At(wmProbe{Timer: true, At: tm.Time, WM: c.Watermark()}, tm.Time))
+					},
+				}
+			})
+			sink := &probeSink{last: stream.MinTime}
+			stream.To(out, sink)
+			require.NoError(t, p.Run(context.Background()))
+			require.NotEmpty(t, sink.sent)
+			timers := 0
+			for i, s := range sink.sent {
+				seen := sink.seen[i]
+				if !s.Timer {
+					require.Equal(t, s.WM, seen.WM, "record at %v", s.At)
+					continue
+				}
+				timers++
+				require.GreaterOrEqual(t, s.WM, s.At, "timer at %v fired early", s.At)
+				require.Less(t, seen.WM, s.At, "timer at %v arrived behind its watermark", s.At)
+			}
+			require.Positive(t, timers)
+		})
+	}
+}

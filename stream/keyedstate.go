@@ -563,10 +563,20 @@ type memBackend[K comparable] struct {
 	next   int32
 	key    K   // the current key
 	g      int // the current key's group
+	// recent is, by key group, the two keys last found or created there
+	// and their slots, while they have one: a lookup without hashing for
+	// a group of one or two keys, or a group's key that comes in runs.
+	recent [][2]recentKey[K]
+}
+
+type recentKey[K comparable] struct {
+	k  K
+	sl int32
+	ok bool
 }
 
 func newMemBackend[K comparable](st *KeyedStates, maxPar int) *memBackend[K] {
-	b := &memBackend[K]{st: st, groups: make([]map[K]int32, maxPar)}
+	b := &memBackend[K]{st: st, groups: make([]map[K]int32, maxPar), recent: make([][2]recentKey[K], maxPar)}
 	st.dir = b
 	st.slot = -1
 	return b
@@ -575,8 +585,19 @@ func newMemBackend[K comparable](st *KeyedStates, maxPar int) *memBackend[K] {
 // setKey makes k, of group g, the current key.
 func (b *memBackend[K]) setKey(k K, g int) {
 	b.key, b.g = k, g
+	r := &b.recent[g]
+	if r[0].ok && r[0].k == k {
+		b.st.slot, b.st.active = r[0].sl, true
+		return
+	}
+	if r[1].ok && r[1].k == k {
+		b.st.slot, b.st.active = r[1].sl, true
+		return
+	}
 	sl, ok := b.groups[g][k]
-	if !ok {
+	if ok {
+		r[1], r[0] = r[0], recentKey[K]{k: k, sl: sl, ok: true}
+	} else {
 		sl = -1
 	}
 	b.st.slot, b.st.active = sl, true
@@ -602,11 +623,19 @@ func (b *memBackend[K]) create() int32 {
 		b.groups[b.g] = m
 	}
 	m[b.key] = sl
+	r := &b.recent[b.g]
+	r[1], r[0] = r[0], recentKey[K]{k: b.key, sl: sl, ok: true}
 	return sl
 }
 
 func (b *memBackend[K]) release(sl int32) {
-	delete(b.groups[b.kgs[sl]], b.keys[sl])
+	g := b.kgs[sl]
+	delete(b.groups[g], b.keys[sl])
+	for i := range b.recent[g] {
+		if r := &b.recent[g][i]; r.ok && r.sl == sl {
+			r.ok = false
+		}
+	}
 	var zero K
 	b.keys[sl] = zero
 	b.free = append(b.free, sl)

@@ -217,3 +217,47 @@ func (e *eitherCheck) ProcessRecord(r stream.Record[stream.Either[string, int]],
 }
 
 func (e *eitherCheck) ProcessWatermark(stream.Time, stream.Emitter[string]) error { return nil }
+
+// TestKeyGroupIsTheStableHashsGroup: KeyedStream.KeyGroup (with its hashes
+// inlined for the common key kinds) gives KeyGroupOf(StableHash(k)).
+func TestKeyGroupIsTheStableHashsGroup(t *testing.T) {
+	t.Parallel()
+	check := func(t *testing.T, group func(int64) int, hash func(int64) uint64, keys []int64) {
+		for _, k := range keys {
+			require.Equal(t, stream.KeyGroupOf(hash(k), 100), group(k), "key %d", k)
+		}
+	}
+	keys := []int64{0, 1, -1, 42, math.MaxInt64, math.MinInt64, 1 << 40}
+	t.Run("int64", func(t *testing.T) {
+		p := stream.New(stream.WithMaxParallelism(100))
+		k := stream.KeyBy(stream.From(p, stream.Slice(keys)), func(v int64) int64 { return v })
+		h, err := stream.StableHash[int64]()
+		require.NoError(t, err)
+		check(t, k.KeyGroup(), h, keys)
+	})
+	t.Run("uint32", func(t *testing.T) {
+		p := stream.New(stream.WithMaxParallelism(100))
+		k := stream.KeyBy(stream.From(p, stream.Slice(keys)), func(v int64) uint32 { return uint32(v) })
+		h, err := stream.StableHash[uint32]()
+		require.NoError(t, err)
+		g := k.KeyGroup()
+		check(t, func(v int64) int { return g(uint32(v)) }, func(v int64) uint64 { return h(uint32(v)) }, keys)
+	})
+	t.Run("string", func(t *testing.T) {
+		p := stream.New(stream.WithMaxParallelism(100))
+		k := stream.KeyBy(stream.From(p, stream.Slice(keys)), func(v int64) string { return fmt.Sprint(v) })
+		h, err := stream.StableHash[string]()
+		require.NoError(t, err)
+		g := k.KeyGroup()
+		check(t, func(v int64) int { return g(fmt.Sprint(v)) }, func(v int64) uint64 { return h(fmt.Sprint(v)) }, keys)
+	})
+	t.Run("struct", func(t *testing.T) {
+		type pair struct{ A, B int64 }
+		p := stream.New(stream.WithMaxParallelism(100))
+		k := stream.KeyBy(stream.From(p, stream.Slice(keys)), func(v int64) pair { return pair{v, -v} })
+		h, err := stream.StableHash[pair]()
+		require.NoError(t, err)
+		g := k.KeyGroup()
+		check(t, func(v int64) int { return g(pair{v, -v}) }, func(v int64) uint64 { return h(pair{v, -v}) }, keys)
+	})
+}

@@ -66,7 +66,10 @@ type mapNode[In, Out any] struct {
 	nextB  batchInlet[Out]
 	buf    []Record[Out]
 	filter *filterNode[Out]
-	depth  int8 // 0: not decided yet, 1: a batch at a time, -1: record by record
+	// sink is the sink after the Filter when it is a SinkFunc without
+	// retries: called in the same loop, one pass over the batch in all.
+	sink  *sinkNode[Out]
+	depth int8 // 0: not decided yet, 1: a batch at a time, -1: record by record
 }
 
 func (n *mapNode[In, Out]) canBatch() bool { return canBatch(n.next) }
@@ -77,18 +80,112 @@ func (n *mapNode[In, Out]) Emit(r Record[In]) error {
 	return n.next.Emit(Record[Out]{Time: r.Time, Value: n.fn(r.Value)})
 }
 
-func (n *mapNode[In, Out]) emitBatch(rs []Record[In]) error {
-	if n.depth == 0 {
-		n.depth = -1
-		if n.canBatch() {
-			n.depth = 1
-			n.nextB = asBatch(n.next)
-			if f, ok := n.next.(*filterNode[Out]); ok {
-				n.filter, n.nextB = f, asBatch(f.next)
+// decide settles, at the first batch, whether n runs a batch at a time.
+func (n *mapNode[In, Out]) decide() {
+	if n.depth != 0 {
+		return
+	}
+	n.depth = -1
+	if n.canBatch() {
+		n.depth = 1
+		n.nextB = asBatch(n.next)
+		if f, ok := n.next.(*filterNode[Out]); ok {
+			n.filter, n.nextB = f, asBatch(f.next)
+			if s, ok := n.nextB.(*sinkNode[Out]); ok && s.fn != nil && s.retry == nil {
+				n.sink = s
 			}
-			n.buf = make([]Record[Out], batchLen[Out]())
+		}
+		n.buf = make([]Record[Out], batchLen[Out]())
+	}
+}
+
+// emitValues is emitBatch of values at time 0 (see valuesInlet).
+func (n *mapNode[In, Out]) emitValues(vs []In) error {
+	n.decide()
+	if n.depth < 0 {
+		for _, v := range vs {
+			if err := n.Emit(Record[In]{Value: v}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	n.cnt.in += int64(len(vs))
+	for len(vs) > 0 {
+		chunk := vs[:min(len(vs), len(n.buf))]
+		vs = vs[len(chunk):]
+		var out []Record[Out]
+		if f := n.filter; f != nil {
+			var err error
+			if out, err = n.mapFilterValues(chunk, f); err != nil {
+				return err
+			}
+		} else {
+			out = n.buf[:len(chunk)]
+			n.t.cur = n.id
+			fn := n.fn
+			for i, v := range chunk {
+				out[i] = Record[Out]{Value: fn(v)}
+			}
+		}
+		if len(out) == 0 {
+			continue
+		}
+		if err := n.nextB.emitBatch(out); err != nil {
+			return err
 		}
 	}
+	return nil
+}
+
+// mapFilterValues is mapFilter of values at time 0.
+func (n *mapNode[In, Out]) mapFilterValues(chunk []In, f *filterNode[Out]) ([]Record[Out], error) {
+	t, fn, keep, buf := n.t, n.fn, f.keep, n.buf[:len(chunk)]
+	mapID, filterID := n.id, f.id
+	if s := n.sink; s != nil {
+		put, ctx, sinkID := s.fn, s.ctx, s.id
+		k := 0
+		for i, v := range chunk {
+			t.cur = mapID
+			y := fn(v)
+			t.cur = filterID
+			if keep(y) {
+				k++
+				t.cur = sinkID
+				if err := put(ctx, Record[Out]{Value: y}); err != nil {
+					n.countFused(f, i+1, k)
+					return nil, opErr(s.name, err)
+				}
+			}
+		}
+		n.countFused(f, len(chunk), k)
+		return nil, nil
+	}
+	k := 0
+	for _, v := range chunk {
+		t.cur = mapID
+		y := fn(v)
+		t.cur = filterID
+		if keep(y) {
+			buf[k] = Record[Out]{Value: y}
+			k++
+		}
+	}
+	f.cnt.in += int64(len(chunk))
+	f.cnt.out += int64(k)
+	return buf[:k], nil
+}
+
+// countFused counts in records into the Filter and kept out of it, into
+// the sink fused with them.
+func (n *mapNode[In, Out]) countFused(f *filterNode[Out], in, kept int) {
+	f.cnt.in += int64(in)
+	f.cnt.out += int64(kept)
+	n.sink.cnt.in += int64(kept)
+}
+
+func (n *mapNode[In, Out]) emitBatch(rs []Record[In]) error {
+	n.decide()
 	if n.depth < 0 {
 		for i := range rs {
 			if err := n.Emit(rs[i]); err != nil {
@@ -103,7 +200,10 @@ func (n *mapNode[In, Out]) emitBatch(rs []Record[In]) error {
 		rs = rs[len(chunk):]
 		var out []Record[Out]
 		if f := n.filter; f != nil {
-			out = n.mapFilter(chunk, f)
+			var err error
+			if out, err = n.mapFilter(chunk, f); err != nil {
+				return err
+			}
 		} else {
 			out = n.buf[:len(chunk)]
 			n.t.cur = n.id
@@ -122,11 +222,31 @@ func (n *mapNode[In, Out]) emitBatch(rs []Record[In]) error {
 	return nil
 }
 
-// mapFilter is Map and the Filter after it in one loop. The task's current
-// node follows the function being called, so a panic names the right one.
-func (n *mapNode[In, Out]) mapFilter(chunk []Record[In], f *filterNode[Out]) []Record[Out] {
+// mapFilter is Map and the Filter after it in one loop, and the sink after
+// them when that is a SinkFunc (see mapNode.sink). The task's current node
+// follows the function being called, so a panic names the right one.
+func (n *mapNode[In, Out]) mapFilter(chunk []Record[In], f *filterNode[Out]) ([]Record[Out], error) {
 	t, fn, keep, buf := n.t, n.fn, f.keep, n.buf[:len(chunk)]
 	mapID, filterID := n.id, f.id
+	if s := n.sink; s != nil {
+		put, ctx, sinkID := s.fn, s.ctx, s.id
+		k := 0
+		for i := range chunk {
+			t.cur = mapID
+			v := fn(chunk[i].Value)
+			t.cur = filterID
+			if keep(v) {
+				k++
+				t.cur = sinkID
+				if err := put(ctx, Record[Out]{Time: chunk[i].Time, Value: v}); err != nil {
+					n.countFused(f, i+1, k)
+					return nil, opErr(s.name, err)
+				}
+			}
+		}
+		n.countFused(f, len(chunk), k)
+		return nil, nil
+	}
 	k := 0
 	for i := range chunk {
 		t.cur = mapID
@@ -139,7 +259,7 @@ func (n *mapNode[In, Out]) mapFilter(chunk []Record[In], f *filterNode[Out]) []R
 	}
 	f.cnt.in += int64(len(chunk))
 	f.cnt.out += int64(k)
-	return buf[:k]
+	return buf[:k], nil
 }
 
 func (n *mapNode[In, Out]) ctrl(c control) error {
@@ -393,11 +513,26 @@ func Apply[In, Out any](s Stream[In], newOp func() Operator[In, Out], opts ...Op
 type countingEmitter[T any] struct {
 	next inlet[T]
 	cnt  *counts
+	// a watermark the operator has passed but not yet forwarded (see
+	// opNode.emitWatermarked): it goes first, before the next record.
+	pend    Time
+	pending bool
 }
 
 func (e *countingEmitter[T]) Emit(r Record[T]) error {
+	if e.pending {
+		if err := e.forward(); err != nil {
+			return err
+		}
+	}
 	e.cnt.out++
 	return e.next.Emit(r)
+}
+
+// forward sends the pending watermark on.
+func (e *countingEmitter[T]) forward() error {
+	e.pending = false
+	return e.next.ctrl(control{kind: ctrlWatermark, wm: e.pend})
 }
 
 type opNode[In, Out any] struct {
@@ -435,6 +570,77 @@ func (n *opNode[In, Out]) emitBatch(rs []Record[In]) error {
 			return opErr(n.name, err)
 		}
 	}
+	return nil
+}
+
+// watermarkDue is implemented by the runtime's own operators whose
+// ProcessWatermark(w) does nothing while w is below a time they keep up to
+// date (the keyed process operator: its earliest event-time timer) except
+// raise a watermark they keep: a watermark which triggers nothing then
+// costs a comparison, and the runtime raises the kept watermark (passed)
+// itself. Nil pointers mean every watermark needs the call. The pointers
+// stay valid for the operator's life.
+type watermarkDue interface {
+	watermarkDue() (due, passed *Time)
+}
+
+// emitWatermarked takes a run of records with the watermarks between them
+// (see watermarkedInlet). For an operator with a watermarkDue the watermarks
+// that fire nothing are only recorded (the operator's Context sees each),
+// and forwarded lazily: before the operator's next output and when the run
+// is done, which is what downstream would see of them anyway, since nothing
+// came in between. Any other operator gets the run record by record with
+// each watermark as by ctrl.
+func (n *opNode[In, Out]) emitWatermarked(rs []Record[In], marks []mark) error {
+	var due, passed *Time
+	if wd, ok := n.op.(watermarkDue); ok && len(n.sideCtrls) == 0 {
+		due, passed = wd.watermarkDue()
+	}
+	if due == nil {
+		return splitMarked[In](n, rs, marks)
+	}
+	op, out := n.op, n.out
+	n.cnt.in += int64(len(rs))
+	mi := 0
+	for i := range rs {
+		for ; mi < len(marks) && marks[mi].at <= i; mi++ {
+			if err := n.lazyWatermark(marks[mi].wm, due, passed); err != nil {
+				return err
+			}
+		}
+		n.t.cur = n.id
+		if err := op.ProcessRecord(rs[i], out); err != nil {
+			return opErr(n.name, err)
+		}
+	}
+	for ; mi < len(marks); mi++ {
+		if err := n.lazyWatermark(marks[mi].wm, due, passed); err != nil {
+			return err
+		}
+	}
+	if out.pending {
+		return out.forward()
+	}
+	return nil
+}
+
+// lazyWatermark advances the operator to watermark w, calling
+// ProcessWatermark only when it is due, and leaves w to be forwarded.
+func (n *opNode[In, Out]) lazyWatermark(w Time, due, passed *Time) error {
+	if w <= n.c.wm {
+		return nil
+	}
+	n.c.wm = w
+	n.cnt.wm = w
+	if w >= *due {
+		n.t.cur = n.id
+		if err := n.op.ProcessWatermark(w, n.out); err != nil {
+			return opErr(n.name, err)
+		}
+	} else if w > *passed {
+		*passed = w
+	}
+	n.out.pend, n.out.pending = w, true
 	return nil
 }
 

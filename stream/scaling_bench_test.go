@@ -162,6 +162,7 @@ func BenchmarkScaling(b *testing.B) {
 	b.Run("handwritten", func(b *testing.B) {
 		b.ReportAllocs()
 		var got summary
+		cpu0 := cpuTime()
 		for b.Loop() {
 			got = summary{}
 			keys := map[int]*keyStats{}
@@ -187,19 +188,20 @@ func BenchmarkScaling(b *testing.B) {
 		if !got.equal(want) {
 			b.Fatalf("got %v, want %v", got, want)
 		}
-		reportEvents(b, scalingN)
+		reportEvents(b, scalingN, cpu0)
 	})
 	for _, par := range []int{1, 2} {
 		b.Run(fmt.Sprintf("brook/parallelism=%d", par), func(b *testing.B) {
 			b.ReportAllocs()
 			var got summary
+			cpu0 := cpuTime()
 			for b.Loop() {
 				got = runScaling(b, par)
 			}
 			if !got.equal(want) {
 				b.Fatalf("got %v, want %v", got, want)
 			}
-			reportEvents(b, scalingN)
+			reportEvents(b, scalingN, cpu0)
 		})
 	}
 }

@@ -308,6 +308,31 @@ func (s *sourceOut[T]) ctrlDown(c control) error {
 func (s *sourceOut[T]) emitValues(ctx context.Context, values []T) error {
 	buf := s.batchBuf()
 	done := ctx.Done()
+	if vi, ok := s.next.(valuesInlet[T]); ok && s.ts == nil && s.gen == nil && s.batching() {
+		// No times to assign, no watermarks to generate: the chain's first
+		// node makes the records as it reads the values.
+		for len(values) > 0 {
+			select {
+			case <-done:
+				return ctx.Err()
+			default:
+			}
+			if s.idle {
+				s.idle, s.slow = false, false
+			}
+			chunk := values[:min(len(values), len(buf))]
+			values = values[len(chunk):]
+			if err := vi.emitValues(chunk); err != nil {
+				return err
+			}
+			if s.since += len(chunk); s.since >= 4096 {
+				if err := s.housekeep(); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
 	for len(values) > 0 {
 		select {
 		case <-done:

@@ -3,6 +3,7 @@ package stream_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -312,4 +313,76 @@ func TestDrainerEmitsWhenInputRunsDry(t *testing.T) {
 	}
 	close(in)
 	require.NoError(t, <-done)
+}
+
+// TestFusedChainNamesTheFailingOperator: Map, Filter and a SinkFunc sink
+// run in one loop over each batch; a panic or an error in any of them is
+// still reported under its own operator's name, for values from a slice
+// and for records with times, and the sink never gets a record after it.
+func TestFusedChainNamesTheFailingOperator(t *testing.T) {
+	t.Parallel()
+	errSink := errors.New("sink full")
+	for _, tc := range []struct {
+		name   string
+		fail   string // "map", "filter" or "sink"
+		panics bool
+		want   string
+	}{
+		{"panic in the map", "map", true, "source.map"},
+		{"panic in the filter", "filter", true, "source.map.filter"},
+		{"panic in the sink", "sink", true, "out"},
+		{"error in the sink", "sink", false, "out"},
+	} {
+		for _, records := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/records=%v", tc.name, records), func(t *testing.T) {
+				t.Parallel()
+				boom := func(x int64, where string) {
+					if x == 500 && tc.fail == where && tc.panics {
+						panic("boom")
+					}
+				}
+				p := stream.New()
+				var s stream.Stream[int64]
+				if records {
+					rs := make([]stream.Record[int64], 1000)
+					for i := range rs {
+						rs[i] = stream.At(int64(i), stream.Time(i))
+					}
+					s = stream.From(p, stream.Records(rs))
+				} else {
+					s = stream.From(p, stream.Slice(ints(1000)))
+				}
+				s = stream.Map(s, func(x int64) int64 { boom(x, "map"); return x })
+				s = stream.Filter(s, func(x int64) bool { boom(x, "filter"); return x%100 == 0 })
+				var written []int64
+				stream.To(s, stream.SinkFunc[int64](func(_ context.Context, r stream.Record[int64]) error {
+					boom(r.Value, "sink")
+					if r.Value == 500 && tc.fail == "sink" && !tc.panics {
+						return errSink
+					}
+					if records && r.Time != stream.Time(r.Value) {
+						return fmt.Errorf("record %d at %v", r.Value, r.Time)
+					}
+					written = append(written, r.Value)
+					return nil
+				}), stream.Name("out"))
+				err := p.Run(context.Background())
+				var oe *stream.OperatorError
+				require.ErrorAs(t, err, &oe)
+				assert.Equal(t, tc.want, oe.Op)
+				if tc.panics {
+					var pe *stream.PanicError
+					require.ErrorAs(t, err, &pe)
+				} else {
+					require.ErrorIs(t, err, errSink)
+				}
+				before := []int64{0, 100, 200, 300, 400}
+				if tc.fail == "sink" {
+					assert.Equal(t, before, written, "the sink has what came before")
+				} else {
+					assert.Equal(t, before[:len(written)], written, "at most what came before")
+				}
+			})
+		}
+	}
 }

@@ -8,8 +8,20 @@ package stream
 type timerQueue[K comparable] struct {
 	heap []timerEntryK[K]
 	sets []map[timerID[K]]struct{} // by key group
-	live int
-	seq  uint64
+	// recent is, by key group, the two timers last registered there while
+	// they are still in the set: a key registering the same timer for each
+	// of its records (a window's end, say) finds it without a set lookup.
+	recent [][2]recentTimer[K]
+	live   int
+	seq    uint64
+	// top is the time of the heap's first entry (deleted or not), MaxTime
+	// when the heap is empty: no timer is due before it.
+	top Time
+}
+
+type recentTimer[K comparable] struct {
+	id timerID[K]
+	ok bool
 }
 
 type timerID[K comparable] struct {
@@ -29,7 +41,16 @@ func (e *timerEntryK[K]) less(o *timerEntryK[K]) bool {
 }
 
 func newTimerQueue[K comparable](maxPar int) timerQueue[K] {
-	return timerQueue[K]{sets: make([]map[timerID[K]]struct{}, maxPar)}
+	return timerQueue[K]{sets: make([]map[timerID[K]]struct{}, maxPar), recent: make([][2]recentTimer[K], maxPar), top: MaxTime}
+}
+
+// forget drops id from group g's recent timer: it left the set.
+func (q *timerQueue[K]) forget(g int, id timerID[K]) {
+	for i := range q.recent[g] {
+		if r := &q.recent[g][i]; r.ok && r.id == id {
+			r.ok = false
+		}
+	}
 }
 
 // add registers a timer of key k (of group g) at at; false if it was there.
@@ -40,6 +61,11 @@ func (q *timerQueue[K]) add(g int, k K, at Time) bool {
 		q.sets[g] = set
 	}
 	id := timerID[K]{key: k, at: at}
+	r := &q.recent[g]
+	if (r[0].ok && r[0].id == id) || (r[1].ok && r[1].id == id) {
+		return false
+	}
+	r[1], r[0] = r[0], recentTimer[K]{id: id, ok: true}
 	if _, ok := set[id]; ok {
 		return false
 	}
@@ -58,6 +84,7 @@ func (q *timerQueue[K]) remove(g int, k K, at Time) {
 		return
 	}
 	delete(set, id)
+	q.forget(g, id)
 	q.live--
 	if len(q.heap) > 64 && len(q.heap) > 4*q.live {
 		q.compact()
@@ -89,7 +116,9 @@ func (q *timerQueue[K]) popDue(t Time) (timerEntryK[K], bool) {
 		return timerEntryK[K]{}, false
 	}
 	e := q.pop()
-	delete(q.sets[e.g], timerID[K]{key: e.key, at: e.at})
+	id := timerID[K]{key: e.key, at: e.at}
+	delete(q.sets[e.g], id)
+	q.forget(int(e.g), id)
 	q.live--
 	return e, true
 }
@@ -106,6 +135,7 @@ func (q *timerQueue[K]) push(e timerEntryK[K]) {
 		h[i], h[p] = h[p], h[i]
 		i = p
 	}
+	q.top = h[0].at
 }
 
 func (q *timerQueue[K]) pop() timerEntryK[K] {
@@ -117,7 +147,15 @@ func (q *timerQueue[K]) pop() timerEntryK[K] {
 	h[n] = zero
 	q.heap = h[:n]
 	q.down(0)
+	q.setTop()
 	return top
+}
+
+func (q *timerQueue[K]) setTop() {
+	q.top = MaxTime
+	if len(q.heap) > 0 {
+		q.top = q.heap[0].at
+	}
 }
 
 func (q *timerQueue[K]) down(i int) {
@@ -162,4 +200,5 @@ func (q *timerQueue[K]) compact() {
 	for i := k/2 - 1; i >= 0; i-- {
 		q.down(i)
 	}
+	q.setTop()
 }
