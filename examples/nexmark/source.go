@@ -34,20 +34,6 @@ func (s EventSlice) Event(n int64) Event { return s[n] }
 // span is the events [lo, hi) of an EventTable.
 type span struct{ lo, hi int64 }
 
-// sequencer is an EventTable with a faster reader for one goroutine
-// ([Generator.Sequence]).
-type sequencer interface {
-	Sequence() EventTable
-}
-
-// reader returns t's reader for one goroutine.
-func reader(t EventTable) EventTable {
-	if s, ok := t.(sequencer); ok {
-		return s.Sequence()
-	}
-	return t
-}
-
 // Events adds the events 0..n-1 of t to p as a stream at their event
 // times, with watermarks WatermarkDelay behind the largest time seen.
 //
@@ -83,16 +69,33 @@ func Events(p *stream.Pipeline, t EventTable, n int64, parallel, chunk int) stre
 	})
 	s := stream.From(p, spans, stream.Name("nexmark-source"))
 	s = stream.Rebalance(s, stream.Parallelism(parallel), stream.BatchSize(1), stream.Name("nexmark-spans"))
-	ev := stream.Apply(s, func() stream.Operator[span, Event] { return &expand{t: reader(t)} }, stream.Name("nexmark-events"))
+	ev := stream.Apply(s, func() stream.Operator[span, Event] {
+		x := &expand{t: t}
+		if g, ok := t.(*Generator); ok {
+			x.seq = &sequence{g: g}
+		}
+		return x
+	}, stream.Name("nexmark-events"))
 	return stream.AssignWatermarks(ev, stream.BoundedOutOfOrderness[Event](WatermarkDelay))
 }
 
 // expand emits the events of a span, each at its dateTime.
-type expand struct{ t EventTable }
+type expand struct {
+	t   EventTable
+	seq *sequence // t's reader for this instance, when t is a *Generator
+}
 
 var _ stream.Operator[span, Event] = (*expand)(nil)
 
 func (x *expand) ProcessRecord(r stream.Record[span], out stream.Emitter[Event]) error {
+	if q := x.seq; q != nil {
+		for i := r.Value.lo; i < r.Value.hi; i++ {
+			if err := out.Emit(q.record(i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	for i := r.Value.lo; i < r.Value.hi; i++ {
 		e := x.t.Event(i)
 		if err := out.Emit(stream.Record[Event]{Time: eventTime(e.DateTime()), Value: e}); err != nil {
