@@ -105,7 +105,10 @@
 // ([StateTTL]): in event time (the default, deterministic across reruns and
 // restores) or on the clock, refreshed by writes or also by reads; expired
 // values are never returned and are deleted as the watermark (or clock)
-// passes them, without scanning the keys.
+// passes them, without scanning the keys. The states live in memory by
+// default; [StoredIn] puts them in a [StateStore] of bytes per instance (a
+// disk or remote store), for a pipeline ([WithStateBackend]) or one
+// operator ([StateIn]); checkpoints have the same format either way.
 //
 // # Asynchronous I/O
 //

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/brook-streams/brook/stream/codec"
@@ -111,15 +112,20 @@ func (c *KeyedContext[K]) DeleteProcessingTimer(t time.Time) {
 // input's name and ".keyedprocess".
 func KeyedProcess[K comparable, In, Out any](s KeyedStream[K, In], setup func(st *KeyedStates) KeyedFuncs[K, In, Out], opts ...OperatorOption) Stream[Out] {
 	in := s.must()
-	cfg := Configure[OperatorOption, struct{}]("keyedprocess", nil, opts)
+	var own keyedConfig
+	cfg := Configure("keyedprocess", &own, opts)
 	if err := cfg.Err(); err != nil {
 		in.p.fail(err)
 	}
 	group := s.KeyGroup()
 	key := s.Key
 	maxPar := in.p.cfg.maxParallelism
+	backend := in.p.cfg.stateBackend
+	if own.backendSet {
+		backend = own.backend
+	}
 	out := Apply(s.Stream, func() Operator[In, Out] {
-		return newKeyedOp(key, group, maxPar, setup)
+		return newKeyedOp(key, group, maxPar, backend, setup)
 	}, cfg.As("keyedprocess"))
 	switch {
 	case setup == nil:
@@ -136,7 +142,8 @@ type keyedOp[K comparable, In, Out any] struct {
 	group func(K) int
 	fns   KeyedFuncs[K, In, Out]
 	st    KeyedStates
-	mem   *memBackend[K]
+	mem   *memBackend[K]   // the in-memory backend, or
+	sb    *storeBackend[K] // a StateStore
 	kc    KeyedContext[K]
 	kcod  codec.Codec[K]
 	event timerQueue[K]
@@ -146,12 +153,25 @@ type keyedOp[K comparable, In, Out any] struct {
 	procArmed bool // a runtime timer is registered at procAt
 	procAt    Time
 	lastWM    Time // the watermark whose timers have fired
+
+	pending []pendingGroup // restored before Open, for the store
 }
 
-func newKeyedOp[K comparable, In, Out any](key func(In) K, group func(K) int, maxPar int, setup func(*KeyedStates) KeyedFuncs[K, In, Out]) *keyedOp[K, In, Out] {
+// pendingGroup is a key group's state restored into a store backend before
+// its store is open.
+type pendingGroup struct {
+	g int
+	b []byte
+}
+
+func newKeyedOp[K comparable, In, Out any](key func(In) K, group func(K) int, maxPar int, backend StateBackend, setup func(*KeyedStates) KeyedFuncs[K, In, Out]) *keyedOp[K, In, Out] {
 	o := &keyedOp[K, In, Out]{key: key, group: group, kcod: codec.For[K](),
 		event: newTimerQueue[K](maxPar), proc: newTimerQueue[K](maxPar), lastWM: MinTime}
-	o.mem = newMemBackend[K](&o.st, maxPar)
+	if backend.open != nil {
+		o.sb = newStoreBackend(&o.st, backend.open, o.kcod)
+	} else {
+		o.mem = newMemBackend[K](&o.st, maxPar)
+	}
 	o.kc.event, o.kc.proc = &o.event, o
 	if setup != nil {
 		o.fns = setup(&o.st)
@@ -167,6 +187,20 @@ func (o *keyedOp[K, In, Out]) Open(c *Context) error {
 	}
 	o.st.clock = c.Clock()
 	o.lastWM = c.wm // restored with the checkpoint
+	if o.sb != nil {
+		err := o.sb.start(StoreInfo{Operator: c.Name(), Instance: c.Instance(), Parallelism: c.Parallelism(),
+			MaxParallelism: c.MaxParallelism(), KeyGroups: c.KeyGroups()})
+		if err != nil {
+			return err
+		}
+		o.st.evNow, o.st.procOK = o.lastWM, false
+		for _, p := range o.pending {
+			if err := o.RestoreKeyGroup(p.g, p.b); err != nil {
+				return err
+			}
+		}
+		o.pending = nil
+	}
 	for _, t := range o.st.ttls {
 		switch {
 		case t.domain == ProcessingTime:
@@ -179,29 +213,48 @@ func (o *keyedOp[K, In, Out]) Open(c *Context) error {
 	return nil
 }
 
-// setKey makes k, of group g, the current key of a callback whose
-// event-time TTL time is now.
-func (o *keyedOp[K, In, Out]) setKey(k K, g int, now Time) {
-	o.kc.key, o.kc.g = k, g
-	o.st.evNow, o.st.procOK = now, false
-	o.mem.setKey(k, g)
+// Close closes the state store, if there is one and it is an io.Closer.
+func (o *keyedOp[K, In, Out]) Close() error {
+	if o.sb != nil && o.sb.store != nil {
+		return o.sb.close()
+	}
+	return nil
 }
 
-// unset ends a callback.
-func (o *keyedOp[K, In, Out]) unset() {
-	o.mem.unset()
+// setKey makes k, of group g, the current key of a callback whose
+// event-time TTL time is now.
+func (o *keyedOp[K, In, Out]) setKey(k K, g int, now Time) error {
+	o.kc.key, o.kc.g = k, g
+	o.st.evNow, o.st.procOK = now, false
+	if o.sb != nil {
+		return o.sb.setKey(k, g)
+	}
+	o.mem.setKey(k, g)
+	return nil
+}
+
+// unset ends a callback that returned err.
+func (o *keyedOp[K, In, Out]) unset(err error) error {
+	if o.sb != nil {
+		if uerr := o.sb.unset(); err == nil {
+			err = uerr
+		}
+	} else {
+		o.mem.unset()
+	}
 	if o.st.procTTL {
 		o.st.procTTL = false
 		o.armProc()
 	}
+	return err
 }
 
 func (o *keyedOp[K, In, Out]) ProcessRecord(r Record[In], out Emitter[Out]) error {
 	k := o.key(r.Value)
-	o.setKey(k, o.group(k), max(r.Time, o.lastWM))
-	err := o.fns.Process(&o.kc, r, out)
-	o.unset()
-	return err
+	if err := o.setKey(k, o.group(k), max(r.Time, o.lastWM)); err != nil {
+		return err
+	}
+	return o.unset(o.fns.Process(&o.kc, r, out))
 }
 
 // ProcessWatermark fires the event-time timers w reaches, in time order,
@@ -247,10 +300,10 @@ func (o *keyedOp[K, In, Out]) fire(e timerEntryK[K], d TimeDomain, now Time, out
 	if o.fns.OnTimer == nil {
 		return nil
 	}
-	o.setKey(e.key, int(e.g), now)
-	err := o.fns.OnTimer(&o.kc, Timer{Time: e.at, Domain: d}, out)
-	o.unset()
-	return err
+	if err := o.setKey(e.key, int(e.g), now); err != nil {
+		return err
+	}
+	return o.unset(o.fns.OnTimer(&o.kc, Timer{Time: e.at, Domain: d}, out))
 }
 
 // OnTimer fires the processing-time timers the clock reached, then deletes
@@ -301,13 +354,27 @@ func (o *keyedOp[K, In, Out]) registerProc(g int, k K, t Time) {
 
 // SnapshotKeyGroup encodes key group g: its keys with their states, and its
 // timers. It implements [KeyGroupSnapshotter].
-func (o *keyedOp[K, In, Out]) SnapshotKeyGroup(g int) ([]byte, error) {
-	if len(o.mem.groups[g]) == 0 && len(o.event.sets[g]) == 0 && len(o.proc.sets[g]) == 0 {
-		return nil, nil
-	}
+func (o *keyedOp[K, In, Out]) SnapshotKeyGroup(g int) (b []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil { // a gob fallback of a type it cannot encode
+			b, err = nil, fmt.Errorf("snapshot of keyed state (states and keys need a codec: a basic type, a BinaryMarshaler, a gob-encodable type, or StateCodec): %v", r)
+		}
+	}()
+	timers := len(o.event.sets[g]) > 0 || len(o.proc.sets[g]) > 0
 	var e codec.Encoder
 	e.Byte(keyedSnapVersion)
-	o.mem.snapshotGroup(&e, g, o.kcod)
+	if o.sb != nil {
+		buf, some, err := o.sb.snapshotGroup(e.Data(), g, o.lastWM)
+		if err != nil || (!some && !timers) {
+			return nil, err
+		}
+		e = *codec.NewEncoder(buf)
+	} else {
+		if len(o.mem.groups[g]) == 0 && !timers {
+			return nil, nil
+		}
+		o.mem.snapshotGroup(&e, g, o.kcod)
+	}
 	for _, q := range []*timerQueue[K]{&o.event, &o.proc} {
 		set := q.sets[g]
 		e.Uint(uint64(len(set)))
@@ -322,15 +389,25 @@ func (o *keyedOp[K, In, Out]) SnapshotKeyGroup(g int) ([]byte, error) {
 // RestoreKeyGroup adds key group g's keys, states and timers from a
 // checkpoint. It implements [KeyGroupSnapshotter].
 func (o *keyedOp[K, In, Out]) RestoreKeyGroup(g int, b []byte) error {
-	if g < 0 || g >= len(o.mem.groups) {
+	if g < 0 || g >= len(o.event.sets) {
 		return fmt.Errorf("%w: keyed state of key group %d", ErrCorruptCheckpoint, g)
+	}
+	if o.sb != nil && o.sb.store == nil {
+		o.pending = append(o.pending, pendingGroup{g: g, b: slices.Clone(b)})
+		return nil
 	}
 	d := codec.NewDecoder(b, fmt.Sprintf("keyed state of key group %d", g))
 	v := d.Byte()
 	if d.Err() == nil && v != keyedSnapV1 && v != keyedSnapVersion {
 		d.Fail("version %d, want %d or %d", v, keyedSnapV1, keyedSnapVersion)
 	}
-	o.mem.restoreGroup(d, v, g, o.kcod, o.group)
+	if o.sb != nil {
+		if err := o.sb.restoreGroup(d, v, g, o.group); err != nil {
+			return err
+		}
+	} else {
+		o.mem.restoreGroup(d, v, g, o.kcod, o.group)
+	}
 	for _, q := range []*timerQueue[K]{&o.event, &o.proc} {
 		n := d.Count()
 		for range n {
@@ -355,6 +432,7 @@ func (o *keyedOp[K, In, Out]) RestoreKeyGroup(g int, b []byte) error {
 var (
 	_ Operator[int, int]  = (*keyedOp[int, int, int])(nil)
 	_ Opener              = (*keyedOp[int, int, int])(nil)
+	_ Closer              = (*keyedOp[int, int, int])(nil)
 	_ TimerHandler[int]   = (*keyedOp[int, int, int])(nil)
 	_ KeyGroupSnapshotter = (*keyedOp[int, int, int])(nil)
 	_ watermarkDue        = (*keyedOp[int, int, int])(nil)

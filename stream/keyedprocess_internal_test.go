@@ -35,7 +35,7 @@ func counterProgram(st *KeyedStates) KeyedFuncs[int64, int64, int64] {
 func newCounterOp(t testing.TB) *keyedOp[int64, int64, int64] {
 	h, err := StableHash[int64]()
 	require.NoError(t, err)
-	return newKeyedOp(func(v int64) int64 { return v % 10 }, func(k int64) int { return KeyGroupOf(h(k), 128) }, 128, counterProgram)
+	return newKeyedOp(func(v int64) int64 { return v % 10 }, func(k int64) int { return KeyGroupOf(h(k), 128) }, 128, InMemory(), counterProgram)
 }
 
 // TestKeyedStateAllocatesNothingPerRecord: a value state of a fixed-size

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/gob"
+	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/brook-streams/brook/stream"
@@ -430,16 +432,115 @@ func genKeyedSteps(rng *rand.Rand) []kstep {
 	return steps
 }
 
+// keyedBackend is where runKeyed keeps the keyed state.
+type keyedBackend int
+
+const (
+	inMemory      keyedBackend = iota
+	storePipeline              // a bytesStore, chosen for the pipeline
+	storeOperator              // a bytesStore, chosen for the operator
+)
+
+func (b keyedBackend) String() string { return [...]string{"memory", "store", "store-op"}[b] }
+
+// bytesStore is a StateStore of byte strings in maps: the smallest store a
+// disk or remote one could be, proving the interface is enough.
+type bytesStore struct {
+	info   stream.StoreInfo
+	groups map[int]map[string][]byte
+	closed *bool
+}
+
+func (s *bytesStore) check(g int) {
+	if !s.info.KeyGroups.Contains(g) {
+		panic(fmt.Sprintf("key group %d given to instance %d of %v", g, s.info.Instance, s.info.KeyGroups))
+	}
+}
+
+func (s *bytesStore) Get(g int, key []byte) ([]byte, bool, error) {
+	s.check(g)
+	v, ok := s.groups[g][string(key)]
+	return v, ok, nil
+}
+
+func (s *bytesStore) Put(g int, key, value []byte) error {
+	s.check(g)
+	if s.groups[g] == nil {
+		s.groups[g] = map[string][]byte{}
+	}
+	s.groups[g][string(key)] = bytes.Clone(value)
+	return nil
+}
+
+func (s *bytesStore) Delete(g int, key []byte) error {
+	s.check(g)
+	if _, ok := s.groups[g][string(key)]; !ok {
+		return fmt.Errorf("delete of a key not stored")
+	}
+	delete(s.groups[g], string(key))
+	return nil
+}
+
+func (s *bytesStore) Scan(g int, fn func(key, value []byte) error) error {
+	s.check(g)
+	for k, v := range s.groups[g] {
+		if err := fn([]byte(k), v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *bytesStore) Close() error {
+	*s.closed = true
+	return nil
+}
+
+// bytesStores opens a bytesStore per instance and checks, at the end, that
+// each was closed.
+func bytesStores(t testing.TB) stream.StateBackend {
+	var mu sync.Mutex
+	var closed []*bool
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for i, c := range closed {
+			assert.True(t, *c, "store %d closed", i)
+		}
+	})
+	return stream.StoredIn(func(info stream.StoreInfo) (stream.StateStore, error) {
+		if info.Operator != "program" || info.KeyGroups != stream.KeyGroupRangeOf(info.Instance, info.Parallelism, info.MaxParallelism) {
+			return nil, fmt.Errorf("store opened for %+v", info)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		c := new(bool)
+		closed = append(closed, c)
+		return &bytesStore{info: info, groups: map[int]map[string][]byte{}, closed: c}, nil
+	})
+}
+
 // runKeyed runs steps through KeyedProcess at parallelism par.
-func runKeyed(store stream.CheckpointStore, src *keyedSource, par int, interval time.Duration, sink *lineSink) error {
+func runKeyed(t testing.TB, store stream.CheckpointStore, src *keyedSource, par int, backend keyedBackend, interval time.Duration, sink *lineSink) error {
 	opts := []stream.Option{stream.WithBatchSize(4), stream.WithMaxParallelism(16)}
 	if store != nil {
 		opts = append(opts, stream.WithCheckpoints(store, interval))
 	}
+	var opOpts []stream.OperatorOption
+	switch backend {
+	case storePipeline:
+		opts = append(opts, stream.WithStateBackend(bytesStores(t)))
+	case storeOperator:
+		// The operator's choice wins over the pipeline's.
+		opts = append(opts, stream.WithStateBackend(stream.StoredIn(func(stream.StoreInfo) (stream.StateStore, error) {
+			return nil, errors.New("the pipeline's backend used")
+		})))
+		opOpts = append(opOpts, stream.StateIn(bytesStores(t)))
+	}
 	p := stream.New(opts...)
 	in := stream.From[kcmd](p, src)
 	k := stream.KeyBy(in, func(c kcmd) int { return c.K }, stream.Parallelism(par))
-	stream.To(stream.KeyedProcess(k, keyedProgram, stream.Name("program")), sink)
+	stream.To(stream.KeyedProcess(k, keyedProgram, append(opOpts, stream.Name("program"))...), sink)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return p.Run(ctx)
@@ -472,10 +573,11 @@ func TestKeyedProcessMatchesReference(t *testing.T) {
 	for c := range 30 {
 		steps := genKeyedSteps(rng)
 		par := 1 + rng.IntN(4)
-		t.Run(fmt.Sprintf("%d/par=%d", c, par), func(t *testing.T) {
+		backend := keyedBackend(c % 3)
+		t.Run(fmt.Sprintf("%d/par=%d/%v", c, par, backend), func(t *testing.T) {
 			t.Parallel()
 			sink := &lineSink{}
-			require.NoError(t, runKeyed(nil, &keyedSource{steps: steps}, par, 0, sink))
+			require.NoError(t, runKeyed(t, nil, &keyedSource{steps: steps}, par, backend, 0, sink))
 			require.Equal(t, keyedReference(steps), sink.byKey(), "input: %s", dumpKeyed(steps))
 		})
 	}
@@ -491,15 +593,17 @@ func TestKeyedProcessRestoresAtAnotherParallelism(t *testing.T) {
 	for c := range cases {
 		steps := genKeyedSteps(rng)
 		par1, par2 := 1+rng.IntN(4), 1+rng.IntN(4)
+		// Any backend to any: the checkpoint's format is the same.
+		b1, b2 := keyedBackend(rng.IntN(3)), keyedBackend(rng.IntN(3))
 		cut := 1 + rng.IntN(len(steps)-1)
-		t.Run(fmt.Sprintf("%d/%d-to-%d", c, par1, par2), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%d/%d-%v-to-%d-%v", c, par1, b1, par2, b2), func(t *testing.T) {
 			t.Parallel()
 			store, err := stream.NewDirStore(t.TempDir())
 			require.NoError(t, err)
-			err = runKeyed(store, &keyedSource{steps: steps[:cut], hold: true}, par1, time.Millisecond, &lineSink{failAt: 3})
+			err = runKeyed(t, store, &keyedSource{steps: steps[:cut], hold: true}, par1, b1, time.Millisecond, &lineSink{failAt: 3})
 			require.ErrorIs(t, err, errCrash)
 			sink := &lineSink{}
-			require.NoError(t, runKeyed(store, &keyedSource{steps: steps}, par2, time.Hour, sink))
+			require.NoError(t, runKeyed(t, store, &keyedSource{steps: steps}, par2, b2, time.Hour, sink))
 			require.Equal(t, keyedReference(steps), sink.byKey(), "cut=%d input: %s", cut, dumpKeyed(steps))
 		})
 	}

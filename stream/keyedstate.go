@@ -16,13 +16,15 @@ import (
 // being processed, or of the timer firing. No lookup by key is written by
 // the user, and no state of another key is reachable.
 //
-// The state is kept by the instance's keyed state backend. The default (and
-// for now the only) backend keeps it in memory: a directory of the keys of
+// The state is kept by the instance's keyed state backend ([StateBackend]).
+// The default, [InMemory], keeps it in memory: a directory of the keys of
 // each key group, giving each key a slot, and one column per declared state
 // indexed by slot, so that a record costs one lookup of its key whatever the
 // number of states, and a value state of a fixed-size type costs no
 // allocation. A key's slot is freed when all its states are empty (its
-// timers do not hold it). At a checkpoint each key group's keys, states and
+// timers do not hold it). [StoredIn] keeps it in a [StateStore] of bytes
+// instead (a disk or remote store), loading a key's states into one slot
+// for each callback and writing them back when they changed. At a checkpoint each key group's keys, states and
 // timers are encoded on their own (with [codec.For] of each type unless
 // [StateCodec] gives one), so a checkpoint restores at any parallelism up to
 // the pipeline's maximum parallelism. A state with a time to live

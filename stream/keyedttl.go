@@ -140,6 +140,15 @@ func (t *ttlState) enqueue(sl int32) {
 // restored sets the expiry of a value decoded from a checkpoint; ok false
 // means the checkpoint had none for it.
 func (t *ttlState) restored(sl int32, exp Time, ok bool) {
+	if !ok && t.s.single {
+		// A store backend restores when the run opens, its TTL time set.
+		if now := t.s.ttlNow(t.domain); now != MinTime {
+			exp = now.Add(t.after)
+		} else {
+			exp = MaxTime
+		}
+		ok = true
+	}
 	if !ok {
 		t.fix = append(t.fix, sl)
 		exp = MaxTime

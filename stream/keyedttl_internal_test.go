@@ -71,7 +71,7 @@ func (e *lineEmitter) take() []string { l := e.lines; e.lines = nil; return l }
 func newTTLOp(t testing.TB, ttl TTL, probe *ttlProbe) *keyedOp[int64, ttlCmd, string] {
 	h, err := StableHash[int64]()
 	require.NoError(t, err)
-	return newKeyedOp(func(c ttlCmd) int64 { return c.K }, func(k int64) int { return KeyGroupOf(h(k), 128) }, 128, ttlProgram(ttl, probe))
+	return newKeyedOp(func(c ttlCmd) int64 { return c.K }, func(k int64) int { return KeyGroupOf(h(k), 128) }, 128, InMemory(), ttlProgram(ttl, probe))
 }
 
 type fakeClock struct{ now time.Time }
@@ -251,7 +251,7 @@ func TestKeyedTTLRestores(t *testing.T) {
 		"3: 3 true map 1 list [3]", "4: 4 true map 1 list [4]", "5: 5 true map 1 list [5]"}, out.take())
 
 	// Restored into a state without TTL, the values never expire.
-	noTTL := newKeyedOp(o.key, o.group, 128, func(st *KeyedStates) KeyedFuncs[int64, ttlCmd, string] {
+	noTTL := newKeyedOp(o.key, o.group, 128, InMemory(), func(st *KeyedStates) KeyedFuncs[int64, ttlCmd, string] {
 		NewValueState[int64](st, "fresh")
 		NewMapState[int64, int64](st, "map")
 		NewListState[int64](st, "list")
@@ -290,7 +290,7 @@ func TestKeyedTTLRestores(t *testing.T) {
 func TestKeyedTTLAllocatesNothingPerRecord(t *testing.T) {
 	h, err := StableHash[int64]()
 	require.NoError(t, err)
-	o := newKeyedOp(func(v int64) int64 { return v % 10 }, func(k int64) int { return KeyGroupOf(h(k), 128) }, 128,
+	o := newKeyedOp(func(v int64) int64 { return v % 10 }, func(k int64) int { return KeyGroupOf(h(k), 128) }, 128, InMemory(),
 		func(st *KeyedStates) KeyedFuncs[int64, int64, int64] {
 			cnt := NewValueState(st, "count", StateTTL[int64](TTL{After: 30}))
 			return KeyedFuncs[int64, int64, int64]{

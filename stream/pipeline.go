@@ -40,6 +40,7 @@ type config struct {
 	parallelism    int
 	parallelismSet bool // WithParallelism was given
 	maxParallelism int
+	stateBackend   StateBackend
 	batchSize      int
 	capacity       int
 	clock          Clock
