@@ -63,7 +63,13 @@
 // forwarded, and an exchange forwards the minimum over its inputs, leaving out
 // inputs that are idle ([SourceOutput.MarkIdle], [WithIdleTimeout]) until they
 // produce again. Watermarks never go back. When a bounded source ends it sends
-// [MaxTime], so every window downstream fires.
+// [MaxTime], so every window downstream fires. Two watermarks with no record
+// between them may reach an operator as the later one alone: an exchange
+// tells each instance only the watermark in force before its next record,
+// and an operator whose watermark work is nothing below a known time (a
+// [KeyedProcess] below its earliest event timer) passes such watermarks on
+// before its next output and at the end of each batch. A record is never
+// moved across a watermark.
 //
 // # Lifecycle and errors
 //
