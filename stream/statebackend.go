@@ -23,6 +23,7 @@ import (
 // stay in memory, in the operator.
 //
 // An error of the store fails the run, wrapped with the operator's name.
+// streamtest.TestStateStore checks an implementation against this contract.
 type StateStore interface {
 	// Get returns the value of key in key group g; ok is false if there
 	// is none. The value is read before the next call on the store.

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/brook-streams/brook/stream"
+	"github.com/brook-streams/brook/stream/streamtest"
 )
 
 var errStore = errors.New("disk full")
@@ -70,4 +71,11 @@ func TestStateInIsForKeyedProcessOnly(t *testing.T) {
 	m := stream.Map(stream.From(p, stream.Slice([]int{1})), func(v int) int { return v }, stream.StateIn(stream.InMemory()))
 	stream.To(m, stream.Discard[int]())
 	assert.ErrorIs(t, p.Run(context.Background()), stream.ErrInvalid)
+}
+
+func TestBytesStoreConforms(t *testing.T) {
+	t.Parallel()
+	streamtest.TestStateStore(t, func(_ *testing.T, info stream.StoreInfo) stream.StateStore {
+		return &bytesStore{info: info, groups: map[int]map[string][]byte{}, closed: new(bool)}
+	})
 }
