@@ -327,3 +327,61 @@ func TestKeyedTTLAllocatesNothingPerRecord(t *testing.T) {
 	assert.Zero(t, testing.AllocsPerRun(20, step))
 	assert.Positive(t, out.n)
 }
+
+// mapStore is a StateStore in a map, for the internal tests.
+type mapStore map[string][]byte
+
+func (m mapStore) Get(g int, key []byte) ([]byte, bool, error) {
+	v, ok := m[fmt.Sprint(g, string(key))]
+	return v, ok, nil
+}
+
+func (m mapStore) Put(g int, key, value []byte) error {
+	m[fmt.Sprint(g, string(key))] = append([]byte(nil), value...)
+	return nil
+}
+
+func (m mapStore) Delete(g int, key []byte) error { delete(m, fmt.Sprint(g, string(key))); return nil }
+
+func (m mapStore) Scan(g int, fn func(key, value []byte) error) error {
+	for k, v := range m {
+		var kg int
+		var key string
+		if _, err := fmt.Sscan(k, &kg, &key); err != nil || kg != g {
+			continue
+		}
+		if err := fn([]byte(key), v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// A store keeps expired values until their key is read, but leaves them
+// out of checkpoints.
+func TestKeyedTTLInAStoreLeavesExpiredValuesOutOfCheckpoints(t *testing.T) {
+	t.Parallel()
+	store := mapStore{}
+	h, err := StableHash[int64]()
+	require.NoError(t, err)
+	group := func(k int64) int { return KeyGroupOf(h(k), 128) }
+	o := newKeyedOp(func(c ttlCmd) int64 { return c.K }, group, 128,
+		StoredIn(func(StoreInfo) (StateStore, error) { return store, nil }), ttlProgram(TTL{After: 10}, &ttlProbe{}))
+	require.NoError(t, o.Open(&Context{wm: MinTime, parallelism: 1, maxPar: 128, t: &task{clock: &fakeClock{}}}))
+	out := &lineEmitter{}
+	require.NoError(t, o.ProcessRecord(Record[ttlCmd]{Time: 100, Value: ttlCmd{K: 1, Op: "set", V: 5}}, out))
+	require.NoError(t, o.ProcessRecord(Record[ttlCmd]{Time: 120, Value: ttlCmd{K: 2, Op: "set", V: 6}}, out))
+	require.Len(t, store, 2)
+	require.NoError(t, o.ProcessWatermark(115, out))
+	assert.Len(t, store, 2, "the store is not scanned at watermarks")
+	require.NotEqual(t, group(1), group(2))
+	b, err := o.SnapshotKeyGroup(group(1))
+	require.NoError(t, err)
+	assert.Nil(t, b, "key 1 expired at 110")
+	b, err = o.SnapshotKeyGroup(group(2))
+	require.NoError(t, err)
+	assert.NotNil(t, b)
+	require.NoError(t, o.ProcessRecord(Record[ttlCmd]{Time: 116, Value: ttlCmd{K: 1, Op: "get"}}, out))
+	assert.Equal(t, []string{"1: 0 false map 0 list []"}, out.take())
+	assert.Len(t, store, 1, "read as expired, key 1 is deleted from the store")
+}
