@@ -49,24 +49,12 @@ func pipelineEngine(ctx context.Context, cfg Config, in Input, cat *Catalog) (*S
 	p := stream.New(opts...)
 	plays, dead := readPlays(p, cfg, in, cat)
 	writeDeadLetters(dead, cfg.DeadLetterFile)
-	invalid := stream.Map(countAll(dead, "dead-letter-count"), func(n int64) boardEvent { return boardEvent{invalid: n} })
 
 	// Event time advances with valid plays only: a rejected line must not
 	// close windows, so watermarks are generated after the checks.
 	valid := stream.AssignWatermarks(plays, stream.BoundedOutOfOrderness[trackPlay](cfg.MaxDelay))
-	perTrack := stream.KeyBy(valid, func(tp trackPlay) int { return tp.Track },
-		stream.Parallelism(cfg.Parallel))
-	windows := window.Aggregate(perTrack, window.Tumbling(cfg.Window), trackAgg{},
-		window.AllowedLateness(cfg.AllowedLateness), stream.Name("track-windows"))
-
-	results := stream.Map(windows.Results(), func(r window.Result[int, *TrackStats]) boardEvent {
-		return boardEvent{result: &r}
-	})
-	late := stream.Map(windows.Late(), func(l window.LateRecord[trackPlay]) boardEvent {
-		return boardEvent{late: &l.Record.Value}
-	})
 	board := newBoardSink(cat, cfg.AllowedLateness)
-	stream.To(stream.Union([]stream.Stream[boardEvent]{results, late, invalid}), board, stream.Name("leaderboard"))
+	stream.To(boardEvents(valid, dead, cfg), board, stream.Name("leaderboard"))
 
 	if err := runPipeline(ctx, p, cfg); err != nil {
 		var oe *stream.OperatorError
@@ -78,6 +66,27 @@ func pipelineEngine(ctx context.Context, cfg Config, in Input, cat *Catalog) (*S
 	snap := board.snapshot()
 	snap.Finish(cfg.Window)
 	return snap, nil
+}
+
+// boardEvents is the job's dataflow from the valid plays, with their
+// watermarks, and the dead letters to what the leaderboard needs: window
+// results per track (KeyBy(track) ×cfg.Parallel → window.Aggregate with
+// Tumbling(cfg.Window), TrackStats and AllowedLateness), the late plays and
+// the dead-letter count (at the end of the input). The single-process
+// pipeline and each task of the distributed workers (worker.go) run it.
+func boardEvents(valid stream.Stream[trackPlay], dead stream.Stream[deadLetter], cfg Config) stream.Stream[boardEvent] {
+	invalid := stream.Map(countAll(dead, "dead-letter-count"), func(n int64) boardEvent { return boardEvent{invalid: n} })
+	perTrack := stream.KeyBy(valid, func(tp trackPlay) int { return tp.Track },
+		stream.Parallelism(cfg.Parallel))
+	windows := window.Aggregate(perTrack, window.Tumbling(cfg.Window), trackAgg{},
+		window.AllowedLateness(cfg.AllowedLateness), stream.Name("track-windows"))
+	results := stream.Map(windows.Results(), func(r window.Result[int, *TrackStats]) boardEvent {
+		return boardEvent{result: &r}
+	})
+	late := stream.Map(windows.Late(), func(l window.LateRecord[trackPlay]) boardEvent {
+		return boardEvent{late: &l.Record.Value}
+	})
+	return stream.Union([]stream.Stream[boardEvent]{results, late, invalid})
 }
 
 // runPipeline runs p, stopping it on cfg.Signals (see Config.Signals).
