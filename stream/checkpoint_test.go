@@ -214,3 +214,32 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 		}
 	})
 }
+
+// TestOperatorState: a stored checkpoint gives back what a named
+// Snapshotter saved, nothing for a name it does not hold, and an error for
+// damaged state.
+func TestOperatorState(t *testing.T) {
+	t.Parallel()
+	store, err := stream.NewDirStore(t.TempDir())
+	require.NoError(t, err)
+	p := stream.New(stream.WithCheckpoints(store, time.Hour))
+	sink := &listSink{}
+	stream.To(stream.Map(stream.From(p, stream.Slice([]int{1, 2, 3})), func(v int) string { return fmt.Sprint(v) }),
+		sink, stream.Name("lister"))
+	require.NoError(t, p.Run(context.Background()))
+	cp, err := store.Latest(context.Background())
+	require.NoError(t, err)
+	require.NotNil(t, cp)
+	got, ok, err := cp.OperatorState("lister", 0)
+	require.NoError(t, err)
+	require.True(t, ok)
+	restored := &listSink{}
+	require.NoError(t, restored.Restore(got))
+	assert.Equal(t, []string{"1", "2", "3"}, restored.vals)
+	_, ok, err = cp.OperatorState("nothing", 0)
+	require.NoError(t, err)
+	assert.False(t, ok)
+	cp.States["bad/0"] = []byte{0xff}
+	_, _, err = cp.OperatorState("bad", 0)
+	assert.ErrorIs(t, err, stream.ErrCorruptCheckpoint)
+}

@@ -164,16 +164,3 @@ func quantileMs(s *sketch.Quantiles, q float64) int64 {
 	}
 	return int64(math.Round(v))
 }
-
-// satAdd returns a+b, saturated at the int64 range, so window arithmetic
-// near the ends of representable time clamps instead of wrapping.
-func satAdd(a, b int64) int64 {
-	s := a + b
-	switch {
-	case b > 0 && s < a:
-		return math.MaxInt64
-	case b < 0 && s > a:
-		return math.MinInt64
-	}
-	return s
-}

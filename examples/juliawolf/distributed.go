@@ -26,32 +26,32 @@ import (
 //
 //	juliawolf produce -brokers B -topic T [-input F | -events N] [-seed S]
 //	juliawolf worker  -brokers B -topic T -group G -redis ADDR [-idle-exit D]
-//	juliawolf report  -redis ADDR [-json PATH]
+//	juliawolf report  -redis ADDR [-brokers B -topic T] [-json PATH]
 //
 // The answer must be the single-process snapshot's, and lateness is what
-// makes that hard: in one process an event is late when the watermark in
+// makes that hard: in one process a play is late when the watermark in
 // force when it arrives, W = (largest valid event time seen so far in the
-// global arrival order) - B - 1, has passed its window's end - 1 + L. A
-// worker sees only its partitions, so its own watermarks would call fewer
-// events late. The producer does see the global order: it stamps every
-// record with the watermark in force just before it (header brook-wm,
-// nanoseconds, computed over valid events only, exactly as the reference
-// engine does), and a worker decides lateness per record from that stamp:
-// late iff brook-wm >= end - 1 + L for the record's tumbling window. That
-// is exact, on any number of partitions and workers. So produce needs the
-// catalog and -max-delay (to know which events are valid and B), workers
-// need -window and -allowed-lateness, and all of them must be given the
-// same -catalog, -max-delay, -window and -allowed-lateness as the
-// single-process run they are compared with (workers store them in Redis
-// and refuse state written with other settings; report reads them there).
+// input order) - B - 1, has passed its window's end - 1 + L. A worker sees
+// only its partitions, so watermarks of its own would call other plays
+// late. The library carries the single-process watermark through Kafka
+// instead (kafka.CarryWatermarks): produce runs the single-process
+// watermark generator (over valid plays only, so it needs the catalog) and
+// its Kafka sink writes the watermark in force before each record into the
+// record's brook-wm header, and at the end a final watermark to every
+// partition; each worker task's source emits that watermark before the
+// record, so window.Aggregate calls exactly the plays late that one process
+// would, and fires every window at the end, on any number of partitions
+// and workers.
 //
-// Workers keep the aggregates per Kafka partition and publish them to Redis
-// with the offset they cover, atomically (see redisstate.go), Kafka
-// Streams style: on assignment a worker loads a partition's state and
-// resumes from its stored offset, so a restart or a rebalance neither
-// loses nor double-counts. The report merges the partitions' partial
-// aggregates (counts add, HLL and quantile sketches merge exactly) into
-// the snapshot.
+// A worker is a kafka.Group: one task per assigned partition, running the
+// single-process dataflow (pipeline.go's boardEvents: KeyBy(track) →
+// window.Aggregate → late plays, dead-letter count) into a sink of
+// mergeable partials (partials.go), checkpointed with the partition's
+// position into Redis (stream/redisstore.Tasks, fenced), so a restart or a
+// rebalance neither loses nor double-counts. report reads each task's
+// latest checkpoint and merges the partials (counts add, HLL and quantile
+// sketches merge exactly) into the snapshot through the single-process
+// leaderboard sink.
 
 // runSubcommand runs a distributed-mode subcommand if args[0] names one
 // (produce, worker, report). It reports false for anything else, which is

@@ -3,8 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -28,6 +28,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"
 
+	"github.com/brook-streams/brook/stream"
+	"github.com/brook-streams/brook/stream/kafka"
+	"github.com/brook-streams/brook/stream/redisstore"
 	"github.com/brook-streams/brook/window"
 )
 
@@ -143,8 +146,6 @@ func singleProcess(t testing.TB, lines []string) *Snapshot {
 type distCluster struct {
 	brokers, redis, topic, prefix string
 	rdb                           *redis.Client
-	stamper                       *stamper // the producer's watermark, across produce calls
-	produced                      int64
 }
 
 func newCluster(t testing.TB, partitions int32) *distCluster {
@@ -153,26 +154,61 @@ func newCluster(t testing.TB, partitions int32) *distCluster {
 	c.redis = startTestRedis(t)
 	c.rdb = redis.NewClient(&redis.Options{Addr: c.redis})
 	t.Cleanup(func() { c.rdb.Close() })
-	c.stamper = newStamper(DefaultCatalog(), testSettings.maxDelay)
 	return c
 }
 
-// produce publishes lines, continuing the watermark of earlier calls.
+// producer is a running produce reading its input from a pipe, so a test
+// can hand it the plays in parts (one input: the watermark continues, and
+// the final watermark comes at close).
+type producer struct {
+	pw   *io.PipeWriter
+	st   produceStats
+	done chan error
+}
+
+func (c *distCluster) startProduce(t testing.TB) *producer {
+	t.Helper()
+	pr, pw := io.Pipe()
+	p := &producer{pw: pw, done: make(chan error, 1)}
+	go func() {
+		p.done <- produceRun(context.Background(), produceConfig{
+			brokers: []string{c.brokers}, topic: c.topic, input: "-", stdin: pr, ev: testSettings, cat: DefaultCatalog(),
+		}, &p.st)
+		_ = pr.Close()
+	}()
+	t.Cleanup(func() { _ = pw.CloseWithError(errors.New("test over")) })
+	return p
+}
+
+// send hands lines to the producer and waits until it has published them.
+func (p *producer) send(t testing.TB, lines []string) {
+	t.Helper()
+	want := p.st.valid.Load() + p.st.invalid.Load() + int64(len(lines))
+	_, err := io.WriteString(p.pw, strings.Join(lines, "\n")+"\n")
+	require.NoError(t, err)
+	waitFor(t, "the lines classified", func() bool { return p.st.valid.Load()+p.st.invalid.Load() >= want })
+}
+
+// finish ends the input (the final watermark goes to every partition).
+func (p *producer) finish(t testing.TB) {
+	t.Helper()
+	require.NoError(t, p.pw.Close())
+	require.NoError(t, <-p.done)
+}
+
+// produce publishes lines as one produce run.
 func (c *distCluster) produce(t testing.TB, lines []string) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "part.jsonl")
-	require.NoError(t, os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644))
-	st, err := produceRun(context.Background(), produceConfig{
-		brokers: []string{c.brokers}, topic: c.topic, input: path, ev: testSettings, cat: DefaultCatalog(), stamper: c.stamper,
-	})
-	require.NoError(t, err)
-	require.Equal(t, int64(len(lines)), st.valid+st.invalid)
-	c.produced += int64(len(lines))
+	p := c.startProduce(t)
+	p.send(t, lines)
+	p.finish(t)
+	require.Equal(t, int64(len(lines)), p.st.valid.Load()+p.st.invalid.Load())
 }
 
 // testWorker is a running worker.
 type testWorker struct {
-	store  *partitionStore
+	group  *kafka.Group[trackPlay]
+	st     workerStats
 	stop   chan struct{}
 	cancel context.CancelFunc
 	done   chan error
@@ -180,21 +216,26 @@ type testWorker struct {
 
 func (c *distCluster) startWorker(t testing.TB, publishEach time.Duration, metrics *metricsServer) *testWorker {
 	t.Helper()
+	return c.startWorkerIn(t, "workers", publishEach, metrics)
+}
+
+func (c *distCluster) startWorkerIn(t testing.TB, group string, publishEach time.Duration, metrics *metricsServer) *testWorker {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &testWorker{stop: make(chan struct{}), cancel: cancel, done: make(chan error, 1)}
 	ready := make(chan struct{})
 	cfg := workerConfig{
-		brokers: []string{c.brokers}, topic: c.topic, group: "workers", prefix: c.prefix, redisAddr: c.redis,
+		brokers: []string{c.brokers}, topic: c.topic, group: group, prefix: c.prefix, redisAddr: c.redis,
 		publishEach: publishEach, events: testSettings, cat: DefaultCatalog(), metrics: metrics,
-		clientOpts: []kgo.Opt{kgo.HeartbeatInterval(100 * time.Millisecond)},
-		maxPoll:    200,
-		observe:    func(s *partitionStore) { w.store = s; close(ready) },
+		session: 6 * time.Second, maxPoll: 200,
+		observe: func(g *kafka.Group[trackPlay]) { w.group = g; close(ready) },
 	}
-	go func() {
-		_, err := workerRun(ctx, w.stop, cfg)
-		w.done <- err
-	}()
-	<-ready
+	go func() { w.done <- workerRun(ctx, w.stop, cfg, &w.st) }()
+	select {
+	case <-ready:
+	case err := <-w.done:
+		t.Fatalf("worker did not start: %v", err)
+	}
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -214,7 +255,7 @@ func (w *testWorker) stopGracefully(t testing.TB) {
 	w.done <- nil // for the cleanup
 }
 
-// kill stops a worker at once, publishing nothing more (a crash).
+// kill stops a worker at once, storing nothing more (a crash).
 func (w *testWorker) kill(t testing.TB) {
 	t.Helper()
 	w.cancel()
@@ -222,35 +263,23 @@ func (w *testWorker) kill(t testing.TB) {
 	w.done <- nil
 }
 
-func (w *testWorker) owned() int {
-	w.store.mu.Lock()
-	defer w.store.mu.Unlock()
-	return len(w.store.parts)
-}
+func (w *testWorker) owned() int { return len(w.group.Assigned()) }
 
-// storedOffsets returns the sum of the offsets stored with the partitions'
-// state: the number of records the stored state covers.
-func (c *distCluster) storedOffsets(t testing.TB) int64 {
+// complete reports whether every partition's stored state has seen the end
+// of the input.
+func (c *distCluster) complete(t testing.TB, partitions int) bool {
 	t.Helper()
-	ctx := context.Background()
-	keys, err := c.rdb.SMembers(ctx, partitionsKey(c.prefix)).Result()
-	require.NoError(t, err)
-	var sum int64
-	for _, k := range keys {
-		v, err := c.rdb.HGet(ctx, k, fieldOffset).Int64()
-		if errors.Is(err, redis.Nil) {
-			continue
-		}
-		require.NoError(t, err)
-		sum += v
+	st, err := loadState(context.Background(), c.rdb, c.prefix, DefaultCatalog())
+	if err != nil {
+		return false
 	}
-	return sum
+	return len(st.tasks) == partitions && len(st.unfinished()) == 0
 }
 
 // waitFor polls cond (a server's state or a counter) until it holds.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
+	deadline := time.Now().Add(2 * time.Minute)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
@@ -261,9 +290,12 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 
 func (c *distCluster) report(t testing.TB) *Snapshot {
 	t.Helper()
-	snap, parts, err := reportSnapshot(context.Background(), c.rdb, c.prefix, DefaultCatalog())
+	st, err := loadState(context.Background(), c.rdb, c.prefix, DefaultCatalog())
 	require.NoError(t, err)
-	require.Positive(t, parts)
+	require.NotEmpty(t, st.tasks)
+	require.Empty(t, st.unfinished())
+	snap, err := st.snapshot(DefaultCatalog())
+	require.NoError(t, err)
 	return snap
 }
 
@@ -277,9 +309,29 @@ func requireSameSnapshot(t *testing.T, want, got *Snapshot) {
 	snapshotsEqual(t, want, got)
 }
 
-// TestDistributedEqualsSingleProcess: produce → one worker, a second one
-// joining mid-stream (a rebalance) → report equals the single-process
-// snapshot, windows, late plays and sketches included.
+// endSum returns the sum of the topic's end offsets: every record, the
+// final watermarks included.
+func (c *distCluster) endSum(t testing.TB) int64 {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.brokers))
+	require.NoError(t, err)
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ends, err := kafka.EndOffsets(ctx, cl, c.topic)
+	require.NoError(t, err)
+	var sum int64
+	for _, e := range ends {
+		sum += e
+	}
+	return sum
+}
+
+// TestDistributedEqualsSingleProcess: one produce run publishes the plays
+// in two parts; one worker reads the first, a second one joins (a
+// rebalance: tasks move with their state) before the second part comes;
+// report equals the single-process snapshot, windows, late plays and
+// sketches included.
 func TestDistributedEqualsSingleProcess(t *testing.T) {
 	t.Parallel()
 	lines := writeEventFile(t, filepath.Join(t.TempDir(), "plays.jsonl"), 6000, 31)
@@ -287,18 +339,20 @@ func TestDistributedEqualsSingleProcess(t *testing.T) {
 	c := newCluster(t, 4)
 	half := len(lines) / 2
 
-	c.produce(t, lines[:half])
+	prod := c.startProduce(t)
+	prod.send(t, lines[:half])
 	a := c.startWorker(t, 50*time.Millisecond, nil)
-	waitFor(t, "the first half applied", func() bool { return a.store.applied.Load() >= int64(half) })
+	waitFor(t, "the first part read", func() bool { return a.st.records.Load() >= int64(half) })
 	b := c.startWorker(t, 50*time.Millisecond, nil)
 	waitFor(t, "the rebalance", func() bool { return b.owned() > 0 && a.owned() > 0 })
-	c.produce(t, lines[half:])
-	waitFor(t, "every record in the stored state", func() bool { return c.storedOffsets(t) == c.produced })
+	prod.send(t, lines[half:])
+	prod.finish(t)
+	waitFor(t, "every partition's state at the end of the input", func() bool { return c.complete(t, 4) })
 	a.stopGracefully(t)
 	b.stopGracefully(t)
 
-	assert.Equal(t, c.produced, a.store.applied.Load()+b.store.applied.Load(), "each record applied once")
-	assert.Equal(t, c.produced, c.committedOffsets(t, "workers"), "the group's commits follow the published state")
+	assert.GreaterOrEqual(t, a.st.records.Load()+b.st.records.Load(), int64(len(lines)), "every record read")
+	assert.Equal(t, c.endSum(t), c.committedOffsets(t, "workers"), "the group's commits follow the stored state")
 	requireSameSnapshot(t, want, c.report(t))
 }
 
@@ -326,10 +380,10 @@ func (c *distCluster) committedOffsets(t testing.TB, group string) int64 {
 	return sum
 }
 
-// TestWorkerKilledAndRestarted: a worker that publishes rarely is killed
-// (nothing more published) after applying records; the other takes its
-// partitions over from the stored state and offsets, re-reading what was
-// not published; a restarted worker takes partitions back. The report is
+// TestWorkerKilledAndRestarted: a worker that checkpoints rarely is killed
+// (nothing more stored) after reading records; the other takes its
+// partitions over from the stored state and positions, reading again what
+// was not stored; a restarted worker takes partitions back. The report is
 // still the single-process snapshot: nothing lost, nothing counted twice.
 func TestWorkerKilledAndRestarted(t *testing.T) {
 	t.Parallel()
@@ -338,53 +392,68 @@ func TestWorkerKilledAndRestarted(t *testing.T) {
 	c := newCluster(t, 4)
 	half := len(lines) / 2
 
-	c.produce(t, lines[:half])
-	a := c.startWorker(t, time.Hour, nil) // publishes only when partitions leave it
-	waitFor(t, "the first half applied", func() bool { return a.store.applied.Load() >= int64(half) })
+	prod := c.startProduce(t)
+	prod.send(t, lines[:half])
+	a := c.startWorker(t, time.Hour, nil) // checkpoints only when tasks leave it
+	waitFor(t, "the first part read", func() bool { return a.st.records.Load() >= int64(half) })
 	b := c.startWorker(t, 50*time.Millisecond, nil)
 	waitFor(t, "the rebalance", func() bool { return b.owned() > 0 && a.owned() > 0 })
-	c.produce(t, lines[half:])
-	waitFor(t, "every record applied", func() bool {
-		return a.store.applied.Load()+b.store.applied.Load() >= c.produced
+	prod.send(t, lines[half:])
+	prod.finish(t)
+	waitFor(t, "every record read", func() bool {
+		return a.st.records.Load()+b.st.records.Load() >= int64(len(lines))
 	})
-	require.Less(t, c.storedOffsets(t), c.produced, "the killed worker has unpublished records")
+	require.False(t, c.complete(t, 4), "the killed worker's tasks have unstored records")
 	a.kill(t)
 
 	waitFor(t, "the survivor owning everything", func() bool { return b.owned() == 4 })
 	a2 := c.startWorker(t, 50*time.Millisecond, nil)
-	waitFor(t, "every record in the stored state", func() bool { return c.storedOffsets(t) == c.produced })
+	waitFor(t, "every partition's state at the end of the input", func() bool { return c.complete(t, 4) })
 	a2.stopGracefully(t)
 	b.stopGracefully(t)
-	assert.Greater(t, a.store.applied.Load()+b.store.applied.Load()+a2.store.applied.Load(), c.produced,
-		"records the killed worker had not published were applied again")
+	assert.Greater(t, a.st.records.Load()+b.st.records.Load()+a2.st.records.Load(), int64(len(lines)),
+		"records the killed worker had not stored were read again")
 	requireSameSnapshot(t, want, c.report(t))
 }
 
-// TestFencedWorkerCannotOverwrite: a worker whose partition was taken over
-// (a newer epoch) fails its next publish instead of overwriting the state.
+// TestFencedWorkerCannotOverwrite: a worker whose task was taken over (a
+// newer claim) cannot store a checkpoint any more, and the workers refuse
+// state written with other settings.
 func TestFencedWorkerCannotOverwrite(t *testing.T) {
 	t.Parallel()
 	addr := startTestRedis(t)
 	rdb := redis.NewClient(&redis.Options{Addr: addr})
 	defer rdb.Close()
 	ctx := context.Background()
-	settings := newDistSettings(testSettings, DefaultCatalog())
-	old, _, err := claimPartition(ctx, rdb, "f", "t", 0, settings)
+	tasks := redisstore.NewTasks(rdb, tasksPrefix("f"))
+	old, err := tasks.Claim(ctx, "t-0")
 	require.NoError(t, err)
-	require.NoError(t, publishPartition(ctx, rdb, partitionKey("f", "t", 0), old, []any{fieldOffset, "10"}))
-	newer, fields, err := claimPartition(ctx, rdb, "f", "t", 0, settings)
+	ps := newPartialSink(DefaultCatalog())
+	ps.invalid = 10
+	state := func(ps *partialSink) map[string][]byte {
+		b, err := ps.Snapshot()
+		require.NoError(t, err)
+		return map[string][]byte{partialsName + "/0": append(binary.AppendVarint(nil, 0), b...)}
+	}
+	require.NoError(t, old.Save(ctx, &stream.Checkpoint{ID: 1, States: state(ps)}))
+	newer, err := tasks.Claim(ctx, "t-0")
 	require.NoError(t, err)
-	assert.Equal(t, old+1, newer)
-	assert.Equal(t, "10", fields[fieldOffset], "the new owner loads the stored offset")
-	err = publishPartition(ctx, rdb, partitionKey("f", "t", 0), old, []any{fieldOffset, "20"})
-	require.ErrorIs(t, err, errFenced)
-	v, err := rdb.HGet(ctx, partitionKey("f", "t", 0), fieldOffset).Result()
+	ps.invalid = 20
+	require.ErrorIs(t, old.Save(ctx, &stream.Checkpoint{ID: 2, States: state(ps)}), stream.ErrFenced)
+	cp, err := newer.Latest(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, "10", v)
+	b, ok, err := cp.OperatorState(partialsName, 0)
+	require.NoError(t, err)
+	require.True(t, ok)
+	got, err := decodePartials(DefaultCatalog(), nil, b, "t-0")
+	require.NoError(t, err)
+	assert.Equal(t, int64(10), got.invalid, "the new owner restores what the old one stored, and nothing after")
 
+	require.NoError(t, claimSettings(ctx, rdb, "f", newDistSettings(testSettings, DefaultCatalog())))
+	require.NoError(t, claimSettings(ctx, rdb, "f", newDistSettings(testSettings, DefaultCatalog())), "the same settings again")
 	other := testSettings
 	other.window = 2 * time.Minute
-	_, _, err = claimPartition(ctx, rdb, "f", "t", 0, newDistSettings(other, DefaultCatalog()))
+	err = claimSettings(ctx, rdb, "f", newDistSettings(other, DefaultCatalog()))
 	require.ErrorContains(t, err, "other settings")
 }
 
@@ -438,7 +507,7 @@ func TestDistributedCommands(t *testing.T) {
 	require.Positive(t, want.EventsLate)
 	snapshotsEqual(t, want, got)
 
-	// Checked against Kafka: the stored offsets cover the topic's end.
+	// Checked against Kafka: every partition's stored state is at the end.
 	checked := filepath.Join(dir, "checked.json")
 	res = sub("report", "-redis", c.redis, "-prefix", c.prefix, "-brokers", c.brokers, "-topic", c.topic, "-json", checked)
 	require.Equal(t, 0, res.code, res.stderr)
@@ -446,34 +515,37 @@ func TestDistributedCommands(t *testing.T) {
 	snapshotsEqual(t, want, readSnapshot(t, checked))
 	// Unchecked, it says so.
 	assert.Contains(t, sub("report", "-redis", c.redis, "-prefix", c.prefix, "-json", "").stderr, "may be partial")
-	// A partition whose stored state stops short of the end (its owner
-	// died) makes the report fail loudly, and write nothing.
-	rdb := c.rdb
-	key := partitionKey(c.prefix, c.topic, 1)
-	end, err := rdb.HGet(context.Background(), key, fieldOffset).Int64()
-	require.NoError(t, err)
-	require.NoError(t, rdb.HSet(context.Background(), key, fieldOffset, end-1).Err())
-	partial := filepath.Join(dir, "partial.json")
-	res = sub("report", "-redis", c.redis, "-prefix", c.prefix, "-brokers", c.brokers, "-topic", c.topic, "-json", partial)
-	assert.Equal(t, exitRun, res.code)
-	assert.Contains(t, res.stderr, "partial: the stored state covers")
-	assert.Contains(t, res.stderr, fmt.Sprintf("1 at %d of %d", end-1, end))
-	assert.NoFileExists(t, partial)
-	require.NoError(t, rdb.HSet(context.Background(), key, fieldOffset, end).Err())
 	// Bounded-time failures: a missing topic, unreachable Kafka or Redis.
-	res = sub("worker", "-brokers", c.brokers, "-topic", "nope", "-redis", c.redis, "-connect-timeout", "3s")
+	res = sub(append([]string{"worker", "-brokers", c.brokers, "-topic", "nope", "-redis", c.redis, "-prefix", c.prefix, "-connect-timeout", "3s"}, flags...)...)
 	assert.Equal(t, exitRun, res.code)
 	assert.Contains(t, res.stderr, "topic does not exist")
 	assert.NotContains(t, res.stdout, "Worker done")
-	res = sub("worker", "-brokers", "127.0.0.1:1", "-topic", c.topic, "-redis", c.redis, "-connect-timeout", "500ms")
+	res = sub(append([]string{"worker", "-brokers", "127.0.0.1:1", "-topic", c.topic, "-redis", c.redis, "-prefix", c.prefix, "-connect-timeout", "500ms"}, flags...)...)
 	assert.Equal(t, exitRun, res.code)
 	assert.Contains(t, res.stderr, "unreachable")
 	res = sub("worker", "-brokers", c.brokers, "-topic", c.topic, "-redis", "127.0.0.1:1", "-connect-timeout", "500ms")
 	assert.Equal(t, exitRun, res.code)
 	assert.Contains(t, res.stderr, "redis 127.0.0.1:1 unreachable")
+	res = sub("worker", "-brokers", c.brokers, "-topic", c.topic, "-redis", c.redis, "-prefix", c.prefix, "-window", "2m")
+	assert.Equal(t, exitUsage, res.code, "state of other settings")
+	assert.Contains(t, res.stderr, "other settings")
 	assert.Contains(t, sub("report", "-redis", c.redis, "-prefix", c.prefix, "-brokers", c.brokers, "-topic", "nope").stderr, "topic does not exist")
 	assert.Contains(t, sub("report", "-redis", c.redis, "-prefix", c.prefix, "-brokers", "127.0.0.1:1", "-topic", c.topic, "-connect-timeout", "500ms").stderr, "unreachable")
 	assert.Contains(t, sub("report", "-redis", "127.0.0.1:1", "-connect-timeout", "500ms").stderr, "redis 127.0.0.1:1 unreachable")
+
+	// A partition without stored state (its owner died before its first
+	// checkpoint) makes the report fail loudly, and write nothing.
+	require.NoError(t, c.rdb.Del(context.Background(), "{"+tasksPrefix(c.prefix)+":"+c.topic+"-1}:ids").Err())
+	partial := filepath.Join(dir, "partial.json")
+	res = sub("report", "-redis", c.redis, "-prefix", c.prefix, "-brokers", c.brokers, "-topic", c.topic, "-json", partial)
+	assert.Equal(t, exitRun, res.code)
+	assert.Contains(t, res.stderr, "partial: the stored state of 1 of the 3 partitions")
+	assert.Contains(t, res.stderr, "1 (no stored state)")
+	assert.NoFileExists(t, partial)
+	res = sub("report", "-redis", c.redis, "-prefix", c.prefix, "-json", partial)
+	assert.Equal(t, exitRun, res.code)
+	assert.Contains(t, res.stderr, "partial: the stored state of "+c.topic+"-1 has not reached the end")
+	assert.NoFileExists(t, partial)
 
 	// Usage errors exit 2; a report without state exits 1.
 	assert.Equal(t, exitUsage, sub("worker", "-topic", "x").code)
@@ -507,22 +579,29 @@ func TestWorkerMetrics(t *testing.T) {
 	assert.Equal(t, http.StatusOK, code)
 	assert.Equal(t, "ok\n", body)
 
+	// The tasks' pipelines share the registry: each series sums them.
 	metric := func(families map[string]*dto.MetricFamily, name, op string) float64 {
 		f := families[name]
 		if f == nil {
 			return -1
 		}
+		sum, found := 0.0, false
 		for _, m := range f.GetMetric() {
 			for _, l := range m.GetLabel() {
 				if l.GetName() == "operator" && l.GetValue() == op {
+					found = true
 					if m.GetCounter() != nil {
-						return m.GetCounter().GetValue()
+						sum += m.GetCounter().GetValue()
+					} else {
+						sum = max(sum, m.GetGauge().GetValue())
 					}
-					return m.GetGauge().GetValue()
 				}
 			}
 		}
-		return -1
+		if !found {
+			return -1
+		}
+		return sum
 	}
 	var families map[string]*dto.MetricFamily
 	waitFor(t, "every record counted in /metrics", func() bool {
@@ -531,101 +610,13 @@ func TestWorkerMetrics(t *testing.T) {
 		p := expfmt.NewTextParser(model.UTF8Validation)
 		families, err = p.TextToMetricFamilies(strings.NewReader(body))
 		require.NoError(t, err)
-		return metric(families, "brook_records_in_total", "classify") == float64(len(lines))
+		return metric(families, "brook_records_in_total", "kafka.decode") == float64(len(lines)) &&
+			metric(families, "brook_records_in_total", "track-windows") == float64(want.EventsProcessed)
 	})
-	assert.Equal(t, float64(want.EventsLate), metric(families, "brook_late_records_total", "classify"))
-	assert.Equal(t, float64(want.EventsInvalid), metric(families, "brook_errors_total", "classify"))
-	assert.Equal(t, float64(want.EventsProcessed), metric(families, "brook_records_in_total", "partition-state"))
-	assert.Positive(t, metric(families, "brook_watermark_seconds", "classify"), "the watermark moved")
+	assert.Equal(t, float64(want.EventsLate), metric(families, "brook_late_records_total", "track-windows"))
+	assert.Equal(t, float64(want.EventsInvalid), metric(families, "brook_errors_total", "kafka.decode"))
+	assert.Positive(t, metric(families, "brook_watermark_seconds", "track-windows"), "the watermark moved")
 	w.stopGracefully(t)
-}
-
-// BenchmarkDistributed: the distributed pipeline (Kafka source → classify
-// → per-partition state → Redis) on 300,000 generated plays in a 6-partition
-// kfake topic, with 1, 2 and 3 workers in this process, from the first
-// record to every partition's state published. The baseline consumes the
-// same records with a bare kgo client and aggregates them in one loop,
-// without Redis. The machine has 2 cores, shared by kfake, redis-server and
-// the workers.
-func BenchmarkDistributed(b *testing.B) {
-	const events = 300_000
-	lines := writeEventFile(b, filepath.Join(b.TempDir(), "plays.jsonl"), events, 3)
-	c := newCluster(b, 6)
-	c.produce(b, lines)
-	n := int64(len(lines))
-
-	b.Run("handwritten-kgo", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			cl, err := kgo.NewClient(kgo.SeedBrokers(c.brokers), kgo.ConsumeTopics(c.topic),
-				kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-			require.NoError(b, err)
-			cat := DefaultCatalog()
-			windows := map[int64]trackSet{}
-			late := newTrackSet(cat)
-			var invalid int64
-			for seen := int64(0); seen < n; {
-				f := cl.PollFetches(context.Background())
-				require.NoError(b, f.Err0())
-				f.EachRecord(func(r *kgo.Record) {
-					seen++
-					w, err := decodeWire(r)
-					ti, ok := cat.Index(w.Play.TrackID)
-					if err != nil || !ok {
-						invalid++
-						return
-					}
-					start, end := windowOf(w.Play.EventTime.UnixNano(), int64(testSettings.window))
-					if w.WM >= satAdd(end-1, int64(testSettings.lateness)) {
-						late.at(ti).Add(w.Play, cat.Track(ti).DurationMs)
-						return
-					}
-					ts := windows[start]
-					if ts == nil {
-						ts = newTrackSet(cat)
-						windows[start] = ts
-					}
-					ts.at(ti).Add(w.Play, cat.Track(ti).DurationMs)
-				})
-			}
-			cl.Close()
-		}
-		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
-	})
-	for workers := 1; workers <= 3; workers++ {
-		b.Run(fmt.Sprintf("brook-workers=%d", workers), func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				c.prefix = fmt.Sprintf("bench-%d-%d", workers, time.Now().UnixNano())
-				group := c.prefix
-				ws := make([]*testWorker, workers)
-				for i := range ws {
-					ws[i] = c.startWorkerInGroup(b, group)
-				}
-				waitFor(b, "every record published", func() bool { return c.storedOffsets(b) == n })
-				for _, w := range ws {
-					w.stopGracefully(b)
-				}
-			}
-			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
-		})
-	}
-}
-
-// startWorkerInGroup starts a worker publishing every 100ms in its own group.
-func (c *distCluster) startWorkerInGroup(b *testing.B, group string) *testWorker {
-	ctx, cancel := context.WithCancel(context.Background())
-	w := &testWorker{stop: make(chan struct{}), cancel: cancel, done: make(chan error, 1)}
-	go func() {
-		_, err := workerRun(ctx, w.stop, workerConfig{
-			brokers: []string{c.brokers}, topic: c.topic, group: group, prefix: c.prefix, redisAddr: c.redis,
-			publishEach: 100 * time.Millisecond, events: testSettings, cat: DefaultCatalog(),
-			clientOpts: []kgo.Opt{kgo.HeartbeatInterval(100 * time.Millisecond)},
-		})
-		w.done <- err
-	}()
-	b.Cleanup(cancel)
-	return w
 }
 
 // TestDefaultRunMetrics scrapes the single-process run's /metrics while it
@@ -692,42 +683,45 @@ func TestDefaultRunMetrics(t *testing.T) {
 	assert.Error(t, err, "the server stops with the run")
 }
 
-// FuzzDecodeWindow: state read back from Redis never panics the worker or
-// the report; what decodes re-encodes to the same bytes.
-func FuzzDecodeWindow(f *testing.F) {
+// FuzzDecodePartials: a task's partials read back from its checkpoint
+// never panic the report or a restoring worker; what decodes re-encodes and
+// decodes again to the same partials.
+func FuzzDecodePartials(f *testing.F) {
 	cat := DefaultCatalog()
 	asg := window.Tumbling(time.Minute)
-	w := &windowAgg{start: 0, end: int64(time.Minute), tracks: newTrackSet(cat)}
+	ps := newPartialSink(cat)
+	w := &windowPartial{start: 0, end: stream.Time(time.Minute), tracks: newTrackSet(cat)}
+	ps.windows[0] = w
 	i := 0
 	for p := range NewGenerator(cat, 50, 1).All() {
 		ti, _ := cat.Index(p.TrackID)
-		w.tracks.at(ti).Add(p, cat.Track(ti).DurationMs)
+		if i%5 == 0 {
+			ps.late.at(ti).Add(p, cat.Track(ti).DurationMs)
+		} else {
+			w.tracks.at(ti).Add(p, cat.Track(ti).DurationMs)
+		}
 		if i++; i == 3 {
-			b, err := encodeWindow(cat, w)
+			b, err := ps.Snapshot()
 			require.NoError(f, err)
 			f.Add(b)
 		}
 	}
-	b, err := encodeWindow(cat, w)
+	ps.invalid, ps.ended = 3, true
+	b, err := ps.Snapshot()
 	require.NoError(f, err)
 	f.Add(b)
-	f.Add([]byte{windowVersion, 0, 0})
+	f.Add([]byte{partialsVersion, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		got, err := decodeWindow(cat, asg, data, "fuzz")
+		got, err := decodePartials(cat, &asg, data, "fuzz")
 		if err != nil {
 			return
 		}
-		again, err := encodeWindow(cat, got)
+		again, err := got.Snapshot()
 		require.NoError(t, err)
-		back, err := decodeWindow(cat, asg, again, "fuzz")
+		back, err := decodePartials(cat, &asg, again, "fuzz")
 		require.NoError(t, err)
-		assert.Equal(t, got.start, back.start)
-		for i := range got.tracks {
-			if got.tracks[i] == nil {
-				assert.Nil(t, back.tracks[i])
-				continue
-			}
-			assert.Equal(t, got.tracks[i].Row(cat.Track(i)), back.tracks[i].Row(cat.Track(i)))
-		}
+		assert.Equal(t, got.invalid, back.invalid)
+		assert.Equal(t, got.ended, back.ended)
+		assert.Len(t, back.windows, len(got.windows))
 	})
 }

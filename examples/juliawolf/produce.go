@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -30,7 +30,6 @@ type produceConfig struct {
 	cat        *Catalog
 	metrics    *metricsServer
 	clientOpts []kgo.Opt
-	stamper    *stamper // carries the watermark over from an earlier run (tests); nil: a new one
 }
 
 func runProduce(ctx context.Context, stop <-chan struct{}, args []string, stdout, _ io.Writer) error {
@@ -92,29 +91,42 @@ func runProduce(ctx context.Context, stop <-chan struct{}, args []string, stdout
 		case <-ctx.Done():
 		}
 	}()
-	st, err := produceRun(ctx, cfg)
+	var st produceStats
+	err = produceRun(ctx, cfg, &st)
 	if err == nil && !quiet {
+		valid, invalid := st.valid.Load(), st.invalid.Load()
 		_, _ = fmt.Fprintf(stdout, "Produced %s records to %s (%s valid plays, %s invalid lines), stamped with the watermark (-max-delay %s)\n",
-			commas(st.valid+st.invalid), cfg.topic, commas(st.valid), commas(st.invalid), cfg.ev.maxDelay)
+			commas(valid+invalid), cfg.topic, commas(valid), commas(invalid), cfg.ev.maxDelay)
 	}
 	return err
 }
 
 // produceStats counts what produce published.
-type produceStats struct{ valid, invalid int64 }
+type produceStats struct{ valid, invalid atomic.Int64 }
 
-// produceRun publishes the plays, each stamped with the watermark in force
-// just before it in this (the global) order, through a brook pipeline:
+// produceRun publishes the plays through a brook pipeline whose Kafka sink
+// carries its watermarks (kafka.CarryWatermarks):
 //
-//	lines (file or generator) → stamp (watermark over valid plays) → Kafka sink (key user_id)
-func produceRun(ctx context.Context, cfg produceConfig) (produceStats, error) {
+//	lines (file or generator) → classify (valid play: its event time; else MinTime)
+//	  → watermarks (bounded out-of-orderness B) → Kafka sink (key user_id, brook-wm header)
+//
+// The watermark is the single-process pipeline's (pipeline.go): bounded
+// out-of-orderness over the valid plays only, so that an invalid line
+// closes no window. "Valid" needs the catalog (a play of an unknown track
+// is invalid), which is why produce takes -catalog: a watermark generated
+// before the catalog check would let unknown tracks move event time, and
+// change the single-process answer. The sink writes the watermark in
+// force before each line into its brook-wm header, and at the end of the
+// input a final watermark to every partition, so each worker task judges
+// lateness and fires its last windows exactly as one process does.
+func produceRun(ctx context.Context, cfg produceConfig, st *produceStats) error {
 	var src stream.Source[rawLine]
 	if cfg.input != "" {
 		in := cfg.stdin
 		if cfg.input != "-" {
 			f, err := os.Open(cfg.input)
 			if err != nil {
-				return produceStats{}, usageError{err}
+				return usageError{err}
 			}
 			defer func() { _ = f.Close() }()
 			in = f
@@ -125,28 +137,30 @@ func produceRun(ctx context.Context, cfg produceConfig) (produceStats, error) {
 	}
 	if cfg.partitions > 0 {
 		if err := createTopic(ctx, cfg.brokers, cfg.topic, cfg.partitions, cfg.clientOpts); err != nil {
-			return produceStats{}, err
+			return err
 		}
 	}
-	st := cfg.stamper
-	if st == nil {
-		st = newStamper(cfg.cat, cfg.ev.maxDelay)
-	}
-	valid0, invalid0 := st.valid, st.invalid
 	p := stream.New(cfg.metrics.pipelineOptions()...)
 	lines := stream.From(p, src, stream.Name("lines"))
-	stamped := stream.Process(lines, func(_ *stream.Context, r stream.Record[rawLine], out stream.Emitter[stampedLine]) error {
-		return out.Emit(stream.Record[stampedLine]{Time: r.Time, Value: st.stamp(r.Value)})
-	}, stream.Name("stamp")).Stream
-	stream.To(stamped, kafka.NewSink(cfg.topic, func(r stampedLine) ([]byte, error) { return r.value, nil },
+	classified := stream.Process(lines, func(_ *stream.Context, r stream.Record[rawLine], out stream.Emitter[publishedLine]) error {
+		l, t := classifyLine(cfg.cat, r.Value)
+		if l.valid {
+			st.valid.Add(1)
+		} else {
+			st.invalid.Add(1)
+		}
+		return out.Emit(stream.Record[publishedLine]{Time: t, Value: l})
+	}, stream.Name("classify")).Stream
+	stamped := stream.AssignWatermarks(classified, stream.BoundedOutOfOrderness[publishedLine](cfg.ev.maxDelay))
+	stream.To(stamped, kafka.NewSink(cfg.topic, func(l publishedLine) ([]byte, error) { return l.value, nil },
 		kafka.Brokers(cfg.brokers...),
 		kafka.ClientOptions(cfg.clientOpts...),
-		kafka.Key(func(r stampedLine) []byte { return r.key }),
-		kafka.Headers(stampedLine.headers),
+		kafka.CarryWatermarks(),
+		kafka.Key(func(l publishedLine) []byte { return l.key }),
+		kafka.Headers(publishedLine.headers),
 		kafka.ProduceTime()), // event times may precede 1970; the worker reads them from the line
 		stream.Name("kafka"))
-	err := p.Run(ctx)
-	return produceStats{valid: st.valid - valid0, invalid: st.invalid - invalid0}, err
+	return p.Run(ctx)
 }
 
 // rawLine is one input line, as published.
@@ -155,61 +169,40 @@ type rawLine struct {
 	tooLong int64  // > 0: the line's full length; text is its start
 }
 
-// stampedLine is a line ready for Kafka.
-type stampedLine struct {
+// publishedLine is a line ready for Kafka.
+type publishedLine struct {
 	key, value []byte
-	wm         int64  // the watermark before this line
+	valid      bool
 	reject     string // the producer's reason the line is invalid, for lines it cannot publish whole
 }
 
-func (l stampedLine) headers() []kgo.RecordHeader {
-	h := []kgo.RecordHeader{{Key: wmHeader, Value: strconv.AppendInt(nil, l.wm, 10)}}
-	if l.reject != "" {
-		h = append(h, kgo.RecordHeader{Key: rejectHeader, Value: []byte(l.reject)})
+func (l publishedLine) headers() []kgo.RecordHeader {
+	if l.reject == "" {
+		return nil
 	}
-	return h
+	return []kgo.RecordHeader{{Key: rejectHeader, Value: []byte(l.reject)}}
 }
 
-// stamper computes the watermark exactly as the single-process run does:
-// W = (largest event time of a valid play so far) - B - 1, MinInt64 before
-// the first valid play, where valid means decodable with a catalog track.
-// It runs as one instance, in input order.
-type stamper struct {
-	cat            *Catalog
-	delay          int64
-	wm, maxSeen    int64
-	valid, invalid int64
-}
-
-func newStamper(cat *Catalog, maxDelay time.Duration) *stamper {
-	return &stamper{cat: cat, delay: int64(maxDelay), wm: minNs}
-}
-
-func (s *stamper) stamp(l rawLine) stampedLine {
-	out := stampedLine{value: l.text, wm: s.wm}
+// classifyLine decides whether a line is a valid play (decodable, with a
+// catalog track) and returns it with its event time, or with
+// stream.MinTime, which moves no watermark, if it is not.
+func classifyLine(cat *Catalog, l rawLine) (publishedLine, stream.Time) {
+	out := publishedLine{value: l.text}
 	if l.tooLong > 0 {
 		out.reject = fmt.Sprintf("line too long (%d bytes, limit %d)", l.tooLong, MaxLineBytes)
 		out.value = l.text[:min(len(l.text), maxRawBytes)]
-		s.invalid++
-		return out
+		return out, stream.MinTime
 	}
 	p, err := DecodePlay(l.text)
 	if err != nil {
-		s.invalid++
-		return out
+		return out, stream.MinTime
 	}
 	out.key = []byte(p.UserID)
-	if _, ok := s.cat.Index(p.TrackID); !ok {
-		s.invalid++
-		return out
+	if _, ok := cat.Index(p.TrackID); !ok {
+		return out, stream.MinTime
 	}
-	t := p.EventTime.UnixNano()
-	if s.valid == 0 || t > s.maxSeen {
-		s.maxSeen = t
-		s.wm = satAdd(satAdd(t, -s.delay), -1)
-	}
-	s.valid++
-	return out
+	out.valid = true
+	return out, stream.TimeOf(p.EventTime)
 }
 
 // fileLines is a source of the lines of a file, numbered like -input's.

@@ -145,3 +145,16 @@ func windowOf(t, size int64) (start, end int64) {
 	}
 	return satAdd(t, -r), satAdd(t, size-r)
 }
+
+// satAdd returns a+b, saturated at the int64 range, so window arithmetic
+// near the ends of representable time clamps instead of wrapping.
+func satAdd(a, b int64) int64 {
+	s := a + b
+	switch {
+	case b > 0 && s < a:
+		return math.MaxInt64
+	case b < 0 && s > a:
+		return math.MinInt64
+	}
+	return s
+}

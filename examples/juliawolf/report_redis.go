@@ -2,19 +2,18 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/brook-streams/brook/sketch"
+	"github.com/brook-streams/brook/stream"
 	"github.com/brook-streams/brook/stream/kafka"
+	"github.com/brook-streams/brook/stream/redisstore"
 	"github.com/brook-streams/brook/window"
 )
 
@@ -73,17 +72,25 @@ func runReport(ctx context.Context, _ <-chan struct{}, args []string, stdout, st
 	if err != nil {
 		return fmt.Errorf("redis %s unreachable: %w", redisName(ropt), err)
 	}
-	if brokers != "" {
-		if err := checkCoverage(ctx, rdb, prefix, splitList(brokers), topic, connect, kopts); err != nil {
-			return err
-		}
-	} else {
-		_, _ = fmt.Fprintln(stderr, "juliawolf report: not checked against the topic's end (give -brokers and -topic): the figures may be partial")
-	}
-	snap, parts, err := reportSnapshot(ctx, rdb, prefix, cat)
+	st, err := loadState(ctx, rdb, prefix, cat)
 	if err != nil {
 		return err
 	}
+	if brokers != "" {
+		if err := checkCoverage(ctx, st, splitList(brokers), topic, connect, kopts); err != nil {
+			return err
+		}
+	} else {
+		_, _ = fmt.Fprintln(stderr, "juliawolf report: not checked against the topic's partitions (give -brokers and -topic): the figures may be partial")
+	}
+	if left := st.unfinished(); len(left) > 0 {
+		return fmt.Errorf("partial: the stored state of %s has not reached the end of the input; run workers until they are done, then report again", strings.Join(left, ", "))
+	}
+	snap, err := st.snapshot(cat)
+	if err != nil {
+		return err
+	}
+	parts := len(st.tasks)
 	if jsonPath != "" {
 		if err := snap.WriteJSON(jsonPath); err != nil {
 			return fmt.Errorf("writing snapshot: %w", err)
@@ -100,11 +107,11 @@ func runReport(ctx context.Context, _ <-chan struct{}, args []string, stdout, st
 	return nil
 }
 
-// checkCoverage fails unless the offsets stored with every partition's
-// state have reached the partition's end in Kafka: otherwise the workers
-// have not applied every play yet (one died and its partitions wait for
-// their next owner, or they still run) and the figures would be partial.
-func checkCoverage(ctx context.Context, rdb *redis.Client, prefix string, brokers []string, topic string, connect time.Duration, opts []kgo.Opt) error {
+// checkCoverage fails unless every partition of the topic has stored
+// state that has seen the end of the input: otherwise the workers have not
+// read every play yet (one died and its partitions wait for their next
+// owner, or they still run) and the figures would be partial.
+func checkCoverage(ctx context.Context, st *distState, brokers []string, topic string, connect time.Duration, opts []kgo.Opt) error {
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, opts...)...)
 	if err != nil {
 		return fmt.Errorf("kafka: %w", err)
@@ -112,182 +119,172 @@ func checkCoverage(ctx context.Context, rdb *redis.Client, prefix string, broker
 	defer cl.Close()
 	cctx, cancel := context.WithTimeout(ctx, connect)
 	defer cancel()
-	cov, err := storedCoverage(cctx, rdb, cl, prefix, topic)
+	ends, err := kafka.EndOffsets(cctx, cl, topic)
 	if err != nil {
 		return err
-	}
-	if len(cov.behind) > 0 {
-		return fmt.Errorf("partial: the stored state covers %d of the %d plays in %s (partitions %s); run workers until they are done, then report again",
-			cov.stored, cov.total, topic, strings.Join(cov.behind, ", "))
-	}
-	return nil
-}
-
-// coverage compares the offsets stored in Redis with a topic's end.
-type coverage struct {
-	stored, total int64    // records covered, records in the topic
-	behind        []string // "p at offset of end" of each partition short of its end
-}
-
-// storedCoverage reads the topic's end offsets and the offset stored with
-// each partition's state.
-func storedCoverage(ctx context.Context, rdb *redis.Client, cl *kgo.Client, prefix, topic string) (coverage, error) {
-	var cov coverage
-	ends, err := kafka.EndOffsets(ctx, cl, topic)
-	if err != nil {
-		return cov, err
 	}
 	parts := make([]int32, 0, len(ends))
 	for p := range ends {
 		parts = append(parts, p)
 	}
 	slices.Sort(parts)
+	var behind []string
 	for _, p := range parts {
-		end := ends[p]
-		cov.total += end
-		v, err := rdb.HGet(ctx, partitionKey(prefix, topic, p), fieldOffset).Result()
-		var off int64
+		id := fmt.Sprintf("%s-%d", topic, p)
+		ps, ok := st.tasks[id]
 		switch {
-		case errors.Is(err, redis.Nil):
-		case err != nil:
-			return cov, fmt.Errorf("redis: %w", err)
-		default:
-			if off, err = strconv.ParseInt(v, 10, 64); err != nil {
-				return cov, fmt.Errorf("redis: offset of %s/%d: %q", topic, p, v)
-			}
-		}
-		cov.stored += min(off, end)
-		if off < end {
-			cov.behind = append(cov.behind, fmt.Sprintf("%d at %d of %d", p, off, end))
+		case ends[p] == 0:
+		case !ok || ps == nil:
+			behind = append(behind, fmt.Sprintf("%d (no stored state)", p))
+		case !ps.ended:
+			behind = append(behind, fmt.Sprintf("%d (before the end of its input)", p))
 		}
 	}
-	return cov, nil
+	if len(behind) > 0 {
+		return fmt.Errorf("partial: the stored state of %d of the %d partitions of %s has not reached the end of the input: %s; run workers until they are done, then report again",
+			len(behind), len(parts), topic, strings.Join(behind, ", "))
+	}
+	return nil
 }
 
-// reportSnapshot reads every partition's state and merges it into the
-// snapshot of the single-process run: per window, the partitions' per-track
-// stats merge (counts add; HLLs and quantile sketches merge exactly, as if
-// one sketch had seen every play); all time, per track, the windows' stats
-// plus the late plays'. It returns the number of partitions merged.
-func reportSnapshot(ctx context.Context, rdb *redis.Client, prefix string, cat *Catalog) (*Snapshot, int, error) {
-	keys, err := rdb.SMembers(ctx, partitionsKey(prefix)).Result()
-	if err != nil {
-		return nil, 0, fmt.Errorf("redis: %w", err)
-	}
-	if len(keys) == 0 {
-		return nil, 0, fmt.Errorf("no partition state under %s: (did the workers run with -prefix %s?)", prefix, prefix)
-	}
-	slices.Sort(keys)
-	var (
-		settings    *distSettings
-		asg         window.Assigner
-		windows     = map[int64]*windowAgg{}
-		late        = newTrackSet(cat)
-		invalid     int64
-		first, last int64
-	)
-	for _, key := range keys {
-		fields, err := rdb.HGetAll(ctx, key).Result()
-		if err != nil {
-			return nil, 0, fmt.Errorf("redis: %s: %w", key, err)
-		}
-		var sp *storedPartition
-		if settings == nil {
-			s, err := readSettings(key, fields)
-			if err != nil {
-				return nil, 0, err
-			}
-			if want := newDistSettings(eventSettings{window: time.Duration(s.WindowNs), maxDelay: time.Duration(s.MaxDelayNs), lateness: time.Duration(s.LatenessNs)}, cat); want.Catalog != s.Catalog {
-				return nil, 0, fmt.Errorf("%s was written with another catalog (give report the workers' -catalog)", key)
-			}
-			settings, asg = &s, window.Tumbling(time.Duration(s.WindowNs))
-		}
-		if sp, err = parsePartition(cat, asg, key, fields, nil); err != nil {
-			return nil, 0, err
-		}
-		if sp.settings != *settings {
-			return nil, 0, fmt.Errorf("%s holds state of other settings (%s, not %s)", key, sp.settings.describe(), settings.describe())
-		}
-		invalid += sp.invalid
-		if err := late.merge(sp.late); err != nil {
-			return nil, 0, err
-		}
-		for _, w := range sp.windows {
-			m := windows[w.start]
-			if m == nil {
-				windows[w.start] = w
-				continue
-			}
-			if err := m.tracks.merge(w.tracks); err != nil {
-				return nil, 0, err
-			}
-		}
-		if sp.first != 0 && (first == 0 || sp.first < first) {
-			first = sp.first
-		}
-		last = max(last, sp.last)
-	}
+// distState is what the workers stored under a prefix: the settings and
+// each task's partials (nil for a task claimed but never checkpointed).
+type distState struct {
+	settings distSettings
+	tasks    map[string]*partialSink
+	runs     [][2]int64 // processing time spans of the workers' runs
+}
 
-	var snap Snapshot
-	all := newTrackSet(cat)
-	starts := make([]int64, 0, len(windows))
-	for start := range windows {
-		starts = append(starts, start)
+// loadState reads the settings and every task's latest checkpointed
+// partials, without claiming the tasks (a running worker goes on).
+func loadState(ctx context.Context, rdb *redis.Client, prefix string, cat *Catalog) (*distState, error) {
+	settings, err := readSettings(ctx, rdb, prefix)
+	if err != nil {
+		return nil, err
 	}
-	slices.Sort(starts)
-	counts := make([]int64, cat.Len())
-	for _, start := range starts {
-		w := windows[start]
-		var listeners sketch.HLL
-		row := WindowRow{Start: nsTime(w.start), End: nsTime(w.end)}
-		for i, ts := range w.tracks {
-			counts[i] = 0
+	if want := newDistSettings(eventSettings{window: time.Duration(settings.WindowNs), maxDelay: time.Duration(settings.MaxDelayNs), lateness: time.Duration(settings.LatenessNs)}, cat); want.Catalog != settings.Catalog {
+		return nil, fmt.Errorf("the state under %s was written with another catalog (give report the workers' -catalog)", prefix)
+	}
+	asg := window.Tumbling(time.Duration(settings.WindowNs))
+	st := &distState{settings: settings, tasks: map[string]*partialSink{}}
+	tasks := redisstore.NewTasks(rdb, tasksPrefix(prefix))
+	names, err := tasks.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("no partition state under %s: (did the workers run with -prefix %s?)", prefix, prefix)
+	}
+	for _, name := range names {
+		cp, err := tasks.Latest(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		st.tasks[name] = nil
+		if cp == nil {
+			continue
+		}
+		b, ok, err := cp.OperatorState(partialsName, 0)
+		if err != nil {
+			return nil, fmt.Errorf("task %s: %w", name, err)
+		}
+		if !ok {
+			return nil, fmt.Errorf("task %s: its checkpoint %d has no %s state (not written by juliawolf worker?)", name, cp.ID, partialsName)
+		}
+		if st.tasks[name], err = decodePartials(cat, &asg, b, "partials of task "+name); err != nil {
+			return nil, err
+		}
+	}
+	runs, err := rdb.HGetAll(ctx, runsKey(prefix)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+	for _, v := range runs {
+		var span [2]int64
+		if _, err := fmt.Sscanf(v, "%d %d", &span[0], &span[1]); err == nil && span[1] > span[0] {
+			st.runs = append(st.runs, span)
+		}
+	}
+	return st, nil
+}
+
+// unfinished names the stored tasks whose state has not seen the end of
+// the input.
+func (st *distState) unfinished() []string {
+	var out []string
+	for name, ps := range st.tasks {
+		if ps == nil || !ps.ended {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// snapshot merges the tasks' partials into the snapshot of the
+// single-process run, through the single-process leaderboard sink: per
+// window the tasks' per-track stats merge (counts add; HLLs and quantile
+// sketches merge exactly, as if one sketch had seen every play) into one
+// result per track, and the window closes as at the end of the input; the
+// late plays and dead letters go to the all-time figures.
+func (st *distState) snapshot(cat *Catalog) (*Snapshot, error) {
+	windows := map[stream.Time]*windowPartial{}
+	b := newBoardSink(cat, time.Duration(st.settings.LatenessNs))
+	for _, ps := range st.tasks {
+		if ps == nil {
+			continue
+		}
+		b.invalid += ps.invalid
+		for i, ts := range ps.late {
 			if ts == nil {
 				continue
 			}
-			counts[i] = ts.Streams
-			row.Events += ts.Streams
-			if err := listeners.Merge(&ts.Listeners); err != nil {
-				return nil, 0, err
+			b.late += ts.Streams
+			if err := b.tracks[i].Merge(ts); err != nil {
+				return nil, err
+			}
+			if err := b.users.Merge(&ts.Listeners); err != nil {
+				return nil, err
 			}
 		}
-		if row.Events == 0 {
-			continue
-		}
-		row.UniqueListeners = listeners.Estimate()
-		row.TopTrack = TopTrack(cat, counts)
-		snap.Windows = append(snap.Windows, row)
-		if err := all.merge(w.tracks); err != nil {
-			return nil, 0, err
-		}
-	}
-	for _, ts := range late {
-		if ts != nil {
-			snap.EventsLate += ts.Streams
+		for start, w := range ps.windows {
+			m := windows[start]
+			if m == nil {
+				m = &windowPartial{start: w.start, end: w.end, tracks: newTrackSet(cat)}
+				windows[start] = m
+			}
+			if err := m.tracks.merge(w.tracks); err != nil {
+				return nil, err
+			}
 		}
 	}
-	if err := all.merge(late); err != nil {
-		return nil, 0, err
-	}
-	var users sketch.HLL
-	rows := make([]LeaderRow, 0, cat.Len())
-	for i, ts := range all {
-		if ts == nil {
-			continue
+	ctx := context.Background()
+	for _, w := range windows {
+		for i, ts := range w.tracks {
+			if ts == nil {
+				continue
+			}
+			res := &window.Result[int, *TrackStats]{Key: i, Start: w.start, End: w.end, Value: ts}
+			if err := b.Write(ctx, stream.Record[boardEvent]{Value: boardEvent{result: res}}); err != nil {
+				return nil, err
+			}
 		}
-		snap.EventsProcessed += ts.Streams
-		if err := users.Merge(&ts.Listeners); err != nil {
-			return nil, 0, err
-		}
-		rows = append(rows, ts.Row(cat.Track(i)))
 	}
-	snap.EventsInvalid = invalid
-	snap.UniqueListeners = users.Estimate()
-	snap.Leaderboard = Leaderboard(rows)
-	snap.MaxDelay, snap.AllowedLateness = time.Duration(settings.MaxDelayNs), time.Duration(settings.LatenessNs)
-	snap.Finish(time.Duration(settings.WindowNs))
+	if err := b.WriteWatermark(ctx, stream.MaxTime); err != nil {
+		return nil, err
+	}
+	snap := b.snapshot()
+	snap.MaxDelay, snap.AllowedLateness = time.Duration(st.settings.MaxDelayNs), time.Duration(st.settings.LatenessNs)
+	snap.Finish(time.Duration(st.settings.WindowNs))
+	var first, last int64
+	for _, r := range st.runs {
+		if first == 0 || r[0] < first {
+			first = r[0]
+		}
+		last = max(last, r[1])
+	}
 	if wall := time.Duration(last - first); first != 0 && wall > 0 {
 		snap.Run = RunStats{WallSeconds: wall.Seconds(), EventsPerSec: float64(snap.EventsProcessed) / wall.Seconds()}
 	}
-	return &snap, len(keys), nil
+	return snap, nil
 }

@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -25,6 +26,8 @@ import (
 //	{P:X}:epoch  the fencing token
 //	{P:X}:ids    sorted set of the kept checkpoint ids
 //	{P:X}:<id>   one checkpoint (stream.EncodeCheckpoint's bytes)
+//
+// and the set P:tasks names every task ever claimed ([Tasks.List]).
 type Tasks struct {
 	client goredis.UniversalClient
 	prefix string
@@ -45,12 +48,38 @@ func (t *Tasks) Claim(ctx context.Context, task string) (stream.CheckpointStore,
 	if task == "" || strings.ContainsAny(task, "{}") {
 		return nil, fmt.Errorf("%w: task name %q", stream.ErrInvalid, task)
 	}
-	base := "{" + t.prefix + ":" + task + "}"
+	base := t.base(task)
+	if err := t.client.SAdd(ctx, t.prefix+":tasks", task).Err(); err != nil {
+		return nil, fmt.Errorf("redisstore: claim task %s: %w", task, err)
+	}
 	epoch, err := t.client.Incr(ctx, base+":epoch").Result()
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: claim task %s: %w", task, err)
 	}
 	return &taskStore{Store: Store{client: t.client, prefix: base, keep: t.keep}, task: task, epoch: epoch}, nil
+}
+
+func (t *Tasks) base(task string) string { return "{" + t.prefix + ":" + task + "}" }
+
+// List returns the names of the tasks claimed so far, sorted.
+func (t *Tasks) List(ctx context.Context) ([]string, error) {
+	names, err := t.client.SMembers(ctx, t.prefix+":tasks").Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: list tasks: %w", err)
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// Latest returns task's newest intact checkpoint (nil if it has none)
+// without claiming the task: its owner goes on undisturbed. It is for
+// readers of the state (reports, monitoring), not for running the task.
+func (t *Tasks) Latest(ctx context.Context, task string) (*stream.Checkpoint, error) {
+	if task == "" || strings.ContainsAny(task, "{}") {
+		return nil, fmt.Errorf("%w: task name %q", stream.ErrInvalid, task)
+	}
+	s := Store{client: t.client, prefix: t.base(task), keep: t.keep}
+	return s.Latest(ctx)
 }
 
 // taskStore is one claim of a task's checkpoints.

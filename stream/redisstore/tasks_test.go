@@ -58,3 +58,35 @@ func TestTasksFenceAnOlderOwner(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(9), latest.ID)
 }
+
+// TestTasksListAndRead: List names every claimed task; Latest reads a
+// task's newest checkpoint without claiming it, so the owner's next Save
+// still succeeds.
+func TestTasksListAndRead(t *testing.T) {
+	client := redistest.Start(t)
+	ctx := context.Background()
+	tasks := redisstore.NewTasks(client, "rd")
+	names, err := tasks.List(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, names)
+	owner, err := tasks.Claim(ctx, "t-1")
+	require.NoError(t, err)
+	_, err = tasks.Claim(ctx, "t-0")
+	require.NoError(t, err)
+	names, err = tasks.List(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"t-0", "t-1"}, names)
+
+	cp, err := tasks.Latest(ctx, "t-1")
+	require.NoError(t, err)
+	assert.Nil(t, cp, "nothing stored yet")
+	require.NoError(t, owner.Save(ctx, &stream.Checkpoint{ID: 7, States: map[string][]byte{"op/0": {7}}}))
+	cp, err = tasks.Latest(ctx, "t-1")
+	require.NoError(t, err)
+	require.NotNil(t, cp)
+	assert.Equal(t, int64(7), cp.ID)
+	assert.Equal(t, []byte{7}, cp.States["op/0"])
+	require.NoError(t, owner.Save(ctx, &stream.Checkpoint{ID: 8, States: map[string][]byte{}}), "reading did not fence the owner")
+	_, err = tasks.Latest(ctx, "a{b}")
+	assert.ErrorIs(t, err, stream.ErrInvalid)
+}
