@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/brook-streams/brook/internal/redistest"
+	"github.com/brook-streams/brook/stream/kafka"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -51,16 +52,25 @@ func TestProduceWithSASL(t *testing.T) {
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}, opts...)...)
 	require.NoError(t, err)
 	defer cl.Close()
-	n := 0
-	for n < 300 {
+	n, ends := 0, 0 // plays, and the final watermarks (one per partition)
+	for n < 300 || ends < 2 {
 		fs := cl.PollFetches(ctx)
-		require.NoError(t, ctx.Err(), "read %d of 300 plays", n)
+		require.NoError(t, ctx.Err(), "read %d of 300 plays, %d of 2 final watermarks", n, ends)
 		for _, e := range fs.Errors() {
 			require.NoError(t, e.Err)
 		}
-		n += fs.NumRecords()
+		fs.EachRecord(func(r *kgo.Record) {
+			for _, h := range r.Headers {
+				if h.Key == kafka.WatermarkOnlyHeader {
+					ends++
+					return
+				}
+			}
+			n++
+		})
 	}
 	assert.Equal(t, 300, n)
+	assert.Equal(t, 2, ends)
 }
 
 // Bad security flags are usage errors found before anything connects, and
