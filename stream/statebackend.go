@@ -170,10 +170,16 @@ func (b *storeBackend[K]) setKey(k K, g int) error {
 	return nil
 }
 
+// fail abandons the current key (abort) and returns err.
 func (b *storeBackend[K]) fail(err error) error {
+	b.abort()
+	return err
+}
+
+// abort ends the callback without writing the key back.
+func (b *storeBackend[K]) abort() {
 	b.reset()
 	b.st.active = false
-	return err
 }
 
 // load decodes an entry into slot 0.
@@ -279,13 +285,13 @@ func (b *storeBackend[K]) restoreGroup(d *codec.Decoder, v byte, g int, group fu
 			return err
 		}
 		if b.loaded {
-			b.fail(nil)
+			b.abort()
 			d.Fail("key twice in group %d", g)
 			return nil
 		}
 		st.slot = 0
 		if !st.decodeSlot(d, 0, cols) {
-			b.fail(nil)
+			b.abort()
 			return nil
 		}
 		st.dirty = true
