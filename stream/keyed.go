@@ -119,6 +119,9 @@ func keyHasher[T any, K comparable](key func(T) K, h func(K) uint64) func(T) uin
 	if !t.Implements(stableHasherType) {
 		switch t.Kind() {
 		case reflect.Int, reflect.Int64, reflect.Uint, reflect.Uint64, reflect.Uintptr:
+			if t.Size() != 8 {
+				break // a 32-bit int: StableHash's
+			}
 			return func(v T) uint64 {
 				k := key(v)
 				return mix64(*(*uint64)(unsafe.Pointer(&k)))

@@ -111,6 +111,12 @@ func StableHash[K comparable]() (func(K) uint64, error) {
 	case reflect.String:
 		return func(k K) uint64 { return hashString(*(*string)(unsafe.Pointer(&k))) }, nil
 	case reflect.Int, reflect.Int64, reflect.Uint, reflect.Uint64, reflect.Uintptr:
+		if t.Size() == 4 { // int, uint, uintptr on 32-bit platforms: as the 64-bit value
+			if t.Kind() == reflect.Int {
+				return func(k K) uint64 { return mix64(uint64(int64(*(*int32)(unsafe.Pointer(&k))))) }, nil
+			}
+			return func(k K) uint64 { return mix64(uint64(*(*uint32)(unsafe.Pointer(&k)))) }, nil
+		}
 		return func(k K) uint64 { return mix64(*(*uint64)(unsafe.Pointer(&k))) }, nil
 	case reflect.Int32, reflect.Uint32:
 		return func(k K) uint64 { return mix64(uint64(*(*uint32)(unsafe.Pointer(&k)))) }, nil
@@ -140,7 +146,10 @@ func layoutHash(t reflect.Type) (func(p unsafe.Pointer, h uint64) uint64, error)
 	case reflect.Int32, reflect.Uint32:
 		return word(func(p unsafe.Pointer) uint64 { return uint64(*(*uint32)(p)) }), nil
 	case reflect.Int, reflect.Int64, reflect.Uint, reflect.Uint64, reflect.Uintptr:
-		if t.Size() == 4 {
+		if t.Size() == 4 { // int, uint, uintptr on 32-bit platforms: as the 64-bit value
+			if t.Kind() == reflect.Int {
+				return word(func(p unsafe.Pointer) uint64 { return uint64(int64(*(*int32)(p))) }), nil
+			}
 			return word(func(p unsafe.Pointer) uint64 { return uint64(*(*uint32)(p)) }), nil
 		}
 		return word(func(p unsafe.Pointer) uint64 { return *(*uint64)(p) }), nil

@@ -261,3 +261,45 @@ func TestKeyGroupIsTheStableHashsGroup(t *testing.T) {
 		check(t, func(v int64) int { return g(pair{v, -v}) }, func(v int64) uint64 { return h(pair{v, -v}) }, keys)
 	})
 }
+
+// TestStableHashOfIntIsItsValues: int, uint and uintptr keys hash as the
+// 64-bit integers of the same value, whatever the platform's word size, so
+// a key's group is the same on every platform.
+func TestStableHashOfIntIsItsValues(t *testing.T) {
+	t.Parallel()
+	hi, err := stream.StableHash[int]()
+	require.NoError(t, err)
+	hi64, err := stream.StableHash[int64]()
+	require.NoError(t, err)
+	hu, err := stream.StableHash[uint]()
+	require.NoError(t, err)
+	hp, err := stream.StableHash[uintptr]()
+	require.NoError(t, err)
+	hu64, err := stream.StableHash[uint64]()
+	require.NoError(t, err)
+	for _, v := range []int{0, 1, -1, 42, -123456, math.MaxInt32, math.MinInt32} {
+		assert.Equal(t, hi64(int64(v)), hi(v), "int %d", v)
+		p := stream.New()
+		k := stream.KeyBy(stream.From(p, stream.Slice([]int{v})), func(x int) int { return x })
+		assert.Equal(t, stream.KeyGroupOf(hi64(int64(v)), 128), k.KeyGroup()(v), "group of int %d", v)
+	}
+	type withInt struct {
+		A int
+		B string
+	}
+	type withInt64 struct {
+		A int64
+		B string
+	}
+	hs, err := stream.StableHash[withInt]()
+	require.NoError(t, err)
+	hs64, err := stream.StableHash[withInt64]()
+	require.NoError(t, err)
+	for _, v := range []int{0, -1, math.MinInt32, math.MaxInt32} {
+		assert.Equal(t, hs64(withInt64{int64(v), "x"}), hs(withInt{v, "x"}), "struct with int %d", v)
+	}
+	for _, v := range []uint{0, 1, 42, math.MaxUint32} {
+		assert.Equal(t, hu64(uint64(v)), hu(v), "uint %d", v)
+		assert.Equal(t, hu64(uint64(v)), hp(uintptr(v)), "uintptr %d", v)
+	}
+}
