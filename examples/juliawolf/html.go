@@ -38,13 +38,17 @@ func writeHTMLReport(path string, s *Snapshot) error {
 }
 
 func renderHTMLReport(s *Snapshot) ([]byte, error) {
-	board, err := leaderboardChart(s.Leaderboard)
-	if err != nil {
-		return nil, fmt.Errorf("leaderboard chart: %w", err)
-	}
-	series, err := windowsChart(s.Windows, s.Window)
-	if err != nil {
-		return nil, fmt.Errorf("windows chart: %w", err)
+	// Each chart is drawn twice: wide, and narrow for phones (shown below
+	// 600 px), whose text then still renders at about 12 px.
+	var board, series [2]template.HTML
+	for i, width := range []vg.Length{wideChart, narrowChart} {
+		var err error
+		if board[i], err = leaderboardChart(s.Leaderboard, width); err != nil {
+			return nil, fmt.Errorf("leaderboard chart: %w", err)
+		}
+		if series[i], err = windowsChart(s.Windows, s.Window, width); err != nil {
+			return nil, fmt.Errorf("windows chart: %w", err)
+		}
 	}
 	var buf bytes.Buffer
 	var avg, last string // the event-time rates, as in the terminal report
@@ -58,28 +62,34 @@ func renderHTMLReport(s *Snapshot) ([]byte, error) {
 			last = rate(float64(s.Windows[n-2].Events) / s.Window.Seconds())
 		}
 	}
-	err = reportPage.Execute(&buf, struct {
+	err := reportPage.Execute(&buf, struct {
 		S                  *Snapshot
-		Board, Series      template.HTML
+		Board, Series      [2]template.HTML
 		Window, B, L       string
 		Rate, LastComplete string
 	}{s, board, series, shortDuration(s.Window), shortDuration(s.MaxDelay), shortDuration(s.AllowedLateness), avg, last})
 	return buf.Bytes(), err
 }
 
+// The widths charts are drawn at, wide and for phones.
+const (
+	wideChart   = 7 * vg.Inch
+	narrowChart = 4 * vg.Inch
+)
+
 // leaderboardChart draws streams per track as horizontal bars, the leader
 // on top.
-func leaderboardChart(rows []LeaderRow) (template.HTML, error) {
+func leaderboardChart(rows []LeaderRow, width vg.Length) (template.HTML, error) {
 	if len(rows) == 0 {
 		return "", nil
 	}
-	p, err := leaderboardPlot(rows)
+	p, err := leaderboardPlot(rows, width)
 	if err != nil {
 		return "", err
 	}
 	desc := fmt.Sprintf("Horizontal bars of all-time streams for %d tracks; %s leads with %s streams.",
 		len(rows), rows[0].Title, commas(rows[0].Streams))
-	return svgOf(p, 7*vg.Inch, leaderboardHeight(len(rows)), p.Title.Text, desc)
+	return svgOf(p, width, leaderboardHeight(len(rows)), p.Title.Text, desc)
 }
 
 // sansSerif sets every text of p in Liberation Sans, which has the metrics
@@ -94,7 +104,7 @@ func sansSerif(p *plot.Plot) {
 
 func leaderboardHeight(rows int) vg.Length { return vg.Length(1.2+0.28*float64(rows)) * vg.Inch }
 
-func leaderboardPlot(rows []LeaderRow) (*plot.Plot, error) {
+func leaderboardPlot(rows []LeaderRow, width vg.Length) (*plot.Plot, error) {
 	p := plot.New()
 	sansSerif(p)
 	p.Title.Text = "Streams per track (all time)"
@@ -105,7 +115,7 @@ func leaderboardPlot(rows []LeaderRow) (*plot.Plot, error) {
 	names := make([]string, len(rows))
 	for i, r := range rows { // bottom to top: the leader goes last
 		values[len(rows)-1-i] = float64(r.Streams)
-		names[len(rows)-1-i] = cutRunes(r.Title, 24) // no padding: the labels are right-aligned to the bars
+		names[len(rows)-1-i] = cutRunes(r.Title, max(18, int(24*width/wideChart))) // no padding: right-aligned to the bars
 	}
 	bars, err := plotter.NewBarChart(values, vg.Points(14))
 	if err != nil {
@@ -121,11 +131,11 @@ func leaderboardPlot(rows []LeaderRow) (*plot.Plot, error) {
 }
 
 // windowsChart draws on-time events per window over event time.
-func windowsChart(windows []WindowRow, size time.Duration) (template.HTML, error) {
+func windowsChart(windows []WindowRow, size time.Duration, width vg.Length) (template.HTML, error) {
 	if len(windows) == 0 {
 		return "", nil
 	}
-	p, err := windowsPlot(windows, size)
+	p, err := windowsPlot(windows, size, width)
 	if err != nil {
 		return "", err
 	}
@@ -137,13 +147,16 @@ func windowsChart(windows []WindowRow, size time.Duration) (template.HTML, error
 	}
 	desc := fmt.Sprintf("Line chart of on-time events in each of %d windows of %s; the busiest starts at %s UTC with %s events.",
 		len(windows), shortDuration(size), peak.Start.UTC().Format("2006-01-02 15:04:05"), commas(peak.Events))
-	return svgOf(p, 7*vg.Inch, 3*vg.Inch, p.Title.Text, desc)
+	return svgOf(p, width, 3*vg.Inch, p.Title.Text, desc)
 }
 
-func windowsPlot(windows []WindowRow, size time.Duration) (*plot.Plot, error) {
+func windowsPlot(windows []WindowRow, size time.Duration, width vg.Length) (*plot.Plot, error) {
 	p := plot.New()
 	sansSerif(p)
 	p.Title.Text = fmt.Sprintf("On-time events per %s window (event time, UTC)", shortDuration(size))
+	if width < wideChart {
+		p.Title.Text = fmt.Sprintf("On-time events per %s window (UTC)", shortDuration(size))
+	}
 	p.Y.Label.Text = "events"
 	p.Y.Min = 0
 	format := "15:04"
@@ -152,7 +165,7 @@ func windowsPlot(windows []WindowRow, size time.Duration) (*plot.Plot, error) {
 	} else if size < time.Minute {
 		format = "15:04:05"
 	}
-	p.X.Tick.Marker = plot.TimeTicks{Format: format, Ticker: timeTicker{}}
+	p.X.Tick.Marker = plot.TimeTicks{Format: format, Ticker: timeTicker{max: int(8 * width / wideChart)}}
 	pts := make(plotter.XYs, len(windows))
 	for i, w := range windows {
 		pts[i].X = float64(w.Start.UnixNano()) / 1e9
@@ -172,16 +185,16 @@ func windowsPlot(windows []WindowRow, size time.Duration) (*plot.Plot, error) {
 }
 
 // timeTicker puts ticks on round times (epoch seconds): the smallest step of
-// a 1-2-5-ish clock series that gives at most eight labels.
-type timeTicker struct{}
+// a 1-2-5-ish clock series that gives at most max labels.
+type timeTicker struct{ max int }
 
 var tickSteps = []float64{1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400, 7 * 86400, 30 * 86400, 365 * 86400}
 
 // Ticks implements plot.Ticker.
-func (timeTicker) Ticks(lo, hi float64) []plot.Tick {
+func (tt timeTicker) Ticks(lo, hi float64) []plot.Tick {
 	step := tickSteps[len(tickSteps)-1]
 	for _, s := range tickSteps {
-		if (hi-lo)/s <= 8 {
+		if (hi-lo)/s <= float64(tt.max) {
 			step = s
 			break
 		}
@@ -259,6 +272,8 @@ th:nth-child(2), td:nth-child(2), th:nth-child(3), td:nth-child(3) { text-align:
 td:nth-child(2) { white-space: normal; min-width: 9rem; }
 figure { margin: 1rem 0; }
 svg { display: block; width: 100%; height: auto; color: var(--fg); }
+.narrow { display: none; }
+@media (max-width: 600px) { .wide { display: none; } .narrow { display: block; } }
 svg text { font-family: "Liberation Sans", Arial, Helvetica, sans-serif !important; fill: currentColor; }
 </style>
 </head>
@@ -280,7 +295,7 @@ svg text { font-family: "Liberation Sans", Arial, Helvetica, sans-serif !importa
 </div>
 
 <h2>Track leaderboard (all time)</h2>
-{{with .Board}}<figure>{{.}}</figure>{{end}}
+{{with index .Board 0}}<figure><div class="wide">{{.}}</div><div class="narrow">{{index $.Board 1}}</div></figure>{{end}}
 <div class="scroll">
 <table>
 <tr><th>#</th><th>track</th><th>top platform</th><th>streams</th><th>complete</th><th>listeners</th><th>duration</th><th>p50 listen</th><th>p95 listen</th></tr>
@@ -290,7 +305,7 @@ svg text { font-family: "Liberation Sans", Arial, Helvetica, sans-serif !importa
 <p class="sub">p50 and p95 listen times are from a quantile sketch: within 1 % of the listen time at that rank, never outside the shortest and longest play.</p>
 
 <h2>Events per window</h2>
-{{with .Series}}<figure>{{.}}</figure>{{end}}
+{{with index .Series 0}}<figure><div class="wide">{{.}}</div><div class="narrow">{{index $.Series 1}}</div></figure>{{end}}
 </body>
 </html>
 `))

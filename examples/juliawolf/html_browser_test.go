@@ -24,7 +24,10 @@ var sc = document.querySelector('.scroll');
 document.title = JSON.stringify({
   inner: window.innerWidth,
   page: document.documentElement.scrollWidth,
-  svgs: [].map.call(document.querySelectorAll('svg'), function (e) { return e.getBoundingClientRect().width; }),
+  svgs: [].filter.call(document.querySelectorAll('svg'), function (e) { return e.getBoundingClientRect().width > 0; })
+    .map(function (e) { return e.getBoundingClientRect().width; }),
+  textPx: Math.min.apply(null, [].map.call(document.querySelectorAll('svg text'), function (e) { return e.getBoundingClientRect().height; })
+    .filter(function (h) { return h > 0; })),
   content: document.body.clientWidth,
   scroll: sc.scrollWidth, scrollClient: sc.clientWidth,
   chartFont: getComputedStyle(document.querySelector('svg text')).fontFamily,
@@ -35,6 +38,7 @@ document.title = JSON.stringify({
 type pageLayout struct {
 	Inner, Page, Content, Scroll, ScrollClient float64
 	Svgs                                       []float64
+	TextPx                                     float64 // the smallest chart text shown, px
 	ChartFont                                  string
 	Bg                                         string
 }
@@ -42,7 +46,7 @@ type pageLayout struct {
 // TestHTMLReportInChromium lays the report page out in headless Chromium at
 // 1280 and 390 px (light and dark): the charts fill the content width, the
 // page never scrolls sideways, the table does on a phone, the chart text is
-// sans-serif and the dark theme applies. It also takes the screenshots. It
+// sans-serif and readable on a phone (narrow charts below 600 px) and the dark theme applies. It also takes the screenshots. It
 // is skipped when chromium is not on PATH.
 func TestHTMLReportInChromium(t *testing.T) {
 	t.Parallel()
@@ -101,6 +105,10 @@ func TestHTMLReportInChromium(t *testing.T) {
 			assert.Greater(t, l.Svgs[0], 800.0, "charts grow with a wide page (were 672 px)")
 		} else {
 			assert.Greater(t, l.Scroll, l.ScrollClient, "the table scrolls sideways on a phone")
+			// The narrow charts show: scaled to a 390 px phone's 358 px of
+			// content, their smallest text measures at least 10 px (the
+			// wide charts' would be about 8).
+			assert.GreaterOrEqual(t, l.TextPx*358/l.Svgs[0], 10.0, "chart text readable at 390 px")
 		}
 		if tc.dark {
 			assert.Equal(t, "rgb(23, 19, 26)", l.Bg, "prefers-color-scheme: dark")

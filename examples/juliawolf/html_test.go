@@ -20,16 +20,17 @@ func TestHTMLReport(t *testing.T) {
 	require.NoError(t, err)
 	page := string(data)
 	assert.True(t, strings.HasPrefix(page, "<!DOCTYPE html>"))
-	assert.Equal(t, 2, strings.Count(page, "<svg "), "two inline charts")
-	assert.Equal(t, 2, strings.Count(page, "</svg>"))
+	assert.Equal(t, 4, strings.Count(page, "<svg "), "two inline charts, each wide and narrow")
+	assert.Equal(t, 4, strings.Count(page, "</svg>"))
+	assert.Equal(t, 2, strings.Count(page, `<div class="narrow"><svg `), "narrow charts for phones")
 	assert.NotContains(t, page, "<?xml", "the SVG prelude is dropped inside HTML")
 	for _, title := range []string{"In My Room", "Kill You Off", "Hinge Boy"} {
 		assert.GreaterOrEqual(t, strings.Count(page, title), 2, "%s in the chart and the table", title)
 	}
 	assert.Contains(t, page, "On-time events per 60s window")
 	// Responsive, accessible charts and the dark theme.
-	assert.Equal(t, 2, strings.Count(page, `width="100%" role="img"><title>`), "each chart scales and has a title")
-	assert.Equal(t, 2, strings.Count(page, "<desc>"), "and a description")
+	assert.Equal(t, 4, strings.Count(page, `width="100%" role="img"><title>`), "each chart scales and has a title")
+	assert.Equal(t, 4, strings.Count(page, "<desc>"), "and a description")
 	assert.NotRegexp(t, `<svg[^>]* (width|height)="[0-9.]+pt"`, page, "no fixed chart size")
 	assert.NotContains(t, page, "Liberation Serif", "sans-serif chart text")
 	assert.Contains(t, page, "@media (prefers-color-scheme: dark)")

@@ -134,6 +134,21 @@ func TestTypedCodecs(t *testing.T) {
 	assert.Equal(t, h.Estimate(), got.Estimate(), "BinaryMarshaler types use their own encoding")
 	got = roundTrip(t, codec.Binary[sketch.HLL](), *h)
 	assert.Equal(t, h.Estimate(), got.Estimate())
+	// A pointer to a BinaryMarshaler (a pointer accumulator) uses its
+	// encoding too, nil included; gob would fail on such a type.
+	ptr := codec.For[*sketch.HLL]()
+	back := roundTrip(t, ptr, h)
+	require.NotNil(t, back)
+	assert.NotSame(t, h, back)
+	assert.Equal(t, h.Estimate(), back.Estimate())
+	assert.Nil(t, roundTrip(t, ptr, (*sketch.HLL)(nil)))
+	var pe, ve codec.Encoder
+	ptr.Append(&pe, h)
+	codec.For[sketch.HLL]().Append(&ve, *h)
+	assert.Equal(t, ve.Len()+1, pe.Len(), "one presence byte more than the value's encoding")
+	d0 := codec.NewDecoder([]byte{1, 2, 0xff, 0xff}, "x")
+	ptr.Decode(d0)
+	assert.ErrorIs(t, d0.Err(), codec.ErrCorrupt, "bad sketch bytes are corrupt state")
 
 	// The built-in codecs are compact: a small int64 is one byte, where gob
 	// spends a type description on every value.

@@ -107,8 +107,10 @@ func Gob[T any]() Codec[T] {
 
 // For returns a codec for T: the built-in one for string, []byte, int,
 // int64, uint64, float64 and bool, [Binary] if *T implements
-// encoding.BinaryMarshaler and encoding.BinaryUnmarshaler, and [Gob]
-// otherwise.
+// encoding.BinaryMarshaler and encoding.BinaryUnmarshaler, a pointer codec
+// if T is a pointer type implementing both (a presence byte, then the
+// pointee's MarshalBinary bytes: pointer accumulators such as
+// *MyStats), and [Gob] otherwise.
 func For[T any]() Codec[T] {
 	var zero T
 	var c any
@@ -134,17 +136,53 @@ func For[T any]() Codec[T] {
 		}); ok && reflect.TypeFor[T]().Kind() != reflect.Interface {
 			return binaryOf[T]()
 		}
+		if _, ok := any(zero).(bm); ok && reflect.TypeFor[T]().Kind() == reflect.Pointer {
+			return pointerOf[T]()
+		}
 		return Gob[T]()
 	}
 	return c.(Codec[T])
 }
 
+type bm = interface {
+	encoding.BinaryMarshaler
+	encoding.BinaryUnmarshaler
+}
+
+// pointerOf is the codec of a pointer type T whose values marshal
+// themselves: false for nil, else true and the bytes.
+func pointerOf[T any]() Codec[T] {
+	elem := reflect.TypeFor[T]().Elem()
+	return Of(func(e *Encoder, v T) {
+		if reflect.ValueOf(v).IsNil() {
+			e.Bool(false)
+			return
+		}
+		b, err := any(v).(bm).MarshalBinary()
+		if err != nil {
+			panic("codec: MarshalBinary: " + err.Error())
+		}
+		e.Bool(true)
+		e.Bytes(b)
+	}, func(d *Decoder) T {
+		var v T
+		if !d.Bool() {
+			return v
+		}
+		b := d.Bytes()
+		if d.Err() != nil {
+			return v
+		}
+		v = reflect.New(elem).Interface().(T)
+		if err := any(v).(bm).UnmarshalBinary(b); err != nil {
+			d.Fail("%v", err)
+		}
+		return v
+	})
+}
+
 // binaryOf is Binary for a T known, at run time, to qualify.
 func binaryOf[T any]() Codec[T] {
-	type bm = interface {
-		encoding.BinaryMarshaler
-		encoding.BinaryUnmarshaler
-	}
 	return Of(func(e *Encoder, v T) {
 		b, err := any(&v).(bm).MarshalBinary()
 		if err != nil {
