@@ -210,6 +210,7 @@
 //	CheckpointListener   yes     yes       yes    after each checkpoint is stored
 //	TimerHandler         -       yes       -      when a processing-time timer is due
 //	Drainer              -       yes       -      when the input runs dry, before barriers and idleness, at the end
+//	WatermarkDue         -       yes       -      read at every watermark: ProcessWatermark is skipped below its due time
 //	WatermarkSink        -       -         yes    when the sink's input watermark advances
 //	Syncer               -       -         yes    at every barrier (unless Committer) and at the end
 //	Finisher             -       -         yes    once at the end of the input

@@ -584,6 +584,19 @@ type watermarkDue interface {
 	watermarkDue() (due, passed *Time)
 }
 
+// WatermarkDue is an optional interface of an [Operator] whose
+// ProcessWatermark(w) does nothing while w is below *due except raise
+// *passed to w, as the runtime's keyed process operator does below its
+// earliest timer (the window operators: below their earliest window's due
+// time). The runtime may then skip such calls, raising *passed itself and
+// forwarding w lazily (before the operator's next output, and at the end
+// of the batch of input it is handling); it reads both on every watermark,
+// so the operator keeps them current. The pointers stay valid for the
+// operator's life; nil pointers mean every watermark needs the call.
+type WatermarkDue interface {
+	WatermarkDue() (due, passed *Time)
+}
+
 // emitWatermarked takes a run of records with the watermarks between them
 // (see watermarkedInlet). For an operator with a watermarkDue the watermarks
 // that fire nothing are only recorded (the operator's Context sees each),
@@ -593,8 +606,13 @@ type watermarkDue interface {
 // each watermark as by ctrl.
 func (n *opNode[In, Out]) emitWatermarked(rs []Record[In], marks []mark) error {
 	var due, passed *Time
-	if wd, ok := n.op.(watermarkDue); ok && len(n.sideCtrls) == 0 {
-		due, passed = wd.watermarkDue()
+	if len(n.sideCtrls) == 0 {
+		switch wd := n.op.(type) {
+		case watermarkDue:
+			due, passed = wd.watermarkDue()
+		case WatermarkDue:
+			due, passed = wd.WatermarkDue()
+		}
 	}
 	if due == nil {
 		return splitMarked[In](n, rs, marks)

@@ -201,6 +201,8 @@ type op[K comparable, T, Acc, Out any] struct {
 	earlyDue   time.Time
 	procArmed  bool
 	procAt     stream.Time
+	procDue    stream.Time // MaxTime: what WatermarkDue returns for processing-time windows
+	procPassed stream.Time // the watermark WatermarkDue lets the runtime raise for them
 
 	restoring     bool           // key groups are being restored: Open finishes
 	groupSnaps    map[int][]byte // the current checkpoint's groups not handed out yet
@@ -211,6 +213,7 @@ var _ stream.Operator[int, Result[int, int64]] = (*op[int, int, int64, int64])(n
 var _ stream.Opener = (*op[int, int, int64, int64])(nil)
 var _ stream.TimerHandler[Result[int, int64]] = (*op[int, int, int64, int64])(nil)
 var _ stream.KeyGroupSnapshotter = (*op[int, int, int64, int64])(nil)
+var _ stream.WatermarkDue = (*op[int, int, int64, int64])(nil)
 
 // init resets the operator to no windows, making its store on first use.
 func (o *op[K, T, Acc, Out]) init() {
@@ -284,6 +287,18 @@ func (o *op[K, T, Acc, Out]) ProcessWatermark(w stream.Time, out stream.Emitter[
 		return nil
 	}
 	return o.advance(w, out)
+}
+
+// WatermarkDue lets the runtime skip the watermarks that fire nothing
+// (see [stream.WatermarkDue]): below nextDue, ProcessWatermark only raises
+// wm. Processing-time windows react to the end of input only, and their wm
+// follows the clock: the runtime raises a field nothing reads.
+func (o *op[K, T, Acc, Out]) WatermarkDue() (due, passed *stream.Time) {
+	if o.a.proc {
+		o.procDue = stream.MaxTime
+		return &o.procDue, &o.procPassed
+	}
+	return &o.nextDue, &o.wm
 }
 
 // OnTimer fires processing-time windows and EarlyInterval updates.
