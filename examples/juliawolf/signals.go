@@ -49,35 +49,5 @@ func (e *stoppedError) exitCode() int {
 // function it returns ends the watch, waits for what stop started, and
 // returns the first signal, or nil if none came.
 func watchSignals(sigs <-chan os.Signal, stop func(*sync.WaitGroup), cancel context.CancelFunc) (end func() os.Signal) {
-	if sigs == nil {
-		return func() os.Signal { return nil }
-	}
-	var (
-		first    os.Signal
-		started  sync.WaitGroup // what stop started
-		done     = make(chan struct{})
-		finished = make(chan struct{})
-	)
-	go func() {
-		defer close(finished)
-		for {
-			select {
-			case s := <-sigs:
-				if first == nil {
-					first = s
-					stop(&started)
-				} else {
-					cancel()
-				}
-			case <-done:
-				return
-			}
-		}
-	}()
-	return func() os.Signal {
-		close(done)
-		<-finished
-		started.Wait()
-		return first
-	}
+	return signals.Watch(sigs, stop, cancel)
 }
