@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/brook-streams/brook/internal/signals"
 	"github.com/brook-streams/brook/stream"
 )
 
@@ -36,7 +37,7 @@ func main() {
 	// SIGINT and SIGTERM stop the run (with a final checkpoint under
 	// -checkpoint-dir); see stoppedError.
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, stopSignals...)
+	signal.Notify(sigs, signals.Stop...)
 	os.Exit(runWithSignals(context.Background(), sigs, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/brook-streams/brook/internal/signals"
 	"github.com/brook-streams/brook/sketch"
 	"github.com/brook-streams/brook/stream"
 	"github.com/brook-streams/brook/stream/jsonl"
@@ -97,7 +98,7 @@ func runPipeline(ctx context.Context, p *stream.Pipeline, cfg Config) error {
 	if cfg.Checkpoints != nil {
 		stop = func(wg *sync.WaitGroup) { wg.Go(func() { _ = p.Stop(context.WithoutCancel(ctx)) }) }
 	}
-	end := watchSignals(cfg.Signals, stop, cancel)
+	end := signals.Watch(cfg.Signals, stop, cancel)
 	err := p.Run(ctx)
 	if sig := end(); sig != nil && (err == nil || errors.Is(err, context.Canceled)) {
 		return &stoppedError{sig: sig, savepoint: err == nil && cfg.Checkpoints != nil}

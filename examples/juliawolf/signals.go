@@ -1,19 +1,11 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"sync"
 
 	"github.com/brook-streams/brook/internal/signals"
 )
-
-// stopSignals stop a run: SIGINT (Ctrl-C) and SIGTERM alike.
-var stopSignals = signals.Stop
-
-// signalName names a signal in messages.
-var signalName = signals.Name
 
 // stoppedError is how a run that a signal stopped ends. With
 // -checkpoint-dir the first signal stops the pipeline with a savepoint
@@ -27,7 +19,7 @@ type stoppedError struct {
 }
 
 func (e *stoppedError) Error() string {
-	name := signalName(e.sig)
+	name := signals.Name(e.sig)
 	switch {
 	case e.dir == "":
 		return fmt.Sprintf("stopped by %s (without -checkpoint-dir there is nothing to resume)", name)
@@ -42,12 +34,4 @@ func (e *stoppedError) Error() string {
 // signal ended.
 func (e *stoppedError) exitCode() int {
 	return signals.ExitCode(e.sig, exitRun)
-}
-
-// watchSignals acts on the signals arriving on sigs while a pipeline runs:
-// the first calls stop (which must not block), any later one cancel. The
-// function it returns ends the watch, waits for what stop started, and
-// returns the first signal, or nil if none came.
-func watchSignals(sigs <-chan os.Signal, stop func(*sync.WaitGroup), cancel context.CancelFunc) (end func() os.Signal) {
-	return signals.Watch(sigs, stop, cancel)
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brook-streams/brook/internal/signals"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -56,8 +57,8 @@ func TestSignalStopsWithSavepoint(t *testing.T) {
 	runBinary(t, bin, append(base, "-parallel", "2", "-json", p("want.json"), "-dump", p("want.dump"))...)
 
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
-		t.Run(signalName(sig), func(t *testing.T) {
-			ck, snap, dump := p("ck-"+signalName(sig)), p("got-"+signalName(sig)+".json"), p("got-"+signalName(sig)+".dump")
+		t.Run(signals.Name(sig), func(t *testing.T) {
+			ck, snap, dump := p("ck-"+signals.Name(sig)), p("got-"+signals.Name(sig)+".json"), p("got-"+signals.Name(sig)+".dump")
 			args := append(base, "-json", snap, "-dump", dump, "-checkpoint-dir", ck, "-checkpoint-interval", "20ms")
 			cmd := exec.Command(bin, append(args, "-parallel", "2")...)
 			var stderr bytes.Buffer
@@ -81,7 +82,7 @@ func TestSignalStopsWithSavepoint(t *testing.T) {
 			var ee *exec.ExitError
 			require.True(t, errors.As(err, &ee), "the stopped run must fail: %v: %s", err, stderr.String())
 			assert.Equal(t, 128+int(sig), ee.ExitCode(), stderr.String())
-			assert.Equal(t, "juliawolf: stopped by "+signalName(sig)+" with a checkpoint in "+ck+": run the same command again to resume\n", stderr.String())
+			assert.Equal(t, "juliawolf: stopped by "+signals.Name(sig)+" with a checkpoint in "+ck+": run the same command again to resume\n", stderr.String())
 			assert.NoFileExists(t, snap, "a stopped run writes no snapshot")
 			stoppedAt := latestCheckpoint(ck)
 			require.Positive(t, stoppedAt)
