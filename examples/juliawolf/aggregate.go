@@ -147,9 +147,6 @@ func (s *Snapshot) Finish(window time.Duration) {
 	}
 }
 
-// nsTime converts nanoseconds since the Unix epoch to a UTC time.
-func nsTime(ns int64) time.Time { return time.Unix(0, ns).UTC() }
-
 // quantileMs returns the q-quantile of a sketch of milliseconds, rounded to
 // a whole millisecond; 0 for an empty sketch. The sketch's estimate of a
 // value near the int64 limit may lie above it (by its relative accuracy):

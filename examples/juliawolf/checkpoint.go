@@ -1,22 +1,14 @@
 package main
 
 import (
-	"bytes"
-	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/brook-streams/brook/sketch"
-	"github.com/brook-streams/brook/stream"
 	"github.com/brook-streams/brook/stream/codec"
 )
 
@@ -126,118 +118,23 @@ func readHLL(d *codec.Decoder, h *sketch.HLL) {
 	}
 }
 
-const boardStateVersion = 1
-
-// Snapshot implements stream.Snapshotter: the late count, the all-time
-// figures per track and of listeners, the closed windows' rows and the
-// open windows' latest results per track.
-func (b *boardSink) Snapshot() ([]byte, error) {
+// MarshalBinary implements encoding.BinaryMarshaler: the checkpoint form
+// of TrackStats (codec.For: in the windows' and the leaderboard's state).
+func (s *TrackStats) MarshalBinary() ([]byte, error) {
 	e := codec.NewEncoder(nil)
-	e.Byte(boardStateVersion)
-	e.Int(b.late)
-	e.Uint(uint64(len(b.tracks)))
-	for i := range b.tracks {
-		if err := appendTrackStats(e, &b.tracks[i]); err != nil {
-			return nil, err
-		}
-	}
-	if err := appendHLL(e, &b.users); err != nil {
-		return nil, err
-	}
-	e.Uint(uint64(len(b.windows)))
-	for _, w := range b.windows {
-		e.Int(w.Start.UnixNano())
-		e.Int(w.End.UnixNano())
-		e.Int(w.Events)
-		e.Uint(w.UniqueListeners)
-		e.String(w.TopTrack)
-	}
-	starts := make([]stream.Time, 0, len(b.open))
-	for s := range b.open {
-		starts = append(starts, s)
-	}
-	slices.Sort(starts)
-	e.Uint(uint64(len(starts)))
-	for _, s := range starts {
-		w := b.open[s]
-		e.Int(int64(w.start))
-		e.Int(int64(w.end))
-		tracks := make([]int, 0, len(w.perTrack))
-		for t := range w.perTrack {
-			tracks = append(tracks, t)
-		}
-		slices.Sort(tracks)
-		e.Uint(uint64(len(tracks)))
-		for _, t := range tracks {
-			e.Uint(uint64(t))
-			if err := appendTrackStats(e, w.perTrack[t]); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return e.Data(), nil
+	err := appendTrackStats(e, s)
+	return e.Data(), err
 }
 
-// Restore implements stream.Snapshotter.
-func (b *boardSink) Restore(state []byte) error {
-	d := codec.NewDecoder(state, "leaderboard")
-	d.Version(boardStateVersion)
-	late := nonNegative(d)
-	if n := d.Count(); d.Err() == nil && n != b.cat.Len() {
-		d.Fail("%d tracks, the catalog has %d", n, b.cat.Len())
-	}
-	tracks := make([]TrackStats, b.cat.Len())
-	for i := range tracks {
-		if d.Err() != nil {
-			break
-		}
-		readTrackStats(d, &tracks[i])
-	}
-	var users sketch.HLL
-	readHLL(d, &users)
-	var windows []WindowRow
-	for range d.Count() {
-		row := WindowRow{Start: nsTime(d.Int()), End: nsTime(d.Int()), Events: nonNegative(d), UniqueListeners: d.Uint(), TopTrack: d.String()}
-		if d.Err() != nil {
-			break
-		}
-		windows = append(windows, row)
-	}
-	open := map[stream.Time]*boardWindow{}
-	for range d.Count() {
-		w := &boardWindow{start: stream.Time(d.Int()), end: stream.Time(d.Int()), perTrack: map[int]*TrackStats{}}
-		if d.Err() == nil && w.start >= w.end {
-			d.Fail("window [%d,%d)", w.start, w.end)
-		}
-		if _, dup := open[w.start]; d.Err() == nil && dup {
-			d.Fail("window at %d twice", w.start)
-		}
-		for range d.Count() {
-			t := d.Uint()
-			if d.Err() == nil && t >= uint64(b.cat.Len()) {
-				d.Fail("track %d, the catalog has %d", t, b.cat.Len())
-			}
-			st := &TrackStats{}
-			readTrackStats(d, st)
-			if d.Err() != nil {
-				break
-			}
-			w.perTrack[int(t)] = st
-		}
-		if d.Err() != nil {
-			break
-		}
-		open[w.start] = w
-	}
-	if err := d.Finish(); err != nil {
-		return err
-	}
-	b.late, b.tracks, b.users, b.windows, b.open = late, tracks, users, windows, open
-	return nil
+// UnmarshalBinary implements encoding.BinaryUnmarshaler.
+func (s *TrackStats) UnmarshalBinary(b []byte) error {
+	d := codec.NewDecoder(b, "track stats")
+	readTrackStats(d, s)
+	return d.Finish()
 }
 
 // runKeyFile is the file in a checkpoint directory that says which run its
-// checkpoints belong to.
+// checkpoints belong to (stream.OpenRunDir).
 const runKeyFile = "juliawolf-run.json"
 
 // runKey is everything a run's checkpointed state depends on. A run
@@ -286,122 +183,4 @@ func newRunKey(o options, cat *Catalog, in fs.FileInfo) (runKey, error) {
 	}
 	k.DeadLetter, k.Dump = abs(o.deadLetter), abs(o.dump)
 	return k, err
-}
-
-// diff names the first setting in which k and o differ, or "".
-func (k runKey) diff(o runKey) string {
-	a, b := map[string]any{}, map[string]any{}
-	ja, _ := json.Marshal(k)
-	jb, _ := json.Marshal(o)
-	_ = json.Unmarshal(ja, &a)
-	_ = json.Unmarshal(jb, &b)
-	names := make([]string, 0, len(a)+len(b))
-	for n := range a {
-		names = append(names, n)
-	}
-	for n := range b {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for _, n := range slices.Compact(names) {
-		if fmt.Sprint(a[n]) != fmt.Sprint(b[n]) {
-			return fmt.Sprintf("%s: %v, now %v", n, cmp.Or(fmt.Sprint(a[n]), "none"), cmp.Or(fmt.Sprint(b[n]), "none"))
-		}
-	}
-	return ""
-}
-
-// checkRunKey makes sure the checkpoints in dir belong to a run with key k.
-func checkRunKey(dir string, k runKey) error {
-	data, err := os.ReadFile(filepath.Join(dir, runKeyFile))
-	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("-checkpoint-dir %s holds checkpoints but no %s: remove them or use another directory", dir, runKeyFile)
-	}
-	if err != nil {
-		return err
-	}
-	var saved runKey
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&saved); err != nil {
-		return fmt.Errorf("-checkpoint-dir %s: %s: %w", dir, runKeyFile, err)
-	}
-	if d := saved.diff(k); d != "" {
-		return fmt.Errorf("-checkpoint-dir %s holds checkpoints of another run (%s): remove them or use another directory", dir, d)
-	}
-	return nil
-}
-
-// writeRunKey records k in dir, atomically, for a run that starts afresh:
-// in a new temporary file (os.CreateTemp: a name nobody planted, opened
-// with O_EXCL, so no symlink is followed), fsynced, then renamed.
-func writeRunKey(dir string, k runKey) error {
-	data, err := json.MarshalIndent(k, "", "  ")
-	if err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, runKeyTemp)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = os.Remove(f.Name()) }() // after the rename, nothing to remove
-	_, err = f.Write(append(data, '\n'))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), filepath.Join(dir, runKeyFile))
-}
-
-// runKeyTemp is the pattern of writeRunKey's temporary files.
-const runKeyTemp = ".juliawolf-run-*.tmp"
-
-// clearTemporaries removes the temporary files a killed run left in dir:
-// stream.DirStore's (.tmp-ckpt-*) and writeRunKey's. Nothing else uses
-// them: a directory serves one run at a time.
-func clearTemporaries(dir string) error {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		n := e.Name()
-		if ok, _ := filepath.Match(runKeyTemp, n); ok || strings.HasPrefix(n, ".tmp-ckpt-") {
-			if err := os.Remove(filepath.Join(dir, n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// clearCheckpoints removes a finished run's checkpoints (the files
-// stream.DirStore writes, ckpt-*.bin and its temporaries) and its run key,
-// so the next run with the directory starts afresh. Other files are left
-// alone.
-func clearCheckpoints(dir string) error {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return err
-	}
-	// The run key goes last: a directory with checkpoints and no key is
-	// refused, one with a key and fewer checkpoints resumes an older one.
-	var names []string
-	for _, e := range entries {
-		n := e.Name()
-		if (strings.HasPrefix(n, "ckpt-") && strings.HasSuffix(n, ".bin")) || strings.HasPrefix(n, ".tmp-ckpt-") {
-			names = append(names, n)
-		}
-	}
-	for _, n := range append(names, runKeyFile) {
-		if err := os.Remove(filepath.Join(dir, n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-	}
-	return nil
 }

@@ -101,7 +101,7 @@ func TestCheckpointFlagErrors(t *testing.T) {
 		{"negative interval", []string{"-checkpoint-interval", "-1s"}, "-checkpoint-interval must be positive, got -1s"},
 		{"standard input", []string{"-input", "-", "-checkpoint-dir", dir}, "-checkpoint-dir cannot be used with -input - (standard input cannot be read again from a checkpoint)"},
 		{"checkpoints of an unknown run", []string{"-checkpoint-dir", orphan}, "-checkpoint-dir " + orphan + " holds checkpoints but no " + runKeyFile + ": remove them or use another directory"},
-		{"a damaged run key", []string{"-checkpoint-dir", badKey}, "-checkpoint-dir " + badKey + ": " + runKeyFile + ": json: cannot unmarshal number"},
+		{"a damaged run key", []string{"-checkpoint-dir", badKey}, "-checkpoint-dir: " + badKey + ": " + runKeyFile + ": json: cannot unmarshal number"},
 		{"a file, not a directory", []string{"-checkpoint-dir", file}, "-checkpoint-dir: mkdir " + file + ": not a directory"},
 	}
 	for _, tc := range tests {
@@ -156,7 +156,7 @@ func TestCheckpointDirIgnoresPlantedFiles(t *testing.T) {
 	require.NoError(t, os.Mkdir(ck, 0o755))
 	victim := filepath.Join(dir, "victim")
 	require.NoError(t, os.WriteFile(victim, []byte("precious\n"), 0o644))
-	for _, name := range []string{"." + runKeyFile + ".tmp", ".juliawolf-run-123.tmp", ".tmp-ckpt-456"} {
+	for _, name := range []string{"." + runKeyFile + ".tmp", ".juliawolf-run.json-123.tmp", ".tmp-ckpt-456"} {
 		require.NoError(t, os.Symlink(victim, filepath.Join(ck, name)))
 	}
 	stale := filepath.Join(ck, ".tmp-ckpt-789")

@@ -150,39 +150,20 @@ func runWithSignals(ctx context.Context, sigs <-chan os.Signal, args []string, s
 	}
 }
 
-// openCheckpoints opens the checkpoint store of -checkpoint-dir. If it
-// holds a checkpoint, that is returned, after making sure it belongs to a
-// run with the same input, catalog and settings; otherwise the directory
-// is marked as this run's.
-func openCheckpoints(ctx context.Context, o options, cat *Catalog, in fs.FileInfo) (*stream.DirStore, *stream.Checkpoint, error) {
-	store, err := stream.NewDirStore(o.checkpointDir)
-	if err == nil {
-		err = clearTemporaries(o.checkpointDir)
-	}
-	if err != nil {
-		return nil, nil, usagef("-checkpoint-dir: %v", err)
-	}
-	latest, err := store.Latest(ctx)
-	if err != nil {
-		return nil, nil, usagef("-checkpoint-dir: %v", err)
-	}
+// openCheckpoints opens -checkpoint-dir for this run: its checkpoint, if
+// it holds one of a run with the same input, catalog and settings; an
+// error if it holds another run's.
+func openCheckpoints(ctx context.Context, o options, cat *Catalog, in fs.FileInfo) (*stream.RunDir, *stream.Checkpoint, error) {
 	key, err := newRunKey(o, cat, in)
 	if err != nil {
 		return nil, nil, usageError{err}
 	}
-	if latest != nil {
-		if err := checkRunKey(o.checkpointDir, key); err != nil {
-			return nil, nil, usageError{err}
-		}
-		return store, latest, nil
+	dir, latest, err := stream.OpenRunDir(ctx, o.checkpointDir, runKeyFile, key)
+	if errors.Is(err, stream.ErrOtherRun) {
+		return nil, nil, usagef("-checkpoint-dir %v: remove them or use another directory", err)
 	}
-	// No intact checkpoint: start afresh, without the torn or corrupt
-	// files a crash may have left (their ids would outrank new ones).
-	if err := clearCheckpoints(o.checkpointDir); err != nil {
+	if err != nil {
 		return nil, nil, usagef("-checkpoint-dir: %v", err)
 	}
-	if err := writeRunKey(o.checkpointDir, key); err != nil {
-		return nil, nil, usagef("-checkpoint-dir: %v", err)
-	}
-	return store, nil, nil
+	return dir, latest, nil
 }

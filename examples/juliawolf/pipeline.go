@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/brook-streams/brook/internal/signals"
-	"github.com/brook-streams/brook/sketch"
 	"github.com/brook-streams/brook/stream"
 	"github.com/brook-streams/brook/stream/jsonl"
 	"github.com/brook-streams/brook/window"
@@ -25,13 +23,13 @@ import (
 //	  → window.Aggregate(Tumbling(W), TrackStats, AllowedLateness(L))
 //	  → leaderboard sink (window results ∪ late plays ∪ the dead-letter count)
 //
-// Each window result carries a track's TrackStats for one window (count,
-// completions, platforms, an HLL of listeners, a quantile sketch of listen
-// time). The leaderboard sink keeps a window's latest result per track until
-// the watermark closes the window, then reduces it to a WindowRow and merges
-// it into the all-time figures; late plays go straight into the all-time
-// figures. Sketch merges are order-independent, so the snapshot is the same
-// for every cfg.Parallel.
+// Each window fires once per track, when it closes (window.FireOnClose),
+// with the track's TrackStats for the window (count, completions,
+// platforms, an HLL of listeners, a quantile sketch of listen time). The
+// leaderboard sink (board.go) merges it into the all-time figures and the
+// window's row, which it completes when the watermark passes the close;
+// late plays go straight into the all-time figures. Sketch merges are
+// order-independent, so the snapshot is the same for every cfg.Parallel.
 //
 // With cfg.Checkpoints every stateful piece is checkpointed: the source's
 // position, the -dump and -dead-letter lengths, the watermark generator,
@@ -70,17 +68,17 @@ func pipelineEngine(ctx context.Context, cfg Config, in Input, cat *Catalog) (*S
 }
 
 // boardEvents is the job's dataflow from the valid plays, with their
-// watermarks, and the dead letters to what the leaderboard needs: window
-// results per track (KeyBy(track) ×cfg.Parallel → window.Aggregate with
-// Tumbling(cfg.Window), TrackStats and AllowedLateness), the late plays and
-// the dead-letter count (at the end of the input). The single-process
+// watermarks, and the dead letters to what the leaderboard needs: one
+// result per window and track (KeyBy(track) ×cfg.Parallel → window.Aggregate
+// with Tumbling(cfg.Window), TrackStats, AllowedLateness and FireOnClose),
+// the late plays and the dead-letter count (at the end of the input). The single-process
 // pipeline and each task of the distributed workers (worker.go) run it.
 func boardEvents(valid stream.Stream[trackPlay], dead stream.Stream[deadLetter], cfg Config) stream.Stream[boardEvent] {
 	invalid := stream.Map(countAll(dead, "dead-letter-count"), func(n int64) boardEvent { return boardEvent{invalid: n} })
 	perTrack := stream.KeyBy(valid, func(tp trackPlay) int { return tp.Track },
 		stream.Parallelism(cfg.Parallel))
 	windows := window.Aggregate(perTrack, window.Tumbling(cfg.Window), trackAgg{},
-		window.AllowedLateness(cfg.AllowedLateness), stream.Name("track-windows"))
+		window.AllowedLateness(cfg.AllowedLateness), window.FireOnClose(), stream.Name("track-windows"))
 	results := stream.Map(windows.Results(), func(r window.Result[int, *TrackStats]) boardEvent {
 		return boardEvent{result: &r}
 	})
@@ -200,8 +198,8 @@ func (trackAgg) Merge(a, b *TrackStats) *TrackStats {
 	return a
 }
 
-// Result returns a copy: the window keeps its accumulator for late firings
-// while the copy travels to the leaderboard goroutine.
+// Result returns a copy, as window.Aggregator asks: the result travels to
+// the leaderboard's goroutine.
 func (trackAgg) Result(acc *TrackStats) *TrackStats {
 	c := &TrackStats{}
 	mustMerge(c, acc)
@@ -214,116 +212,4 @@ func mustMerge(a, b *TrackStats) {
 	if err := a.Merge(b); err != nil {
 		panic(fmt.Sprintf("juliawolf: merging track stats: %v", err))
 	}
-}
-
-// boardEvent is what the leaderboard sink receives: a window result or a
-// late play.
-type boardEvent struct {
-	result  *window.Result[int, *TrackStats]
-	late    *trackPlay
-	invalid int64 // dead letters
-}
-
-// boardSink builds the snapshot from window results and late plays. It is
-// checkpointed whole (see Snapshot).
-type boardSink struct {
-	cat      *Catalog
-	lateness stream.Time
-	open     map[stream.Time]*boardWindow // by window start
-	tracks   []TrackStats                 // all-time, by catalog index
-	users    sketch.HLL                   // all-time listeners
-	windows  []WindowRow
-	late     int64
-	invalid  int64
-}
-
-type boardWindow struct {
-	start, end stream.Time
-	perTrack   map[int]*TrackStats // latest firing per track
-}
-
-func newBoardSink(cat *Catalog, lateness time.Duration) *boardSink {
-	return &boardSink{cat: cat, lateness: stream.Time(lateness), open: map[stream.Time]*boardWindow{},
-		tracks: make([]TrackStats, cat.Len())}
-}
-
-func (b *boardSink) Write(_ context.Context, r stream.Record[boardEvent]) error {
-	b.invalid += r.Value.invalid
-	if tp := r.Value.late; tp != nil {
-		b.late++
-		b.tracks[tp.Track].Add(tp.Play, tp.DurationMs)
-		b.users.AddString(tp.Play.UserID)
-		return nil
-	}
-	res := r.Value.result
-	if res == nil {
-		return nil
-	}
-	w := b.open[res.Start]
-	if w == nil {
-		w = &boardWindow{start: res.Start, end: res.End, perTrack: map[int]*TrackStats{}}
-		b.open[res.Start] = w
-	}
-	w.perTrack[res.Key] = res.Value // firings accumulate: the latest is the window's result
-	return nil
-}
-
-// WriteWatermark closes the windows the watermark has closed (W >= end-1+L):
-// no further firing can change them.
-func (b *boardSink) WriteWatermark(_ context.Context, wm stream.Time) error {
-	var done []stream.Time
-	for start, w := range b.open {
-		if wm >= closeTime(w.end, b.lateness) {
-			done = append(done, start)
-		}
-	}
-	slices.Sort(done)
-	for _, start := range done {
-		b.closeWindow(b.open[start])
-		delete(b.open, start)
-	}
-	return nil
-}
-
-func closeTime(end, lateness stream.Time) stream.Time {
-	c := end - 1 + lateness
-	if c < end-1 { // overflow
-		return stream.MaxTime
-	}
-	return c
-}
-
-func (b *boardSink) closeWindow(w *boardWindow) {
-	var (
-		row       = WindowRow{Start: w.start.Std(), End: w.end.Std()}
-		listeners sketch.HLL
-		counts    = make([]int64, b.cat.Len())
-	)
-	for track, st := range w.perTrack {
-		row.Events += st.Streams
-		counts[track] = st.Streams
-		if err := listeners.Merge(&st.Listeners); err != nil {
-			panic(fmt.Sprintf("juliawolf: merging listeners: %v", err))
-		}
-		mustMerge(&b.tracks[track], st)
-	}
-	if err := b.users.Merge(&listeners); err != nil {
-		panic(fmt.Sprintf("juliawolf: merging listeners: %v", err))
-	}
-	row.UniqueListeners = listeners.Estimate()
-	row.TopTrack = TopTrack(b.cat, counts)
-	b.windows = append(b.windows, row)
-}
-
-// snapshot returns the figures after the end of input (the MaxTime
-// watermark closed every window).
-func (b *boardSink) snapshot() *Snapshot {
-	snap := &Snapshot{EventsLate: b.late, EventsInvalid: b.invalid, Windows: b.windows, UniqueListeners: b.users.Estimate()}
-	rows := make([]LeaderRow, 0, len(b.tracks))
-	for i := range b.tracks {
-		snap.EventsProcessed += b.tracks[i].Streams
-		rows = append(rows, b.tracks[i].Row(b.cat.Track(i)))
-	}
-	snap.Leaderboard = Leaderboard(rows)
-	return snap
 }

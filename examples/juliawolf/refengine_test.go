@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"slices"
+	"time"
 
 	"github.com/brook-streams/brook/sketch"
 )
@@ -48,8 +49,8 @@ func referenceWithDeadLetters(ctx context.Context, cfg Config, src PlaySource, c
 				break
 			}
 			snap.Windows = append(snap.Windows, WindowRow{
-				Start:           nsTime(win.start),
-				End:             nsTime(win.end),
+				Start:           time.Unix(0, win.start).UTC(),
+				End:             time.Unix(0, win.end).UTC(),
 				Events:          win.events,
 				UniqueListeners: win.listeners.Estimate(),
 				TopTrack:        TopTrack(cat, win.perTrack),

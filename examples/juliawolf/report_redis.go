@@ -239,11 +239,11 @@ func (st *distState) snapshot(cat *Catalog) (*Snapshot, error) {
 			if ts == nil {
 				continue
 			}
-			b.late += ts.Streams
-			if err := b.tracks[i].Merge(ts); err != nil {
+			b.Late += ts.Streams
+			if err := b.Tracks[i].Merge(ts); err != nil {
 				return nil, err
 			}
-			if err := b.users.Merge(&ts.Listeners); err != nil {
+			if err := b.Users.Merge(&ts.Listeners); err != nil {
 				return nil, err
 			}
 		}

@@ -45,7 +45,7 @@ type job struct {
 	cat     *Catalog
 	in      Input
 	inInfo  fs.FileInfo // of -input, nil for the generator and stdin
-	store   *stream.DirStore
+	store   *stream.RunDir
 	resume  *stream.Checkpoint // the checkpoint the run resumes, if any
 	metrics *metricsServer
 }
@@ -227,7 +227,7 @@ func (j *job) finish(snap *Snapshot, out io.Writer) error {
 	}
 	if j.store != nil {
 		// The run is done and its results written: nothing to resume.
-		if err := clearCheckpoints(o.checkpointDir); err != nil {
+		if err := j.store.Clear(); err != nil {
 			return fmt.Errorf("clearing -checkpoint-dir: %w", err)
 		}
 	}
