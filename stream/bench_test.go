@@ -148,6 +148,47 @@ func BenchmarkChain(b *testing.B) {
 		}
 		reportEvents(b, chainN, cpu0)
 	})
+	b.Run("brook-batch", func(b *testing.B) {
+		// The same job through the batch operators: the loops are the
+		// user's, one call per batch of up to 1024 records.
+		b.ReportAllocs()
+		var sum int64
+		cpu0 := cpuTime()
+		for b.Loop() {
+			sum = 0
+			p := stream.New(stream.WithParallelism(1))
+			s := stream.From(p, stream.Slice(chainInput))
+			s = stream.MapBatch(s, func(in, out []stream.Record[int64]) []stream.Record[int64] {
+				for _, r := range in {
+					out = append(out, stream.Record[int64]{Time: r.Time, Value: r.Value * 2})
+				}
+				return out
+			})
+			s = stream.FilterBatch(s, func(rs []stream.Record[int64]) []stream.Record[int64] {
+				k := 0
+				for _, r := range rs {
+					if r.Value%3 != 0 {
+						rs[k] = r
+						k++
+					}
+				}
+				return rs[:k]
+			})
+			stream.To(s, stream.SinkBatch[int64](func(_ context.Context, rs []stream.Record[int64]) error {
+				for _, r := range rs {
+					sum += r.Value
+				}
+				return nil
+			}))
+			if err := p.Run(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if sum != want {
+			b.Fatalf("sum %d, want %d", sum, want)
+		}
+		reportEvents(b, chainN, cpu0)
+	})
 }
 
 // BenchmarkExchange measures a KeyBy hop (one upstream, one downstream

@@ -53,6 +53,14 @@
 // exchange-fed task flushes whenever its input runs dry, so records never wait
 // in a half-full batch while the pipeline is quiet.
 //
+// Where one call per record through a function value is the cost, the
+// batch forms take the loop into the user's function, where the compiler
+// inlines the work of each record: [MapBatch] (any number of outputs per
+// input), [FilterBatch] (compacts a batch in place) and a sink that
+// implements [BatchWriter] ([SinkBatch]). Their batches follow the same
+// rule: whole batches up to the next exchange or user operator, batches of
+// one record in front of a user operator.
+//
 // # Event time and watermarks
 //
 // Every [Record] carries its event [Time] beside the value. A watermark W
@@ -191,7 +199,7 @@
 //
 //	sink                          guarantee with checkpoints
 //	CollectSink, ChanSink         at-least-once (in memory; a restarted process starts empty)
-//	Discard, SinkFunc             whatever the function does (at-least-once calls)
+//	Discard, SinkFunc, SinkBatch  whatever the function does (at-least-once calls)
 //	jsonl.Writer (a file)         exactly-once: the file is cut back to the checkpointed length on restore
 //	jsonl.Writer (an io.Writer)   at-least-once: a stream cannot be cut back
 //	kafka.Sink                    at-least-once: acks awaited at every barrier
@@ -212,6 +220,7 @@
 //	Drainer              -       yes       -      when the input runs dry, before barriers and idleness, at the end
 //	WatermarkDue         -       yes       -      read at every watermark: ProcessWatermark is skipped below its due time
 //	WatermarkSink        -       -         yes    when the sink's input watermark advances
+//	BatchWriter          -       -         yes    WriteBatch instead of Write, once per batch of records
 //	Syncer               -       -         yes    at every barrier (unless Committer) and at the end
 //	Finisher             -       -         yes    once at the end of the input
 //	Committer            -       -         yes    PreCommit at barriers and the end, Commit after the store, Abort on failure

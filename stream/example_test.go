@@ -224,3 +224,39 @@ func ExampleProcessKeyedBroadcast() {
 	// 1200 cents in DE: over 1000
 	// 700 cents in FR: over 500
 }
+
+// The batch forms of Map, Filter and a sink: each function gets a batch of
+// records and runs its own loop over it.
+func ExampleMapBatch() {
+	p := stream.New()
+	nums := stream.From(p, stream.Slice([]int{1, 2, 3, 4, 5}))
+	odd := stream.FilterBatch(nums, func(rs []stream.Record[int]) []stream.Record[int] {
+		k := 0
+		for _, r := range rs {
+			if r.Value%2 == 1 {
+				rs[k] = r
+				k++
+			}
+		}
+		return rs[:k]
+	})
+	// Each odd number n becomes n*10 and n*10+1, at n's time.
+	tens := stream.MapBatch(odd, func(in []stream.Record[int], out []stream.Record[int]) []stream.Record[int] {
+		for _, r := range in {
+			out = append(out, stream.At(r.Value*10, r.Time), stream.At(r.Value*10+1, r.Time))
+		}
+		return out
+	})
+	total := 0
+	stream.To(tens, stream.SinkBatch[int](func(_ context.Context, rs []stream.Record[int]) error {
+		for _, r := range rs {
+			total += r.Value
+		}
+		return nil
+	}))
+	if err := p.Run(context.Background()); err != nil {
+		fmt.Println(err)
+	}
+	fmt.Println(total)
+	// Output: 183
+}

@@ -789,6 +789,7 @@ func To[T any](s Stream[T], sink Sink[T], opts ...SinkOption) {
 		n := &sinkNode[T]{sink: sink, name: name, ctx: b.rt.ctx, t: b.t, id: b.t.node(name), retry: cfg.retry}
 		n.cnt = b.t.newCounts(b.rt, name, 0)
 		n.fn, _ = sink.(SinkFunc[T])
+		n.batch, _ = sink.(BatchWriter[T])
 		n.wms, _ = sink.(WatermarkSink)
 		n.sy, _ = sink.(Syncer)
 		n.fin, _ = sink.(Finisher)
@@ -856,7 +857,9 @@ func RetryWrites(r Retry) SinkOption {
 
 type sinkNode[T any] struct {
 	sink  Sink[T]
-	fn    SinkFunc[T] // sink itself when it is a SinkFunc: one call less per record
+	fn    SinkFunc[T]    // sink itself when it is a SinkFunc: one call less per record
+	batch BatchWriter[T] // sink itself when it writes batches
+	one   [1]Record[T]   // the batch of one of Emit to a SinkBatch
 	wms   WatermarkSink
 	sy    Syncer
 	fin   Finisher
@@ -872,6 +875,13 @@ type sinkNode[T any] struct {
 }
 
 func (n *sinkNode[T]) Emit(r Record[T]) error {
+	if n.batch != nil {
+		n.one[0] = r
+		err := n.writeBatch(n.one[:])
+		var zero Record[T]
+		n.one[0] = zero
+		return err
+	}
 	n.cnt.in++
 	n.t.cur = n.id
 	var err error
@@ -892,6 +902,9 @@ func (n *sinkNode[T]) Emit(r Record[T]) error {
 func (n *sinkNode[T]) canBatch() bool { return true }
 
 func (n *sinkNode[T]) emitBatch(rs []Record[T]) error {
+	if n.batch != nil {
+		return n.writeBatch(rs)
+	}
 	if fn := n.fn; fn != nil && n.retry == nil {
 		n.cnt.in += int64(len(rs))
 		n.t.cur = n.id
