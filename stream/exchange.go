@@ -634,16 +634,31 @@ func (r *receiver[T]) handle(b *batch[T]) error {
 	}
 	// The input's watermarks become the output's, marked where the output
 	// watermark rises; the records go down the chain with them in one call.
-	marks := r.marks[:0]
-	for _, m := range b.marks {
-		if b.end && m.wm == MaxTime && m.at >= len(b.recs) {
-			break // an input's end leaves the minimum rather than raising it
+	var marks []mark
+	if len(r.wms) == 1 && !b.end {
+		// One input: its watermarks are the output's. A sender marks only
+		// rises, so past those at or below the output's they all rise, and
+		// the batch's own marks go down the chain as they are.
+		marks = b.marks
+		for len(marks) > 0 && marks[0].wm <= r.out {
+			marks = marks[1:]
 		}
-		if w, ok := r.input(k, m.wm); ok {
-			marks = append(marks, mark{at: m.at, wm: w})
+		if n := len(marks); n > 0 {
+			r.out = marks[n-1].wm
+			r.wms[0], r.cnt.wm = r.out, r.out
 		}
+	} else {
+		marks = r.marks[:0]
+		for _, m := range b.marks {
+			if b.end && m.wm == MaxTime && m.at >= len(b.recs) {
+				break // an input's end leaves the minimum rather than raising it
+			}
+			if w, ok := r.input(k, m.wm); ok {
+				marks = append(marks, mark{at: m.at, wm: w})
+			}
+		}
+		r.marks = marks
 	}
-	r.marks = marks
 	if len(b.recs) > 0 || len(marks) > 0 {
 		r.cnt.in += int64(len(b.recs))
 		if err := r.deliver(b.recs, marks); err != nil {

@@ -622,6 +622,16 @@ func (n *opNode[In, Out]) emitWatermarked(rs []Record[In], marks []mark) error {
 	mi := 0
 	for i := range rs {
 		for ; mi < len(marks) && marks[mi].at <= i; mi++ {
+			// lazyWatermark, inlined for the common case of a watermark
+			// that rises and fires nothing.
+			if w := marks[mi].wm; w > n.c.wm && w < *due {
+				n.c.wm = w
+				if w > *passed {
+					*passed = w
+				}
+				out.pend, out.pending = w, true
+				continue
+			}
 			if err := n.lazyWatermark(marks[mi].wm, due, passed); err != nil {
 				return err
 			}
@@ -631,6 +641,7 @@ func (n *opNode[In, Out]) emitWatermarked(rs []Record[In], marks []mark) error {
 			return opErr(n.name, err)
 		}
 	}
+	n.cnt.wm = n.c.wm
 	for ; mi < len(marks); mi++ {
 		if err := n.lazyWatermark(marks[mi].wm, due, passed); err != nil {
 			return err
