@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/brook-streams/brook/stream"
+	"github.com/brook-streams/brook/stream/jsonl"
 	"github.com/brook-streams/brook/stream/kafka"
 )
 
@@ -131,7 +133,7 @@ func produceRun(ctx context.Context, cfg produceConfig, st *produceStats) error 
 			defer func() { _ = f.Close() }()
 			in = f
 		}
-		src = &fileLines{lr: newLineReader(in, MaxLineBytes)}
+		src = &fileLines{in: in}
 	} else {
 		src = &generatedLines{gen: NewGenerator(cfg.cat, cfg.events, cfg.seed)}
 	}
@@ -205,28 +207,36 @@ func classifyLine(cat *Catalog, l rawLine) (publishedLine, stream.Time) {
 	return out, stream.TimeOf(p.EventTime)
 }
 
-// fileLines is a source of the lines of a file, numbered like -input's.
-type fileLines struct{ lr *lineReader }
+// fileLines is a source of the lines of a file, read by the rules of
+// -input's jsonl.Source (jsonl.Scan): numbered alike, blank lines kept as
+// the dead letters they are there, a leading byte-order mark trimmed.
+type fileLines struct{ in io.Reader }
 
 func (f *fileLines) Run(ctx context.Context, out stream.SourceOutput[rawLine]) error {
-	for {
-		text, num, tooLong, err := f.lr.next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
+	keep := func(b []byte) ([]byte, error) { return bytes.Clone(b), nil }
+	for l, err := range jsonl.Scan(f.in, keep, jsonl.MaxLineBytes(MaxLineBytes), jsonl.DecodeBlankLines()) {
 		if err != nil {
 			return fmt.Errorf("reading input: %w", err)
 		}
-		if err := out.Emit(stream.Record[rawLine]{Value: rawLine{text: append([]byte(nil), text...), tooLong: tooLong}}); err != nil {
+		rl := rawLine{text: l.Value}
+		if errors.Is(l.Err, jsonl.ErrLineTooLong) {
+			rl = rawLine{text: l.Raw, tooLong: l.Size}
+		}
+		if err := out.Emit(stream.Record[rawLine]{Value: rl}); err != nil {
 			return err
 		}
-		if num%flushLines == 0 {
+		if l.Num%flushLines == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 		}
 	}
+	return nil
 }
+
+// flushLines is how often (in lines read) the produce command checks for
+// cancellation.
+const flushLines = 1024
 
 // generatedLines is a source of the generator's plays as event lines.
 type generatedLines struct{ gen *Generator }

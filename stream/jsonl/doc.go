@@ -48,6 +48,11 @@
 // (but counted in line numbers) unless [DecodeBlankLines] hands them to the
 // decoder.
 //
+// [Scan] reads an input by the same rules outside a pipeline, as an
+// iterator of the same Lines: for a tool that must agree with a pipeline
+// line for line (a producer publishing a file, a validator, a test's
+// reference).
+//
 // Cancelling the run's context (or [stream.Pipeline.Stop]) ends Run
 // promptly even while it waits: in the middle of a line that never ends
 // (checked once per buffer), in a read of a pipe, socket or terminal (a

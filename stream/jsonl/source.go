@@ -250,31 +250,15 @@ func (s *Source[T]) Run(ctx context.Context, out stream.SourceOutput[Line[T]]) e
 			return fmt.Errorf("jsonl: read at offset %d: %w", lr.off, err)
 		}
 		s.pos = Position{Offset: lr.off, Line: lr.num}
-		b := trimLine(l.bytes, l.offset == 0)
-		if !l.tooLong && !s.opts.blank && blank(b) {
+		line, ok := toLine(l, s.opts.blank, s.decode)
+		if !ok {
 			continue
 		}
-		line := Line[T]{Num: l.num, Offset: l.offset, Size: l.size}
-		if l.cr {
-			line.Size-- // the "\r" of a "\r\n"
-		}
-		var cause error
-		if l.tooLong {
-			cause = ErrLineTooLong
-		} else {
-			line.Value, cause = s.decode(b)
-		}
-		rec := stream.Record[Line[T]]{Time: last}
-		if cause != nil {
-			var zero T
-			line.Value = zero
-			line.Err = &LineError{Line: l.num, Offset: l.offset, Err: cause}
-			line.Raw = bytes.Clone(b)
-		} else if timeOf != nil {
+		rec := stream.Record[Line[T]]{Time: last, Value: line}
+		if line.Err == nil && timeOf != nil {
 			rec.Time = stream.TimeOf(timeOf(line.Value))
 			last = rec.Time
 		}
-		rec.Value = line
 		if err := out.Emit(rec); err != nil {
 			return err
 		}

@@ -9,8 +9,9 @@ import (
 // lineReader splits a stream into lines with 1-based numbers, by the rules
 // of stream/jsonl (which the pipeline reads with): a line may be up to max
 // bytes without its "\n" or "\r\n"; a longer one is reported as too long
-// without being held in memory. The produce command and the tests' reference
-// engine read with it.
+// without being held in memory. The tests' reference engine reads with it:
+// a line splitter of its own, written apart from jsonl's, so that the two
+// check each other.
 type lineReader struct {
 	r    *bufio.Reader
 	max  int
@@ -85,7 +86,3 @@ func trimEOL(b []byte) []byte {
 	}
 	return b
 }
-
-// flushLines is how often (in lines read) the produce command flushes its
-// output.
-const flushLines = 1024
