@@ -15,11 +15,13 @@ import (
 // per record through a function value is the cost: with the loop in fn
 // the compiler inlines the work of each record. A batch holds records in
 // the order they arrived, with no watermark or checkpoint barrier between
-// them. Its length is up to the pipeline's batch size ([WithBatchSize]);
-// it is one record when s comes out of an operator that must see each
-// record before the next one is read, or when a user operator ([Apply],
-// [Process], a window or join) follows it in the same chain, so that user
-// code along the chain interleaves as it does one record at a time.
+// them. Batches are the runtime's own: their length follows the batch
+// size of the source or exchange feeding the chain ([WithBatchSize],
+// [BatchSize]), a rising watermark cuts them, and fn must not depend on
+// it. A batch is one record when s comes out of a user operator, or when
+// a user operator ([Apply], [Process], a window or join) follows in the
+// same chain, so that user code along the chain interleaves as it does
+// one record at a time.
 //
 // in and out are lent for the call: fn may overwrite the elements of in,
 // and out starts empty with room for at least len(in) records (fn may
