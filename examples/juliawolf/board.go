@@ -30,6 +30,7 @@ type boardSink struct {
 	cat      *Catalog
 	lateness stream.Time
 	invalid  int64
+	perTrack bool // keep a row per window and track (-windows-jsonl)
 	boardState
 }
 
@@ -41,6 +42,9 @@ type boardState struct {
 	Users   sketch.HLL   // all-time listeners
 	Windows []WindowRow  // the completed windows
 	Open    []openWindow // by start
+	// WindowTracks are the rows per window and track, when perTrack, in
+	// the order the results came.
+	WindowTracks []WindowTrackRow
 }
 
 // openWindow is the row of a window the watermark has not yet passed.
@@ -75,6 +79,12 @@ func (b *boardSink) Write(_ context.Context, r stream.Record[boardEvent]) error 
 	w.Events += res.Value.Streams
 	w.Plays[res.Key] += res.Value.Streams
 	mustMerge(&b.Tracks[res.Key], res.Value)
+	if b.perTrack {
+		row := res.Value.Row(b.cat.Track(res.Key))
+		b.WindowTracks = append(b.WindowTracks, WindowTrackRow{Start: res.Start.Std(), End: res.End.Std(),
+			TrackID: row.TrackID, Title: row.Title, Streams: row.Streams, CompletionRate: row.CompletionRate,
+			TopPlatform: row.TopPlatform, UniqueListeners: row.UniqueListeners, P50MsPlayed: row.P50MsPlayed, P95MsPlayed: row.P95MsPlayed})
+	}
 	return mergeHLL(&w.Listeners, &res.Value.Listeners)
 }
 
@@ -121,10 +131,14 @@ func (b *boardSink) snapshot() *Snapshot {
 		rows = append(rows, b.Tracks[i].Row(b.cat.Track(i)))
 	}
 	snap.Leaderboard = Leaderboard(rows)
+	snap.WindowTracks = slices.Clone(b.WindowTracks)
+	slices.SortFunc(snap.WindowTracks, func(a, b WindowTrackRow) int {
+		return cmp.Or(a.Start.Compare(b.Start), cmp.Compare(b.Streams, a.Streams), cmp.Compare(a.TrackID, b.TrackID))
+	})
 	return snap
 }
 
-const boardStateVersion = 2
+const boardStateVersion = 3
 
 // Snapshot implements stream.Snapshotter.
 func (b *boardSink) Snapshot() ([]byte, error) {

@@ -152,6 +152,9 @@ type runKey struct {
 	AllowedLateness string `json:"allowed_lateness"`
 	DeadLetter      string `json:"dead_letter,omitempty"` // absolute paths
 	Dump            string `json:"dump,omitempty"`
+	// WindowTracks: the leaderboard keeps a row per window and track
+	// (-windows-jsonl), which a run without them cannot resume.
+	WindowTracks bool `json:"window_tracks,omitempty"`
 }
 
 // newRunKey describes the run of o; in is the input's file info (nil for
@@ -182,5 +185,6 @@ func newRunKey(o options, cat *Catalog, in fs.FileInfo) (runKey, error) {
 		k.Events, k.Seed = o.events, o.seed
 	}
 	k.DeadLetter, k.Dump = abs(o.deadLetter), abs(o.dump)
+	k.WindowTracks = o.cli.windowsJSONL != ""
 	return k, err
 }

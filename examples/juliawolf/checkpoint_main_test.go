@@ -42,11 +42,11 @@ func TestResumeGeneratorRun(t *testing.T) {
 	dir := t.TempDir()
 	p := func(name string) string { return filepath.Join(dir, name) }
 	base := []string{"-quiet", "-events", "300000", "-seed", "5", "-parallel", "2", "-allowed-lateness", "30s"}
-	res := runMain(t, "", append(base, "-json", p("want.json"), "-dump", p("want.dump"))...)
+	res := runMain(t, "", append(base, "-json", p("want.json"), "-dump", p("want.dump"), "-windows-jsonl", p("want.jsonl"))...)
 	require.Equal(t, 0, res.code, res.stderr)
 
 	ck := p("ck")
-	args := append(base, "-json", p("got.json"), "-dump", p("got.dump"), "-checkpoint-dir", ck, "-checkpoint-interval", "5ms")
+	args := append(base, "-json", p("got.json"), "-dump", p("got.dump"), "-checkpoint-dir", ck, "-checkpoint-interval", "5ms", "-windows-jsonl", p("got.jsonl"))
 	res = runUntilCheckpoint(t, ck, 2, args...)
 	require.Equal(t, 1, res.code, "interrupted: %s", res.stderr)
 	assert.Equal(t, "juliawolf: context canceled (run again with -checkpoint-dir "+ck+" to resume)\n", res.stderr)
@@ -58,12 +58,21 @@ func TestResumeGeneratorRun(t *testing.T) {
 	res = runMain(t, "", other...)
 	assert.Equal(t, 2, res.code)
 	assert.Equal(t, "juliawolf: -checkpoint-dir "+ck+" holds checkpoints of another run (seed: 5, now 6): remove them or use another directory\n", res.stderr)
+	// Resuming without -windows-jsonl would drop the rows kept so far.
+	res = runMain(t, "", args[:len(args)-2]...)
+	assert.Equal(t, 2, res.code)
+	assert.Contains(t, res.stderr, "window_tracks")
 
 	res = runMain(t, "", args[1:]...) // not quiet: the report says it resumes
 	require.Equal(t, 0, res.code, res.stderr)
 	assert.Contains(t, res.stdout, "  Resuming from checkpoint ")
 	assert.Contains(t, res.stdout, "Wave 1 -- New Release Spike")
 	snapshotsEqual(t, readSnapshot(t, p("want.json")), readSnapshot(t, p("got.json")))
+	wantRows, err := os.ReadFile(p("want.jsonl"))
+	require.NoError(t, err)
+	gotRows, err := os.ReadFile(p("got.jsonl"))
+	require.NoError(t, err)
+	assert.Equal(t, string(wantRows), string(gotRows), "-windows-jsonl of the resumed run")
 	want, err := os.ReadFile(p("want.dump"))
 	require.NoError(t, err)
 	got, err := os.ReadFile(p("got.dump"))

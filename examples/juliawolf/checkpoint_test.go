@@ -212,6 +212,8 @@ func TestBoardSinkRoundTrip(t *testing.T) {
 		}
 		lateness := time.Duration(rng.IntN(2)) * time.Minute
 		a, b := newBoardSink(cat, lateness), newBoardSink(cat, lateness)
+		a.perTrack = rng.IntN(2) == 0
+		b.perTrack = a.perTrack
 		split := rng.IntN(len(steps))
 		for i, s := range steps {
 			if i == split {
@@ -302,6 +304,7 @@ func validStates(t testing.TB, big bool) map[string][]byte {
 	cat := DefaultCatalog()
 	ctx := context.Background()
 	board := newBoardSink(cat, 0)
+	board.perTrack = true
 	plays, split := slices.Collect(NewGenerator(cat, 3000, 5).All()), 2000
 	if !big {
 		plays, split = plays[1970:2030], 30

@@ -116,7 +116,7 @@ func (c *cliOptions) define(fs *flag.FlagSet) {
 	fs.BoolVar(&c.version, "version", false, "print the version (module, VCS revision, Go) and exit")
 	fs.StringVar(&c.logLevel, "log-level", "off", "log the runtime's lifecycle events (start, checkpoints, restore, stop) at this `level` and above to stderr: off, debug, info, warn, error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log `format`: text or json")
-	fs.StringVar(&c.windowsJSONL, "windows-jsonl", "", "write one JSON object per window to this JSON Lines `file`")
+	fs.StringVar(&c.windowsJSONL, "windows-jsonl", "", "write one JSON object per window and track to this JSON Lines `file`")
 }
 
 var logLevels = map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}

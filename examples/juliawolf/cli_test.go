@@ -3,11 +3,13 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
@@ -145,21 +147,50 @@ func TestSnapshotSettingsAndWindowsJSONL(t *testing.T) {
 	assert.Equal(t, int64(2000), *st.Events)
 	assert.Empty(t, st.Input)
 
+	// One line per window and track: per window they add up to the
+	// window's row, the top one is its top track, and they come by window,
+	// then streams descending, then track_id.
 	data, err := os.ReadFile(windowsPath)
 	require.NoError(t, err)
 	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
-	require.Len(t, lines, len(snap.Windows), "one line per window")
+	require.Greater(t, len(lines), len(snap.Windows), "more lines than windows")
+	cat := DefaultCatalog()
+	byStart := map[time.Time][]windowLine{}
+	var prev *windowLine
+	var total int64
 	for i, line := range lines {
-		var got struct {
-			SchemaVersion int     `json:"schema_version"`
-			WindowSeconds float64 `json:"window_seconds"`
-			WindowRow
-		}
+		var got windowLine
 		require.NoError(t, json.Unmarshal([]byte(line), &got))
 		assert.Equal(t, SnapshotSchemaVersion, got.SchemaVersion)
 		assert.Equal(t, 30.0, got.WindowSeconds)
-		assert.Equal(t, snap.Windows[i], got.WindowRow, "line %d", i+1)
+		assert.Equal(t, 30*time.Second, got.End.Sub(got.Start), "line %d", i+1)
+		tr, ok := cat.Lookup(got.TrackID)
+		require.True(t, ok, "line %d: track %q", i+1, got.TrackID)
+		assert.Equal(t, tr.Title, got.Title)
+		assert.Positive(t, got.Streams)
+		assert.LessOrEqual(t, got.P50MsPlayed, got.P95MsPlayed)
+		assert.LessOrEqual(t, got.P95MsPlayed, tr.DurationMs, "line %d: p95 above the track's length", i+1)
+		assert.LessOrEqual(t, got.UniqueListeners, uint64(got.Streams)+uint64(got.Streams)/50+1)
+		if prev != nil {
+			order := cmp.Or(prev.Start.Compare(got.Start), cmp.Compare(got.Streams, prev.Streams), cmp.Compare(prev.TrackID, got.TrackID))
+			assert.Negative(t, order, "line %d out of order", i+1)
+		}
+		byStart[got.Start] = append(byStart[got.Start], got)
+		total += got.Streams
+		prev = &got
 	}
+	require.Len(t, byStart, len(snap.Windows), "the windows of the lines are the snapshot's")
+	for _, w := range snap.Windows {
+		rows := byStart[w.Start]
+		require.NotEmpty(t, rows, "window %v", w.Start)
+		var sum int64
+		for _, r := range rows {
+			sum += r.Streams
+		}
+		assert.Equal(t, w.Events, sum, "window %v: the tracks' streams add up to its events", w.Start)
+		assert.Equal(t, w.TopTrack, rows[0].TrackID, "window %v: top track", w.Start)
+	}
+	assert.Equal(t, snap.EventsProcessed-snap.EventsLate, total)
 }
 
 // TestManyWindowsWarn: a run that would make more than windowWarnLimit

@@ -38,6 +38,9 @@ type Config struct {
 	// Progress, when not nil, counts the input bytes read or the plays
 	// generated, for the progress bar.
 	Progress *atomic.Int64
+	// WindowTracks makes the snapshot keep a row per window and track
+	// (Snapshot.WindowTracks, for -windows-jsonl).
+	WindowTracks bool
 	// Logger, when not nil, receives the runtime's lifecycle log
 	// (stream.WithLogger); -log-level sets it.
 	Logger *slog.Logger

@@ -53,6 +53,7 @@ func pipelineEngine(ctx context.Context, cfg Config, in Input, cat *Catalog) (*S
 	// close windows, so watermarks are generated after the checks.
 	valid := stream.AssignWatermarks(plays, stream.BoundedOutOfOrderness[trackPlay](cfg.MaxDelay))
 	board := newBoardSink(cat, cfg.AllowedLateness)
+	board.perTrack = cfg.WindowTracks
 	stream.To(boardEvents(valid, dead, cfg), board, stream.Name("leaderboard"))
 
 	if err := runPipeline(ctx, p, cfg); err != nil {

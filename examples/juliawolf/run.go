@@ -153,7 +153,8 @@ func (j *job) run(ctx context.Context, sigs <-chan os.Signal, out, stderr io.Wri
 	cfg := Config{
 		Window: o.window, MaxDelay: o.maxDelay, AllowedLateness: o.lateness, Parallel: o.parallel,
 		DeadLetterFile: o.deadLetter, DumpFile: o.dump, Signals: sigs,
-		Logger: o.cli.logger(stderr), // cli.go
+		Logger:       o.cli.logger(stderr), // cli.go
+		WindowTracks: o.cli.windowsJSONL != "",
 	}
 	if j.store != nil {
 		cfg.Checkpoints, cfg.CheckpointInterval = j.store, o.checkpointInterval

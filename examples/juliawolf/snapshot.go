@@ -37,6 +37,11 @@ type Snapshot struct {
 	// identical runs.
 	Run RunStats `json:"run"`
 
+	// WindowTracks are the lines of -windows-jsonl, when the run was asked
+	// for them (Config.WindowTracks): one per window and track with
+	// on-time plays in it, by window start, then streams descending, then
+	// track_id.
+	WindowTracks []WindowTrackRow `json:"-"`
 	// Waves are the generator's waves (none for -input), for the report.
 	Waves []Wave `json:"-"`
 	// Window, MaxDelay and AllowedLateness are the run's window size, B
@@ -55,6 +60,22 @@ type WindowRow struct {
 	// TopTrack is the track_id with the most plays in the window; a tie
 	// goes to the smallest track_id.
 	TopTrack string `json:"top_track"`
+}
+
+// WindowTrackRow is one track's on-time plays in one window: a line of
+// -windows-jsonl. Its fields mean what the leaderboard's do, for the
+// window's plays only.
+type WindowTrackRow struct {
+	Start           time.Time `json:"window_start"`
+	End             time.Time `json:"window_end"`
+	TrackID         string    `json:"track_id"`
+	Title           string    `json:"title"`
+	Streams         int64     `json:"streams"`
+	CompletionRate  float64   `json:"completion_rate"`
+	TopPlatform     string    `json:"top_platform"`
+	UniqueListeners uint64    `json:"unique_listeners"`
+	P50MsPlayed     int64     `json:"p50_ms_played"`
+	P95MsPlayed     int64     `json:"p95_ms_played"`
 }
 
 // Throughput is the event rate of one window.
@@ -128,21 +149,21 @@ func (s *Snapshot) WriteJSON(path string) error {
 
 // windowLine is one line of -windows-jsonl.
 type windowLine struct {
-	SchemaVersion int `json:"schema_version"`
-	WindowRow
+	SchemaVersion int     `json:"schema_version"`
 	WindowSeconds float64 `json:"window_seconds"`
+	WindowTrackRow
 }
 
-// WriteWindowsJSONL writes one JSON object per window to path, in the
-// order of Windows, replacing the file atomically: the fields of WindowRow
-// plus schema_version and window_seconds on every line, so each line stands
-// alone in a warehouse table.
+// WriteWindowsJSONL writes WindowTracks to path, one JSON object per
+// window and track, replacing the file atomically: the fields of
+// WindowTrackRow plus schema_version and window_seconds on every line, so
+// each line stands alone in a warehouse table.
 func (s *Snapshot) WriteWindowsJSONL(path string) error {
 	return atomicfile.Write(path, 0o644, func(w io.Writer) error {
 		bw := bufio.NewWriter(w)
 		enc := json.NewEncoder(bw)
-		for _, row := range s.Windows {
-			if err := enc.Encode(windowLine{SnapshotSchemaVersion, row, s.WindowSeconds}); err != nil {
+		for _, row := range s.WindowTracks {
+			if err := enc.Encode(windowLine{SnapshotSchemaVersion, s.WindowSeconds, row}); err != nil {
 				return err
 			}
 		}
