@@ -23,10 +23,26 @@ type TrackStats struct {
 	Platforms []PlatformCount
 	Listeners sketch.HLL
 	ListenMs  sketch.Quantiles // ms_played
+	// ExactMs holds every ms_played while there are at most exactPlays
+	// plays (len(ExactMs) == Streams), so the quantiles of a small count
+	// are exact rather than the sketch's; nil past that.
+	ExactMs []int64
 }
+
+// exactPlays is the number of plays up to which TrackStats keeps every
+// listen time: 2 KiB a track and window at most.
+const exactPlays = 256
+
+// exact reports whether ExactMs holds every play's listen time.
+func (s *TrackStats) exact() bool { return s.Streams > 0 && int64(len(s.ExactMs)) == s.Streams }
 
 // Add counts one play of a track of the given duration.
 func (s *TrackStats) Add(p Play, durationMs int64) {
+	if s.Streams < exactPlays && int64(len(s.ExactMs)) == s.Streams {
+		s.ExactMs = append(s.ExactMs, p.MsPlayed)
+	} else {
+		s.ExactMs = nil
+	}
 	s.Streams++
 	if p.MsPlayed >= durationMs {
 		s.Completions++
@@ -50,6 +66,13 @@ func (s *TrackStats) addPlatform(name string, n int64) {
 
 // Merge folds o into s; o is not modified.
 func (s *TrackStats) Merge(o *TrackStats) error {
+	switch {
+	case o.Streams == 0:
+	case s.Streams+o.Streams <= exactPlays && int64(len(s.ExactMs)) == s.Streams && o.exact():
+		s.ExactMs = append(s.ExactMs, o.ExactMs...)
+	default:
+		s.ExactMs = nil
+	}
 	s.Streams += o.Streams
 	s.Completions += o.Completions
 	for _, pc := range o.Platforms {
@@ -72,8 +95,9 @@ func (s *TrackStats) Row(t Track) LeaderRow {
 		Title:           t.Title,
 		Streams:         s.Streams,
 		UniqueListeners: s.Listeners.Estimate(),
-		P50MsPlayed:     quantileMs(&s.ListenMs, 0.50),
-		P95MsPlayed:     quantileMs(&s.ListenMs, 0.95),
+		P50MsPlayed:     s.quantileMs(0.50),
+		P95MsPlayed:     s.quantileMs(0.95),
+		ExactListenMs:   s.exact(),
 		Album:           t.Album,
 		DurationMs:      t.DurationMs,
 		Completions:     s.Completions,
@@ -147,12 +171,18 @@ func (s *Snapshot) Finish(window time.Duration) {
 	}
 }
 
-// quantileMs returns the q-quantile of a sketch of milliseconds, rounded to
-// a whole millisecond; 0 for an empty sketch. The sketch's estimate of a
-// value near the int64 limit may lie above it (by its relative accuracy):
-// it is clamped to the limit rather than overflowing to a negative number.
-func quantileMs(s *sketch.Quantiles, q float64) int64 {
-	v, err := s.Quantile(q)
+// quantileMs returns the q-quantile of the listen times: exactly the play
+// of rank ⌊q·(Streams-1)⌋ while ExactMs holds them all, else the sketch's
+// estimate of it rounded to a whole millisecond; 0 without plays. The
+// sketch's estimate of a value near the int64 limit may lie above it (by
+// its relative accuracy): it is clamped to the limit rather than
+// overflowing to a negative number.
+func (s *TrackStats) quantileMs(q float64) int64 {
+	if s.exact() {
+		ms := slices.Sorted(slices.Values(s.ExactMs))
+		return ms[int(q*float64(len(ms)-1))]
+	}
+	v, err := s.ListenMs.Quantile(q)
 	switch {
 	case err != nil || math.IsNaN(v) || v <= 0:
 		return 0

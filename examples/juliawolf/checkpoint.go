@@ -53,6 +53,10 @@ func appendTrackStats(e *codec.Encoder, s *TrackStats) error {
 		return err
 	}
 	e.Bytes(q)
+	e.Uint(uint64(len(s.ExactMs)))
+	for _, v := range s.ExactMs {
+		e.Int(v)
+	}
 	return nil
 }
 
@@ -102,6 +106,18 @@ func readTrackStats(d *codec.Decoder, s *TrackStats) {
 		return
 	}
 	s.ListenMs = *canon
+	n = d.Count()
+	if d.Err() != nil {
+		return
+	}
+	if n != 0 && (n > exactPlays || int64(n) != s.Streams) {
+		d.Fail("%d exact listen times for %d plays", n, s.Streams)
+		return
+	}
+	s.ExactMs = nil
+	for range n {
+		s.ExactMs = append(s.ExactMs, nonNegative(d))
+	}
 }
 
 func readHLL(d *codec.Decoder, h *sketch.HLL) {

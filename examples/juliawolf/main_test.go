@@ -70,6 +70,7 @@ Pipeline Stats
 	assert.Contains(t, res.stdout, "Unique listeners (HLL) : ")
 	assert.Contains(t, res.stdout, "\nTop Track Deep Dive -- In My Room  (Pressure, 3:03)\n")
 	assert.Contains(t, res.stdout, "Listen time      : p50 ")
+	assert.Contains(t, res.stdout, "(track 3:03; sketch, ±1%)\n", "1,111 plays: the sketch's quantiles")
 	assert.Contains(t, res.stdout, "Processing rate        : ")
 	assert.Contains(t, res.stdout, "Snapshot written to "+snapPath+"\n")
 

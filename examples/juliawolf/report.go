@@ -175,9 +175,14 @@ func writeDeepDive(b *strings.Builder, r LeaderRow) {
 	line("Streams", "%s  (rank %s, %s)", commas(r.Streams), commas(int64(r.Rank)), cutRunes(termSafe(r.TrackID), 24))
 	line("Unique listeners", "%s  (HLL)", commas(int64(r.UniqueListeners)))
 	line("Completion", "%.1f%%  (%s plays ran to the end)", 100*r.CompletionRate, commas(r.Completions))
-	// p50 and p95 come from a quantile sketch: within 1 % of a listen time
-	// at that rank, and never outside the shortest and longest play.
-	line("Listen time", "p50 %s   p95 %s   (track %s; sketch, ±1%%)", clock(r.P50MsPlayed), clock(r.P95MsPlayed), clock(r.DurationMs))
+	// p50 and p95 are exact for a few plays, else from a quantile sketch:
+	// within 1 % of a listen time at that rank, and never outside the
+	// shortest and longest play.
+	how := "sketch, ±1%"
+	if r.ExactListenMs {
+		how = "exact"
+	}
+	line("Listen time", "p50 %s   p95 %s   (track %s; %s)", clock(r.P50MsPlayed), clock(r.P95MsPlayed), clock(r.DurationMs), how)
 	nameWidth := 0
 	for _, pc := range r.Platforms {
 		nameWidth = max(nameWidth, utf8.RuneCountInString(termSafe(pc.Platform)))

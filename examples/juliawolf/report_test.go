@@ -155,3 +155,19 @@ func TestFormatting(t *testing.T) {
 	assert.Equal(t, "ab  ", fitRunes("ab", 4))
 	assert.Equal(t, "éé…", fitRunes("éééé", 3))
 }
+
+// TestDeepDiveSaysHowExact: the listen-time line names the exact
+// quantiles of a few plays as exact, a sketch's as ±1 %.
+func TestDeepDiveSaysHowExact(t *testing.T) {
+	t.Parallel()
+	for _, exact := range []bool{false, true} {
+		var b strings.Builder
+		writeDeepDive(&b, LeaderRow{Rank: 1, TrackID: "t", Title: "T", Streams: 3, DurationMs: 183_000,
+			P50MsPlayed: 181_000, P95MsPlayed: 183_000, ExactListenMs: exact})
+		want := "  Listen time      : p50 3:01   p95 3:03   (track 3:03; sketch, ±1%)\n"
+		if exact {
+			want = "  Listen time      : p50 3:01   p95 3:03   (track 3:03; exact)\n"
+		}
+		assert.Contains(t, b.String(), want)
+	}
+}

@@ -98,8 +98,13 @@ type LeaderRow struct {
 	// smallest name.
 	TopPlatform     string `json:"top_platform"`
 	UniqueListeners uint64 `json:"unique_listeners"` // HLL estimate
-	P50MsPlayed     int64  `json:"p50_ms_played"`    // quantile sketch estimate
-	P95MsPlayed     int64  `json:"p95_ms_played"`
+	// P50MsPlayed and P95MsPlayed are exact for up to 256 plays, the
+	// quantile sketch's estimate (within 1 %, never outside the shortest
+	// and longest play) above.
+	P50MsPlayed int64 `json:"p50_ms_played"`
+	P95MsPlayed int64 `json:"p95_ms_played"`
+	// ExactListenMs says whether they are exact.
+	ExactListenMs bool `json:"-"`
 
 	Album       string          `json:"-"`
 	DurationMs  int64           `json:"-"`

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/brook-streams/brook/stream"
+)
+
+// TestTrackStatsExactQuantiles: up to exactPlays plays, however they were
+// added and merged, and across MarshalBinary, p50 and p95 are exactly the
+// plays of rank ⌊q·(n-1)⌋; past that they are the sketch's, within 1 %.
+func TestTrackStatsExactQuantiles(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(5, 6))
+	for trial := range 200 {
+		n := 1 + rng.IntN(2*exactPlays)
+		var ms []int64
+		parts := make([]*TrackStats, 1+rng.IntN(4))
+		for i := range parts {
+			parts[i] = &TrackStats{}
+		}
+		for range n {
+			v := 1000 + rng.Int64N(200_000)
+			ms = append(ms, v)
+			parts[rng.IntN(len(parts))].Add(Play{MsPlayed: v, Platform: "p", UserID: "u"}, 180_000)
+		}
+		all := &TrackStats{}
+		for _, p := range parts {
+			b, err := p.MarshalBinary()
+			require.NoError(t, err)
+			var back TrackStats
+			require.NoError(t, back.UnmarshalBinary(b))
+			require.NoError(t, all.Merge(&back))
+		}
+		slices.Sort(ms)
+		row := all.Row(Track{TrackID: "t"})
+		desc := fmt.Sprintf("trial %d: %d plays in %d parts", trial, n, len(parts))
+		assert.Equal(t, n <= exactPlays, row.ExactListenMs, desc)
+		for _, q := range []struct {
+			q   float64
+			got int64
+		}{{0.5, row.P50MsPlayed}, {0.95, row.P95MsPlayed}} {
+			want := ms[int(q.q*float64(n-1))]
+			if n <= exactPlays {
+				assert.Equal(t, want, q.got, "%s: p%v", desc, q.q)
+			} else {
+				assert.InEpsilon(t, float64(want), float64(q.got), 0.011, "%s: p%v", desc, q.q)
+			}
+		}
+	}
+}
+
+// TestTrackStatsRefusesBadExactTimes: a state whose exact listen times do
+// not match its play count is corrupt.
+func TestTrackStatsRefusesBadExactTimes(t *testing.T) {
+	t.Parallel()
+	s := &TrackStats{}
+	s.Add(Play{MsPlayed: 5}, 10)
+	s.Add(Play{MsPlayed: 7}, 10)
+	s.ExactMs = s.ExactMs[:1] // one time for two plays
+	b, err := s.MarshalBinary()
+	require.NoError(t, err)
+	var back TrackStats
+	err = back.UnmarshalBinary(b)
+	require.ErrorIs(t, err, stream.ErrCorruptCheckpoint)
+	assert.Contains(t, err.Error(), "1 exact listen times for 2 plays")
+}
