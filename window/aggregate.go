@@ -33,6 +33,16 @@ type Aggregator[In, Acc, Out any] interface {
 	Result(acc Acc) Out
 }
 
+// FinalResulter is implemented by an [Aggregator] whose result can take
+// its accumulator over. Under [FireOnClose] a window fires once per key,
+// at its close, and the operator drops the accumulator right after: it
+// then calls FinalResult instead of Result, so the result may be the
+// accumulator itself, or share its memory, where Result must return a
+// value independent of it. Without FireOnClose, FinalResult is not called.
+type FinalResulter[Acc, Out any] interface {
+	FinalResult(acc Acc) Out
+}
+
 // Number is the constraint of the values [Sum] and [Mean] add up.
 type Number interface {
 	~int | ~int8 | ~int16 | ~int32 | ~int64 |

@@ -1,8 +1,14 @@
 package window_test
 
 import (
-	"github.com/stretchr/testify/assert"
+	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/brook-streams/brook/stream"
 	"github.com/brook-streams/brook/window"
@@ -84,5 +90,78 @@ func TestFireOnClose(t *testing.T) {
 			assert.Equal(t, tc.late, late)
 			assert.Equal(t, int64(len(tc.late)), lateN, "late count in the metrics")
 		})
+	}
+}
+
+// takeOver counts records in a pointer accumulator, and counts its
+// Result and FinalResult calls.
+type takeOver struct{ results, finals *atomic.Int64 }
+
+func (takeOver) New() *[]int64 { return &[]int64{} }
+func (takeOver) Add(acc *[]int64, e ev) *[]int64 {
+	*acc = append(*acc, int64(e.Key)) // a nil acc, handed over before, panics here
+	return acc
+}
+func (takeOver) Merge(a, b *[]int64) *[]int64 { *a = append(*a, *b...); return a }
+func (g takeOver) Result(acc *[]int64) int64 {
+	g.results.Add(1)
+	return int64(len(*acc))
+}
+func (g takeOver) FinalResult(acc *[]int64) int64 {
+	g.finals.Add(1)
+	return int64(len(*acc))
+}
+
+// TestFinalResult: under FireOnClose an aggregator that takes its
+// accumulators over gets FinalResult, never Result, once per result, and
+// the results are those of Count; without FireOnClose it gets Result only.
+// A use of a handed-over accumulator would panic (the operator drops it).
+func TestFinalResult(t *testing.T) {
+	t.Parallel()
+	type S = []step
+	for _, tc := range []struct {
+		name  string
+		a     window.Assigner
+		opts  []window.Option
+		steps S
+	}{
+		{"tumbling with lateness", window.Tumbling(10), []window.Option{window.AllowedLateness(5)},
+			S{rec(1, 5), rec(2, 6), wm(9), rec(1, 3), wm(13), rec(1, 0), wm(14), rec(1, 9), rec(1, 25), wm(40), rec(2, 41)}},
+		{"sliding", window.Sliding(10, 5), []window.Option{window.AllowedLateness(100)},
+			S{rec(1, 7), wm(50), rec(1, 3), rec(2, 60)}},
+		{"sessions", window.Session(10), []window.Option{window.AllowedLateness(20)},
+			S{rec(1, 100), wm(109), rec(1, 90), wm(128), rec(1, 95), wm(129), rec(1, 120)}},
+		{"global", window.Global(), nil, S{rec(1, 5), rec(2, 6), wm(1000), rec(1, 7)}},
+	} {
+		for _, onClose := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/onClose=%v", tc.name, onClose), func(t *testing.T) {
+				t.Parallel()
+				opts := slices.Clone(tc.opts)
+				if onClose {
+					opts = append(opts, window.FireOnClose())
+				}
+				want, wantLate, _ := trace(t, tc.steps, count(tc.a, opts...))
+				agg := takeOver{results: new(atomic.Int64), finals: new(atomic.Int64)}
+				got, gotLate, _ := trace(t, tc.steps, func(k stream.KeyedStream[int, ev]) window.Windowed[int, ev, int64] {
+					return window.Aggregate(k, tc.a, window.Aggregator[ev, *[]int64, int64](agg), opts...)
+				})
+				assert.Equal(t, want, got)
+				assert.Equal(t, wantLate, gotLate)
+				results := int64(0)
+				for _, e := range got {
+					if !strings.HasPrefix(e, "wm ") {
+						results++
+					}
+				}
+				require.Positive(t, results)
+				if onClose {
+					assert.Equal(t, results, agg.finals.Load(), "one FinalResult per result")
+					assert.Zero(t, agg.results.Load(), "no Result under FireOnClose")
+				} else {
+					assert.Equal(t, results, agg.results.Load())
+					assert.Zero(t, agg.finals.Load(), "no FinalResult without FireOnClose")
+				}
+			})
+		}
 	}
 }

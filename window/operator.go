@@ -48,12 +48,16 @@ func Aggregate[K comparable, T, Acc, Out any](in stream.KeyedStream[K, T], a Ass
 		if agg == nil {
 			return &op[K, T, Acc, Out]{} // Open reports cfg.err
 		}
-		return &op[K, T, Acc, Out]{
+		o := &op[K, T, Acc, Out]{
 			agg:    agg,
 			newAcc: agg.New,
 			merge:  agg.Merge,
 			result: func(_ K, _ Span, acc Acc) Out { return agg.Result(acc) },
 		}
+		if cfg.onClose {
+			o.final, _ = agg.(FinalResulter[Acc, Out])
+		}
+		return o
 	})
 }
 
@@ -175,6 +179,7 @@ type op[K comparable, T, Acc, Out any] struct {
 	cfg     config
 	key     func(T) K
 	agg     Aggregator[T, Acc, Out] // nil for Process
+	final   FinalResulter[Acc, Out] // agg, under FireOnClose, when it takes accumulators over
 	addRec  func(Acc, stream.Record[T]) Acc
 	newAcc  func() Acc
 	merge   func(Acc, Acc) Acc
@@ -366,9 +371,17 @@ func (o *op[K, T, Acc, Out]) fire(c *cell[Acc], key K, sp Span, f Firing, out st
 		at = closeAt(sp.End, o.cfg.lateness)
 	}
 	var v Out
-	if o.agg != nil {
+	switch {
+	case o.final != nil && f == OnTime:
+		// Under FireOnClose the on-time firing is the window's only and
+		// last: its accumulator is dropped right after, so the result may
+		// take it over.
+		v = o.final.FinalResult(c.acc)
+		var zero Acc
+		c.acc = zero
+	case o.agg != nil:
 		v = o.agg.Result(c.acc) // one dynamic call, not two through o.result
-	} else {
+	default:
 		v = o.result(key, sp, c.acc)
 	}
 	return out.Emit(stream.Record[Result[K, Out]]{

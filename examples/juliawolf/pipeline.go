@@ -185,7 +185,10 @@ type trackPlay struct {
 // window.Aggregator for the leaderboard.
 type trackAgg struct{}
 
-var _ window.Aggregator[trackPlay, *TrackStats, *TrackStats] = trackAgg{}
+var (
+	_ window.Aggregator[trackPlay, *TrackStats, *TrackStats] = trackAgg{}
+	_ window.FinalResulter[*TrackStats, *TrackStats]         = trackAgg{}
+)
 
 func (trackAgg) New() *TrackStats { return &TrackStats{} }
 
@@ -200,12 +203,17 @@ func (trackAgg) Merge(a, b *TrackStats) *TrackStats {
 }
 
 // Result returns a copy, as window.Aggregator asks: the result travels to
-// the leaderboard's goroutine.
+// the leaderboard's goroutine. (Under FireOnClose, as here, the windows
+// call FinalResult instead.)
 func (trackAgg) Result(acc *TrackStats) *TrackStats {
 	c := &TrackStats{}
 	mustMerge(c, acc)
 	return c
 }
+
+// FinalResult hands the accumulator over (window.FinalResulter): each
+// track window fires once, at its close, and drops it.
+func (trackAgg) FinalResult(acc *TrackStats) *TrackStats { return acc }
 
 // mustMerge merges sketches that all use the default precision and
 // accuracy, which cannot fail; an error is a programming mistake.
