@@ -446,3 +446,12 @@ func TestBatchChainAllocatesNothingPerRecord(t *testing.T) {
 	large := testing.AllocsPerRun(5, run(in))
 	assert.InDelta(t, small, large, 8, "allocations for 1,000 records %v, for 100,000 %v", small, large)
 }
+
+// TestDefaultBatchSize: 1024 small records, fewer large ones (near 64 KiB
+// a batch), at least 16.
+func TestDefaultBatchSize(t *testing.T) {
+	t.Parallel()
+	assert.Equal(t, 1024, stream.DefaultBatchSize[int64]())
+	assert.Equal(t, 64, stream.DefaultBatchSize[[1016]byte]()) // 1 KiB records with their time
+	assert.Equal(t, 16, stream.DefaultBatchSize[[1 << 20]byte]())
+}

@@ -69,7 +69,7 @@ type exchangeSpec[T any] struct {
 // newExchange declares an exchange of kind reading the stream named parent
 // into parallelism instances (unless opts set it).
 func newExchange[T any](p *Pipeline, parent, kind string, parallelism int, hash func(T) uint64, opts []ExchangeOption) *exchangeSpec[T] {
-	cfg := exchangeConfig{parallelism: parallelism, batch: p.cfg.batchSize, capacity: p.cfg.capacity}
+	cfg := exchangeConfig{parallelism: parallelism, batch: batchSizeFor[T](p), capacity: p.cfg.capacity}
 	name := p.opName(parent, Configure(kind, &cfg, opts))
 	if cfg.parallelism < 1 {
 		p.failf("%s: parallelism %d < 1", name, cfg.parallelism)

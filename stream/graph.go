@@ -139,6 +139,26 @@ func batchLen[T any]() int {
 	return max(16, min(1024, 16<<10/max(size, 1)))
 }
 
+// DefaultBatchSize is the number of records of type T an exchange carries
+// per message unless [WithBatchSize] or [BatchSize] says otherwise: 1024,
+// fewer for records over 64 bytes (a [Record] of T, its time included),
+// so that a batch stays near 64 KiB, and at least 16. Larger batches
+// spread the cost of a channel operation and a goroutine wake-up over
+// more records; a source that waits for input flushes a partial batch
+// first, so a quiet pipeline holds no record back.
+func DefaultBatchSize[T any]() int {
+	size := int(unsafe.Sizeof(Record[T]{}))
+	return max(16, min(1024, 64<<10/max(size, 1)))
+}
+
+// batchSizeFor is the pipeline's batch size for records of type T.
+func batchSizeFor[T any](p *Pipeline) int {
+	if n := p.cfg.batchSize; n > 0 {
+		return n
+	}
+	return DefaultBatchSize[T]()
+}
+
 // Stream is a typed stream of records in a pipeline under construction.
 // The zero Stream is not usable.
 type Stream[T any] struct {

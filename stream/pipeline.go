@@ -76,7 +76,9 @@ func WithParallelism(n int) Option {
 }
 
 // WithBatchSize sets the default number of records an exchange carries per
-// message (default 256).
+// message. The default depends on the record type: 1024 records, fewer for
+// records over 64 bytes, so that a batch stays near 64 KiB (see
+// [DefaultBatchSize]).
 func WithBatchSize(n int) Option {
 	return optionFunc(func(c *config) error {
 		if n < 1 {
@@ -154,7 +156,6 @@ func New(opts ...Option) *Pipeline {
 	p := &Pipeline{
 		cfg: config{
 			parallelism: runtime.GOMAXPROCS(0),
-			batchSize:   256,
 			capacity:    8,
 			clock:       SystemClock{},
 

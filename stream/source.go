@@ -49,7 +49,7 @@ func From[T any](p *Pipeline, src Source[T], opts ...SourceOption[T]) Stream[T] 
 		if err != nil {
 			return err
 		}
-		so := &sourceOut[T]{next: next, t: b.t, wm: MinTime, ts: cfg.ts, batch: b.rt.p.cfg.batchSize}
+		so := &sourceOut[T]{next: next, t: b.t, wm: MinTime, ts: cfg.ts, batch: batchSizeFor[T](b.rt.p)}
 		so.id = b.t.node(name)
 		so.cnt = b.t.newCounts(b.rt, name, 0)
 		if cfg.wms != nil {
