@@ -75,7 +75,9 @@
 // window at its close, for consumers that want each window once; it
 // excludes early firings and count triggers (Run fails with [ErrInvalid]).
 // Its state survives a checkpoint like any window's and fires once after a
-// restore.
+// restore. Since that firing is each window's last, an aggregator that
+// implements [FinalResulter] hands its accumulator over as the result
+// instead of copying it.
 //
 // # Processing time
 //
