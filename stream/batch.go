@@ -42,15 +42,14 @@ func MapBatch[In, Out any](s Stream[In], fn func(in []Record[In], out []Record[O
 }
 
 type mapBatchNode[In, Out any] struct {
-	fn    func([]Record[In], []Record[Out]) []Record[Out]
-	next  inlet[Out]
-	nextB batchInlet[Out]
-	t     *task
-	id    int
-	cnt   *counts
-	out   []Record[Out] // the output buffer lent to fn
-	one   [1]Record[In] // the batch of one record of Emit
-	depth int8          // as mapNode's
+	fn   func([]Record[In], []Record[Out]) []Record[Out]
+	next inlet[Out]
+	t    *task
+	id   int
+	cnt  *counts
+	out  []Record[Out] // the output buffer lent to fn
+	one  [1]Record[In] // the batch of one record of Emit
+	batchTo[Out]
 }
 
 func (n *mapBatchNode[In, Out]) canBatch() bool { return canBatch(n.next) }
@@ -78,13 +77,6 @@ func (n *mapBatchNode[In, Out]) emitBatch(rs []Record[In]) error {
 // hands its outputs on: a batch at a time, or record by record when the
 // chain after n cannot take batches.
 func (n *mapBatchNode[In, Out]) run(in []Record[In]) error {
-	if n.depth == 0 {
-		n.depth = -1
-		if n.canBatch() {
-			n.depth = 1
-			n.nextB = asBatch(n.next)
-		}
-	}
 	n.cnt.in += int64(len(in))
 	n.t.cur = n.id
 	out := n.fn(in, n.out[:0])
@@ -95,7 +87,7 @@ func (n *mapBatchNode[In, Out]) run(in []Record[In]) error {
 	if len(out) == 0 {
 		return nil
 	}
-	if n.depth > 0 {
+	if n.batched(n.next) {
 		return n.nextB.emitBatch(out)
 	}
 	for i := range out {
@@ -131,15 +123,14 @@ func FilterBatch[T any](s Stream[T], keep func(rs []Record[T]) []Record[T], opts
 }
 
 type filterBatchNode[T any] struct {
-	keep  func([]Record[T]) []Record[T]
-	next  inlet[T]
-	nextB batchInlet[T]
-	t     *task
-	id    int
-	cnt   *counts
-	name  string
-	one   [1]Record[T]
-	depth int8 // as mapNode's
+	keep func([]Record[T]) []Record[T]
+	next inlet[T]
+	t    *task
+	id   int
+	cnt  *counts
+	name string
+	one  [1]Record[T]
+	batchTo[T]
 }
 
 func (n *filterBatchNode[T]) canBatch() bool { return canBatch(n.next) }
@@ -168,14 +159,7 @@ func (n *filterBatchNode[T]) filter(rs []Record[T]) ([]Record[T], error) {
 }
 
 func (n *filterBatchNode[T]) emitBatch(rs []Record[T]) error {
-	if n.depth == 0 {
-		n.depth = -1
-		if n.canBatch() {
-			n.depth = 1
-			n.nextB = asBatch(n.next)
-		}
-	}
-	if n.depth < 0 {
+	if !n.batched(n.next) {
 		for i := range rs {
 			if err := n.Emit(rs[i]); err != nil {
 				return err

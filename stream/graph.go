@@ -131,6 +131,26 @@ func (p perRecord[T]) emitBatch(rs []Record[T]) error {
 	return nil
 }
 
+// batchTo is how a node hands its records on: whole batches to nextB when
+// the chain after it takes them (see batchInlet), else record by record,
+// decided at the node's first batch.
+type batchTo[T any] struct {
+	nextB batchInlet[T]
+	depth int8 // 0: not decided yet, 1: a batch at a time, -1: record by record
+}
+
+// batched reports whether the node hands next whole batches, deciding it
+// at the first call.
+func (b *batchTo[T]) batched(next inlet[T]) bool {
+	if b.depth == 0 {
+		b.depth = -1
+		if canBatch(next) {
+			b.depth, b.nextB = 1, asBatch(next)
+		}
+	}
+	return b.depth > 0
+}
+
 // batchLen is the number of records of type T a node buffers for a batch:
 // up to 1024, fewer for large records, so a buffer stays near 16 KiB and
 // the buffers of a chain stay in the first-level cache.

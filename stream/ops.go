@@ -281,13 +281,12 @@ func Filter[T any](s Stream[T], keep func(T) bool, opts ...OperatorOption) Strea
 }
 
 type filterNode[T any] struct {
-	keep  func(T) bool
-	next  inlet[T]
-	nextB batchInlet[T]
-	t     *task
-	id    int
-	cnt   *counts
-	depth int8 // as mapNode's
+	keep func(T) bool
+	next inlet[T]
+	t    *task
+	id   int
+	cnt  *counts
+	batchTo[T]
 }
 
 func (n *filterNode[T]) canBatch() bool { return canBatch(n.next) }
@@ -304,14 +303,7 @@ func (n *filterNode[T]) Emit(r Record[T]) error {
 
 // emitBatch compacts rs in place to the records kept.
 func (n *filterNode[T]) emitBatch(rs []Record[T]) error {
-	if n.depth == 0 {
-		n.depth = -1
-		if n.canBatch() {
-			n.depth = 1
-			n.nextB = asBatch(n.next)
-		}
-	}
-	if n.depth < 0 {
+	if !n.batched(n.next) {
 		for i := range rs {
 			if err := n.Emit(rs[i]); err != nil {
 				return err
@@ -369,10 +361,9 @@ type flatMapNode[In, Out any] struct {
 
 	// batch-at-a-time: inside emitBatch the values fn emits are collected
 	// and handed on a batch at a time.
-	nextB    batchInlet[Out]
+	batchTo[Out]
 	buf      []Record[Out]
 	batching bool
-	depth    int8 // as mapNode's
 }
 
 func (n *flatMapNode[In, Out]) canBatch() bool { return canBatch(n.next) }
@@ -410,21 +401,16 @@ func (n *flatMapNode[In, Out]) Emit(r Record[In]) error {
 }
 
 func (n *flatMapNode[In, Out]) emitBatch(rs []Record[In]) error {
-	if n.depth == 0 {
-		n.depth = -1
-		if n.canBatch() {
-			n.depth = 1
-			n.nextB = asBatch(n.next)
-			n.buf = make([]Record[Out], 0, batchLen[Out]())
-		}
-	}
-	if n.depth < 0 {
+	if !n.batched(n.next) {
 		for i := range rs {
 			if err := n.Emit(rs[i]); err != nil {
 				return err
 			}
 		}
 		return nil
+	}
+	if n.buf == nil {
+		n.buf = make([]Record[Out], 0, batchLen[Out]())
 	}
 	n.cnt.in += int64(len(rs))
 	n.batching = true
@@ -622,18 +608,10 @@ func (n *opNode[In, Out]) emitWatermarked(rs []Record[In], marks []mark) error {
 	mi := 0
 	for i := range rs {
 		for ; mi < len(marks) && marks[mi].at <= i; mi++ {
-			// lazyWatermark, inlined for the common case of a watermark
-			// that rises and fires nothing.
-			if w := marks[mi].wm; w > n.c.wm && w < *due {
-				n.c.wm = w
-				if w > *passed {
-					*passed = w
+			if w := marks[mi].wm; !n.riseWatermark(w, due, passed) {
+				if err := n.lazyWatermark(w, due, passed); err != nil {
+					return err
 				}
-				out.pend, out.pending = w, true
-				continue
-			}
-			if err := n.lazyWatermark(marks[mi].wm, due, passed); err != nil {
-				return err
 			}
 		}
 		n.t.cur = n.id
@@ -641,36 +619,54 @@ func (n *opNode[In, Out]) emitWatermarked(rs []Record[In], marks []mark) error {
 			return opErr(n.name, err)
 		}
 	}
-	n.cnt.wm = n.c.wm
 	for ; mi < len(marks); mi++ {
 		if err := n.lazyWatermark(marks[mi].wm, due, passed); err != nil {
 			return err
 		}
 	}
+	n.cnt.wm = n.c.wm
 	if out.pending {
 		return out.forward()
 	}
 	return nil
 }
 
-// lazyWatermark advances the operator to watermark w, calling
-// ProcessWatermark only when it is due, and leaves w to be forwarded.
-func (n *opNode[In, Out]) lazyWatermark(w Time, due, passed *Time) error {
-	if w <= n.c.wm {
-		return nil
+// riseWatermark takes watermark w when it rises and fires nothing (it is
+// below *due), the common case, small enough to be inlined in
+// emitWatermarked's loop: the operator's watermark and *passed rise and w
+// waits to be forwarded. It reports false, changing nothing, for any
+// other watermark.
+func (n *opNode[In, Out]) riseWatermark(w Time, due, passed *Time) bool {
+	if w <= n.c.wm || w >= *due {
+		return false
 	}
 	n.c.wm = w
-	n.cnt.wm = w
-	if w >= *due {
-		n.t.cur = n.id
-		if err := n.op.ProcessWatermark(w, n.out); err != nil {
-			return opErr(n.name, err)
-		}
-	} else if w > *passed {
+	if w > *passed {
 		*passed = w
 	}
 	n.out.pend, n.out.pending = w, true
+	return true
+}
+
+// lazyWatermark advances the operator to watermark w, calling
+// ProcessWatermark only when it is due, and leaves w to be forwarded.
+func (n *opNode[In, Out]) lazyWatermark(w Time, due, passed *Time) error {
+	if n.riseWatermark(w, due, passed) || w <= n.c.wm {
+		return nil
+	}
+	n.c.wm = w
+	if err := n.dueWatermark(w); err != nil {
+		return err
+	}
+	n.out.pend, n.out.pending = w, true
 	return nil
+}
+
+// dueWatermark calls ProcessWatermark(w) for lazyWatermark.
+func (n *opNode[In, Out]) dueWatermark(w Time) error {
+	n.cnt.wm = w
+	n.t.cur = n.id
+	return opErr(n.name, n.op.ProcessWatermark(w, n.out))
 }
 
 func (n *opNode[In, Out]) ctrl(c control) error {

@@ -721,18 +721,17 @@ func AssignWatermarks[T any](s Stream[T], strategy WatermarkStrategy[T], opts ..
 }
 
 type assignNode[T any] struct {
-	next  inlet[T]
-	nextB batchInlet[T]
-	depth int8 // as mapNode's
-	gen   WatermarkGenerator[T]
-	wm    Time
-	cnt   *counts
-	t     *task
-	id    int
-	name  string
-	st    *stateful
-	co    *coordinator
-	ctx   context.Context
+	next inlet[T]
+	batchTo[T]
+	gen  WatermarkGenerator[T]
+	wm   Time
+	cnt  *counts
+	t    *task
+	id   int
+	name string
+	st   *stateful
+	co   *coordinator
+	ctx  context.Context
 }
 
 func (n *assignNode[T]) Emit(r Record[T]) error {
@@ -754,14 +753,7 @@ func (n *assignNode[T]) canBatch() bool { return canBatch(n.next) }
 // emitBatch cuts rs wherever the generated watermark rises, as Emit would
 // have placed it.
 func (n *assignNode[T]) emitBatch(rs []Record[T]) error {
-	if n.depth == 0 {
-		n.depth = -1
-		if n.canBatch() {
-			n.depth = 1
-			n.nextB = asBatch(n.next)
-		}
-	}
-	if n.depth < 0 {
+	if !n.batched(n.next) {
 		for i := range rs {
 			if err := n.Emit(rs[i]); err != nil {
 				return err
