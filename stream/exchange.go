@@ -103,8 +103,9 @@ func (x *exchangeSpec[T]) attach(s Stream[T]) {
 		xr := exchangeRunOf(b.rt, x)
 		s := xr.newSender(b.rt.ctx, offset+inst)
 		if x.hash != nil {
-			// The key function runs in the sender, in the upstream task: a
-			// panic in it is reported under the exchange's name (the KeyBy's).
+			// The key function runs in the sender, in the upstream task (with
+			// more than one instance: see newSender): a panic in it is
+			// reported under the exchange's name (the KeyBy's).
 			s.t, s.node = b.t, b.t.node(x.name)
 		}
 		return s, nil
@@ -179,6 +180,12 @@ func (xr *exchangeRun[T]) newSender(ctx context.Context, id int) *sender[T] {
 		s.fixed = id % n
 	}
 	s.all = xr.spec.broadcastFrom > 0 && id >= xr.spec.broadcastFrom
+	if n == 1 {
+		// One instance owns every key group: there is nothing to route, so
+		// the key is not computed here (the keyed operator after the
+		// exchange computes it for its state).
+		s.hash = nil
+	}
 	if s.hash != nil {
 		s.router = newKeyRouter(n, xr.spec.maxPar)
 	}

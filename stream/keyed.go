@@ -60,8 +60,11 @@ func keyGroupOf[K comparable](h func(K) uint64, maxPar int) func(K) int {
 // process and run ([StableHash]), and the group to the instance owning it
 // ([InstanceOf]). A key type without a stable hash (a pointer, an
 // interface, a struct holding one) makes Run fail with [ErrInvalid] unless
-// it implements [StableHasher]. Its default name is its input's name and
-// ".keyby" (see [Name]).
+// it implements [StableHasher]. The exchange runs key in the upstream task
+// to route each record, except with one instance, which owns every key
+// group: there the keyed operator after it is the first to call key. key
+// must be a pure function of the value. Its default name is its input's
+// name and ".keyby" (see [Name]).
 func KeyBy[T any, K comparable](s Stream[T], key func(T) K, opts ...ExchangeOption) KeyedStream[K, T] {
 	in := s.must()
 	nilKey := key == nil

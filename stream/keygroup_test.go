@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -301,5 +302,41 @@ func TestStableHashOfIntIsItsValues(t *testing.T) {
 	for _, v := range []uint{0, 1, 42, math.MaxUint32} {
 		assert.Equal(t, hu64(uint64(v)), hu(v), "uint %d", v)
 		assert.Equal(t, hu64(uint64(v)), hp(uintptr(v)), "uintptr %d", v)
+	}
+}
+
+// TestKeyByCallsKeyOnlyToRoute: the exchange runs the key function to route
+// a record only when there is more than one instance; with one, the keyed
+// operator after it is the first (and only) caller, and every record still
+// reaches its key. (A whole batch into one instance is never keyed.)
+func TestKeyByCallsKeyOnlyToRoute(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ par, callsPerRecord int }{{1, 1}, {2, 2}} {
+		t.Run(fmt.Sprintf("par=%d", tc.par), func(t *testing.T) {
+			t.Parallel()
+			var calls atomic.Int64
+			p := stream.New()
+			s := stream.From(p, stream.Slice(ints(500)))
+			// A user operator hands records on one at a time.
+			s = stream.Process(s, func(_ *stream.Context, r stream.Record[int64], out stream.Emitter[int64]) error {
+				return out.Emit(r)
+			}).Stream
+			k := stream.KeyBy(s, func(v int64) int64 { calls.Add(1); return v % 7 }, stream.Parallelism(tc.par))
+			sums := stream.KeyedProcess(k, func(*stream.KeyedStates) stream.KeyedFuncs[int64, int64, string] {
+				return stream.KeyedFuncs[int64, int64, string]{
+					Process: func(c *stream.KeyedContext[int64], r stream.Record[int64], out stream.Emitter[string]) error {
+						if c.Key() != r.Value%7 {
+							return fmt.Errorf("record %d under key %d", r.Value, c.Key())
+						}
+						return out.Emit(stream.Record[string]{Time: r.Time, Value: fmt.Sprint(c.Key())})
+					},
+				}
+			})
+			sink := stream.Collect[string]()
+			stream.To(sums, sink)
+			require.NoError(t, p.Run(context.Background()))
+			assert.Len(t, sink.Values(), 500)
+			assert.Equal(t, int64(500*tc.callsPerRecord), calls.Load())
+		})
 	}
 }
