@@ -22,11 +22,15 @@ type TrackStats struct {
 	// are only a handful of platforms, so a slice beats a map here.
 	Platforms []PlatformCount
 	Listeners sketch.HLL
-	ListenMs  sketch.Quantiles // ms_played
 	// ExactMs holds every ms_played while there are at most exactPlays
 	// plays (len(ExactMs) == Streams), so the quantiles of a small count
 	// are exact rather than the sketch's; nil past that.
 	ExactMs []int64
+	// ListenMs is the quantile sketch of ms_played once ExactMs is nil: it
+	// stays empty while the times are exact and gets them all when they
+	// stop being (DDSketch's bins do not depend on the order of adds), so
+	// the many small track windows never build a sketch.
+	ListenMs sketch.Quantiles
 }
 
 // exactPlays is the number of plays up to which TrackStats keeps every
@@ -41,7 +45,8 @@ func (s *TrackStats) Add(p Play, durationMs int64) {
 	if s.Streams < exactPlays && int64(len(s.ExactMs)) == s.Streams {
 		s.ExactMs = append(s.ExactMs, p.MsPlayed)
 	} else {
-		s.ExactMs = nil
+		s.toSketch()
+		s.addMs(p.MsPlayed)
 	}
 	s.Streams++
 	if p.MsPlayed >= durationMs {
@@ -49,10 +54,22 @@ func (s *TrackStats) Add(p Play, durationMs int64) {
 	}
 	s.addPlatform(p.Platform, 1)
 	s.Listeners.AddString(p.UserID)
-	// ms_played is a non-negative int64, always inside the sketch's range
-	// (TestListenTimeRange), so Add cannot fail here.
-	_ = s.ListenMs.Add(float64(p.MsPlayed))
 }
+
+// toSketch moves the exact listen times, if s holds them, into ListenMs.
+func (s *TrackStats) toSketch() {
+	if s.exact() {
+		for _, ms := range s.ExactMs {
+			s.addMs(ms)
+		}
+	}
+	s.ExactMs = nil
+}
+
+// addMs adds a listen time to the sketch. ms_played is a non-negative
+// int64, always inside the sketch's range (TestListenTimeRange), so Add
+// cannot fail here.
+func (s *TrackStats) addMs(ms int64) { _ = s.ListenMs.Add(float64(ms)) }
 
 func (s *TrackStats) addPlatform(name string, n int64) {
 	for i := range s.Platforms {
@@ -70,18 +87,23 @@ func (s *TrackStats) Merge(o *TrackStats) error {
 	case o.Streams == 0:
 	case s.Streams+o.Streams <= exactPlays && int64(len(s.ExactMs)) == s.Streams && o.exact():
 		s.ExactMs = append(s.ExactMs, o.ExactMs...)
+	case o.exact():
+		s.toSketch()
+		for _, ms := range o.ExactMs {
+			s.addMs(ms)
+		}
 	default:
-		s.ExactMs = nil
+		s.toSketch()
+		if err := s.ListenMs.Merge(&o.ListenMs); err != nil {
+			return err
+		}
 	}
 	s.Streams += o.Streams
 	s.Completions += o.Completions
 	for _, pc := range o.Platforms {
 		s.addPlatform(pc.Platform, pc.Plays)
 	}
-	if err := s.Listeners.Merge(&o.Listeners); err != nil {
-		return err
-	}
-	return s.ListenMs.Merge(&o.ListenMs)
+	return s.Listeners.Merge(&o.Listeners)
 }
 
 // Row returns the leaderboard row for track t (Rank left 0).

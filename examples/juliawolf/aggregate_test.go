@@ -9,18 +9,22 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/brook-streams/brook/sketch"
 	"github.com/brook-streams/brook/stream"
 )
 
 // TestTrackStatsExactQuantiles: up to exactPlays plays, however they were
 // added and merged, and across MarshalBinary, p50 and p95 are exactly the
-// plays of rank ⌊q·(n-1)⌋; past that they are the sketch's, within 1 %.
+// plays of rank ⌊q·(n-1)⌋; past that they are the sketch's, within 1 %,
+// and the sketch is the one fed every play directly: the times kept exact
+// go into it once, when they stop being exact, none lost or counted twice.
 func TestTrackStatsExactQuantiles(t *testing.T) {
 	t.Parallel()
 	rng := rand.New(rand.NewPCG(5, 6))
 	for trial := range 200 {
 		n := 1 + rng.IntN(2*exactPlays)
 		var ms []int64
+		var direct sketch.Quantiles
 		parts := make([]*TrackStats, 1+rng.IntN(4))
 		for i := range parts {
 			parts[i] = &TrackStats{}
@@ -28,6 +32,7 @@ func TestTrackStatsExactQuantiles(t *testing.T) {
 		for range n {
 			v := 1000 + rng.Int64N(200_000)
 			ms = append(ms, v)
+			require.NoError(t, direct.Add(float64(v)))
 			parts[rng.IntN(len(parts))].Add(Play{MsPlayed: v, Platform: "p", UserID: "u"}, 180_000)
 		}
 		all := &TrackStats{}
@@ -42,6 +47,16 @@ func TestTrackStatsExactQuantiles(t *testing.T) {
 		row := all.Row(Track{TrackID: "t"})
 		desc := fmt.Sprintf("trial %d: %d plays in %d parts", trial, n, len(parts))
 		assert.Equal(t, n <= exactPlays, row.ExactListenMs, desc)
+		if n > exactPlays {
+			assert.Equal(t, direct.Count(), all.ListenMs.Count(), desc)
+			for _, q := range []float64{0, 0.5, 0.95, 1} {
+				want, err := direct.Quantile(q)
+				require.NoError(t, err)
+				got, err := all.ListenMs.Quantile(q)
+				require.NoError(t, err)
+				assert.Equal(t, want, got, "%s: sketch p%v", desc, q)
+			}
+		}
 		for _, q := range []struct {
 			q   float64
 			got int64

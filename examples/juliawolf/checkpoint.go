@@ -118,6 +118,11 @@ func readTrackStats(d *codec.Decoder, s *TrackStats) {
 	for range n {
 		s.ExactMs = append(s.ExactMs, nonNegative(d))
 	}
+	if n != 0 {
+		// The times are exact: the sketch gets them only when they stop
+		// being (an older checkpoint's sketch held them too).
+		s.ListenMs = sketch.Quantiles{}
+	}
 }
 
 func readHLL(d *codec.Decoder, h *sketch.HLL) {
