@@ -193,10 +193,80 @@ type genCursor struct {
 	pcg     *rand.PCG
 	r       *rand.Rand
 	zipf    *rand.Zipf
-	userIDs []string // formatted on first use
-	wave    int      // index of the current wave
-	i       int64    // plays of the current wave generated
-	seq     int64    // plays generated in all
+	userIDs string // every user id, userIDLen bytes each: ids[i*userIDLen:][:userIDLen]
+	wave    int    // index of the current wave
+	i       int64  // plays of the current wave generated
+	seq     int64  // plays generated in all
+	ids     eventIDs
+}
+
+// eventIDs formats event ids ("e-0000001") idBlock at a time into one
+// string, which each play's EventID is a slice of: one allocation per
+// block instead of one per play.
+type eventIDs struct {
+	first int64  // the seq of the block's first id
+	text  string // the block's ids, back to back
+	ends  [idBlock]int32
+}
+
+const idBlock = 1024
+
+// id returns the event id of play seq (1-based).
+func (e *eventIDs) id(seq int64) string {
+	i := seq - e.first
+	if e.text == "" || i < 0 || i >= idBlock {
+		e.fill(seq)
+		i = 0
+	}
+	start := int32(0)
+	if i > 0 {
+		start = e.ends[i-1]
+	}
+	return e.text[start:e.ends[i]]
+}
+
+func (e *eventIDs) fill(first int64) {
+	buf := make([]byte, 0, idBlock*10)
+	last := -1
+	for i := range int64(idBlock) {
+		next := len(buf)
+		buf = appendNextID(buf, last, "e-", first+i, 7)
+		e.ends[i], last = int32(len(buf)), next
+	}
+	e.first, e.text = first, string(buf)
+}
+
+// userIDLen is the length of a user id: "u-" and six digits (there are at
+// most 250,000 users).
+const userIDLen = 8
+
+// userIDs returns the ids of n users back to back, userIDLen bytes each.
+func userIDs(n int) string {
+	buf := make([]byte, 0, n*userIDLen)
+	for i := range int64(n) {
+		buf = appendNextID(buf, len(buf)-userIDLen, "u-", i, userIDLen-2)
+	}
+	return string(buf)
+}
+
+// appendNextID appends the id of n to b, where b[last:] is the id of n-1
+// (last < 0: there is none): it copies that id and adds one to its digits,
+// the common case, instead of formatting n afresh.
+func appendNextID(b []byte, last int, prefix string, n int64, width int) []byte {
+	if last < 0 {
+		return appendID(b, prefix, n, width)
+	}
+	start := len(b)
+	b = append(b, b[last:]...)
+	for i := len(b) - 1; i >= start+len(prefix); i-- {
+		if b[i] != '9' {
+			b[i]++
+			return b
+		}
+		b[i] = '0'
+	}
+	// Every digit was a 9: n needs another digit.
+	return appendID(b[:start], prefix, n, width)
 }
 
 // pcgStream is the second word of the generator's PCG seed ("juliawol").
@@ -205,7 +275,7 @@ const pcgStream = 0x6a756c6961776f6c
 func (g *Generator) cursor() *genCursor {
 	pcg := rand.NewPCG(g.seed, pcgStream)
 	r := rand.New(pcg)
-	return &genCursor{g: g, pcg: pcg, r: r, zipf: rand.NewZipf(r, 1.07, 8, uint64(g.users-1)), userIDs: make([]string, g.users)}
+	return &genCursor{g: g, pcg: pcg, r: r, zipf: rand.NewZipf(r, 1.07, 8, uint64(g.users-1)), userIDs: userIDs(g.users)}
 }
 
 // next returns the next play, or false after the last. It calls
@@ -227,27 +297,28 @@ func (c *genCursor) next() (Play, bool) {
 	c.i++
 	c.seq++
 	u := (float64(i) + r.Float64()) / float64(w.Events)
-	arrival := w.Start.Add(time.Duration(w.shape(u) * float64(w.Span)))
-	var back time.Duration
+	// Times in Unix nanoseconds: the same instants as time.Time's Add and
+	// Truncate(time.Millisecond) give, for times after 1970, without them.
+	arrival := w.Start.UnixNano() + int64(time.Duration(w.shape(u)*float64(w.Span)))
+	var back int64
 	if r.Float64() < 0.01 {
-		back = 2*time.Minute + time.Duration(r.Int64N(int64(18*time.Minute)))
+		back = int64(2*time.Minute) + r.Int64N(int64(18*time.Minute))
 	} else {
-		back = time.Duration(r.Int64N(int64(4 * time.Second)))
+		back = r.Int64N(int64(4 * time.Second))
 	}
+	at := arrival - back
+	at -= at % int64(time.Millisecond)
 	ti := pick(g.trackCW, r.Float64())
 	track := g.cat.Track(ti)
 	// Scatter the Zipf ranks over the ids, so the busiest listeners are
 	// not u-000000, u-000001, ...
 	uid := int((c.zipf.Uint64()*2654435761 + 12345) % uint64(g.users))
-	if c.userIDs[uid] == "" {
-		c.userIDs[uid] = formatID("u-", int64(uid), 6)
-	}
 	return Play{
-		EventID:   formatID("e-", c.seq, 7),
-		UserID:    c.userIDs[uid],
+		EventID:   c.ids.id(c.seq),
+		UserID:    c.userIDs[uid*userIDLen : (uid+1)*userIDLen],
 		TrackID:   track.TrackID,
 		Platform:  platforms[pick(g.platCW[ti], r.Float64())].name,
-		EventTime: arrival.Add(-back).Truncate(time.Millisecond),
+		EventTime: time.Unix(0, at).UTC(),
 		MsPlayed:  listenTime(r, track.DurationMs, completionOdds[ti%len(completionOdds)]),
 		Line:      c.seq,
 	}, true
@@ -269,12 +340,14 @@ func listenTime(r *rand.Rand, d int64, complete float64) int64 {
 	}
 }
 
-// pick returns the index the point x*total falls in, for cumulative weights cw.
+// pick returns the index the point x*total falls in, for cumulative weights
+// cw: the first bucket whose end is past it (an exact hit on a boundary
+// belongs to the next bucket), the last for x = 1. The weights are few
+// (tracks, platforms), so a scan beats a binary search.
 func pick(cw []float64, x float64) int {
-	i, _ := slices.BinarySearch(cw, x*cw[len(cw)-1])
-	// BinarySearch finds the first cw[i] >= target; an exact hit on a
-	// boundary belongs to the next bucket.
-	for i < len(cw)-1 && cw[i] <= x*cw[len(cw)-1] {
+	target := x * cw[len(cw)-1]
+	i := 0
+	for i < len(cw)-1 && cw[i] <= target {
 		i++
 	}
 	return i
@@ -282,14 +355,18 @@ func pick(cw []float64, x float64) int {
 
 // formatID formats prefix + n zero-padded to width digits.
 func formatID(prefix string, n int64, width int) string {
-	var b [32]byte
-	d := strconv.AppendInt(b[:0], n, 10)
-	out := make([]byte, 0, len(prefix)+max(width, len(d)))
-	out = append(out, prefix...)
-	for range width - len(d) {
-		out = append(out, '0')
+	return string(appendID(make([]byte, 0, len(prefix)+max(width, 20)), prefix, n, width))
+}
+
+// appendID appends prefix + n zero-padded to width digits to b.
+func appendID(b []byte, prefix string, n int64, width int) []byte {
+	var d [20]byte
+	digits := strconv.AppendInt(d[:0], n, 10)
+	b = append(b, prefix...)
+	for range width - len(digits) {
+		b = append(b, '0')
 	}
-	return string(append(out, d...))
+	return append(b, digits...)
 }
 
 // GeneratorSource is the checkpointable brook source of the built-in

@@ -144,3 +144,28 @@ func TestPick(t *testing.T) {
 	assert.Equal(t, 2, pick(cw, 1.0/3), "a boundary belongs to the next non-empty bucket")
 	assert.Equal(t, 2, pick(cw, 0.99))
 }
+
+// TestIDsCountOn: ids made by adding one to the previous id's digits (event
+// ids in blocks, the user-id table) equal ids formatted afresh, across the
+// carries and where a number outgrows the padding.
+func TestIDsCountOn(t *testing.T) {
+	t.Parallel()
+	var e eventIDs
+	for _, from := range []int64{1, 1020, 9_999_000, 10_000_000 - 3} {
+		for n := from; n < from+2*idBlock; n++ {
+			require.Equal(t, formatID("e-", n, 7), e.id(n))
+		}
+	}
+	users := userIDs(1001)
+	for i := range 1001 {
+		require.Equal(t, formatID("u-", int64(i), 6), users[i*userIDLen:(i+1)*userIDLen])
+	}
+	var b []byte
+	last := -1
+	for n := int64(0); n < 1100; n++ {
+		next := len(b)
+		b = appendNextID(b, last, "x", n, 2)
+		require.Equal(t, formatID("x", n, 2), string(b[next:]))
+		last = next
+	}
+}
