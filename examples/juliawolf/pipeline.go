@@ -16,7 +16,8 @@ import (
 // pipelineEngine computes the snapshot with a brook pipeline:
 //
 //	plays: JSON Lines (jsonl.Source: decoded, checked against the catalog)
-//	       or the generator (its plays copied to -dump by a jsonl.Writer)
+//	       or the generator (its plays copied to -dump by a jsonl.Writer,
+//	       then handed to a task of their own: Rebalance, one instance)
 //	  → rejected lines and unknown tracks → -dead-letter (jsonl.Writer), counted
 //	  → watermarks (bounded out-of-orderness B, from valid plays only)
 //	  → KeyBy(track) ×Parallel
@@ -117,6 +118,10 @@ func readPlays(p *stream.Pipeline, cfg Config, in Input, cat *Catalog) (stream.S
 		if cfg.Progress != nil {
 			plays = stream.Map(plays, func(pl Play) Play { cfg.Progress.Add(1); return pl })
 		}
+		// Generating a play costs as much as the steps after it: a
+		// one-instance exchange (order kept) runs them in a task of their
+		// own, on another core.
+		plays = stream.Rebalance(plays, stream.Parallelism(1))
 		checked := stream.Process(plays, func(_ *stream.Context, r stream.Record[Play], out stream.Emitter[trackPlay]) error {
 			tp, err := withTrack(cat, r.Value)
 			if err != nil {
