@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -13,7 +14,8 @@ import (
 // BenchmarkPipeline runs a whole engine on generated plays held in memory
 // (so generation is not measured) and reports events/s: "reference" is the
 // hand-written single loop, "brook" the library pipeline on one keyed
-// instance; the ratio is read from one run.
+// instance, "brook-parallel" on one per core (juliawolf's default); the
+// ratio is read from one run.
 func BenchmarkPipeline(b *testing.B) {
 	cat := DefaultCatalog()
 	plays := slices.Collect(NewGenerator(cat, 200_000, DefaultSeed).All())
@@ -26,6 +28,10 @@ func BenchmarkPipeline(b *testing.B) {
 			return referenceEngine(ctx, cfg, &SliceSource{Plays: plays}, cat)
 		}},
 		{"brook", func(ctx context.Context, cfg Config, plays []Play, cat *Catalog) (*Snapshot, error) {
+			return pipelineEngine(ctx, cfg, playsIn(&SliceSource{Plays: plays}), cat)
+		}},
+		{"brook-parallel", func(ctx context.Context, cfg Config, plays []Play, cat *Catalog) (*Snapshot, error) {
+			cfg.Parallel = runtime.GOMAXPROCS(0)
 			return pipelineEngine(ctx, cfg, playsIn(&SliceSource{Plays: plays}), cat)
 		}},
 	}
