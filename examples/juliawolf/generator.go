@@ -353,11 +353,6 @@ func pick(cw []float64, x float64) int {
 	return i
 }
 
-// formatID formats prefix + n zero-padded to width digits.
-func formatID(prefix string, n int64, width int) string {
-	return string(appendID(make([]byte, 0, len(prefix)+max(width, 20)), prefix, n, width))
-}
-
 // appendID appends prefix + n zero-padded to width digits to b.
 func appendID(b []byte, prefix string, n int64, width int) []byte {
 	var d [20]byte

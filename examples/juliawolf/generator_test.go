@@ -169,3 +169,8 @@ func TestIDsCountOn(t *testing.T) {
 		last = next
 	}
 }
+
+// formatID formats prefix + n zero-padded to width digits.
+func formatID(prefix string, n int64, width int) string {
+	return string(appendID(nil, prefix, n, width))
+}
