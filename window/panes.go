@@ -153,6 +153,16 @@ func (s *paneStore[K, T, Acc, Out]) add(r stream.Record[T], t stream.Time, out s
 			}
 			s.last = p
 		}
+		if !p.fired && !o.triggers && !p.indexed() {
+			// addTo's work for a key a small pane that fires nothing yet
+			// holds (the common case), inline.
+			for i := range p.slots {
+				if p.slots[i].key == k {
+					s.fold(&p.slots[i].cell, r)
+					return nil
+				}
+			}
+		}
 		return s.addTo(p, k, r, out)
 	}
 	if !s.slotOK || t < s.slotLo || t >= s.slotHi {
