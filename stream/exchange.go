@@ -398,27 +398,38 @@ func (s *sender[T]) emitMarked(rs []Record[T], marks []mark) error {
 }
 
 // emitMarkedTo is emitMarked with one destination, j: nothing to route.
+// The records go into j's batch a run at a time; a watermark is recorded
+// where a record arrives after it raised the sender's (as add would, one
+// record at a time): at the run's first record, and where a mark is.
 func (s *sender[T]) emitMarkedTo(j int, rs []Record[T], marks []mark) error {
-	b := s.bufs[j]
 	mi := 0
-	for i := range rs {
-		for ; mi < len(marks) && marks[mi].at <= i; mi++ {
-			s.wm = max(s.wm, marks[mi].wm)
-		}
+	for lo := 0; lo < len(rs); {
+		b := s.bufs[j]
 		if b == nil {
 			b = s.xr.get()
 			s.bufs[j] = b
 		}
-		if s.sent[j] != s.wm {
-			b.marks = append(b.marks, mark{at: len(b.recs), wm: s.wm})
-			s.sent[j] = s.wm
+		hi := min(len(rs), lo+max(s.size-len(b.recs), 1))
+		shift := len(b.recs) - lo
+		for at := lo; ; {
+			for ; mi < len(marks) && marks[mi].at <= at; mi++ {
+				s.wm = max(s.wm, marks[mi].wm)
+			}
+			if s.sent[j] != s.wm {
+				b.marks = append(b.marks, mark{at: at + shift, wm: s.wm})
+				s.sent[j] = s.wm
+			}
+			if mi == len(marks) || marks[mi].at >= hi {
+				break
+			}
+			at = marks[mi].at
 		}
-		b.recs = append(b.recs, rs[i])
+		b.recs = append(b.recs, rs[lo:hi]...)
+		lo = hi
 		if len(b.recs) >= s.size {
 			if err := s.flushAll(false, false, 0); err != nil {
 				return err
 			}
-			b = nil
 		}
 	}
 	for ; mi < len(marks); mi++ {
