@@ -243,7 +243,7 @@ func TestGeneratorSourceRunReportsFinishedWaves(t *testing.T) {
 	cat := DefaultCatalog()
 	first := NewGeneratorSource(NewGenerator(cat, 4500, 3))
 	for range 1300 {
-		first.cur.next()
+		first.cur.next(new(Play))
 	}
 	state, err := first.Snapshot()
 	require.NoError(t, err)
@@ -325,7 +325,7 @@ func validStates(t testing.TB, big bool) map[string][]byte {
 	}
 	gen := NewGeneratorSource(NewGenerator(cat, 100, 4))
 	for range 37 {
-		gen.cur.next()
+		gen.cur.next(new(Play))
 	}
 	out := map[string][]byte{}
 	for name, s := range map[string]stream.Snapshotter{"leaderboard": board, "generator": gen} {

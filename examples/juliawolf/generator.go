@@ -175,11 +175,8 @@ func (g *Generator) Events() int64 {
 func (g *Generator) All() iter.Seq[Play] {
 	return func(yield func(Play) bool) {
 		c := g.cursor()
-		for {
-			p, ok := c.next()
-			if !ok || !yield(p) {
-				return
-			}
+		var p Play
+		for c.next(&p) && yield(p) {
 		}
 	}
 }
@@ -278,10 +275,10 @@ func (g *Generator) cursor() *genCursor {
 	return &genCursor{g: g, pcg: pcg, r: r, zipf: rand.NewZipf(r, 1.07, 8, uint64(g.users-1)), userIDs: userIDs(g.users)}
 }
 
-// next returns the next play, or false after the last. It calls
-// OnWaveDone for a wave once its last play has been returned, when asked
-// for the play after it.
-func (c *genCursor) next() (Play, bool) {
+// next sets *p to the next play, or returns false after the last. It
+// calls OnWaveDone for a wave once its last play has been returned, when
+// asked for the play after it.
+func (c *genCursor) next(p *Play) bool {
 	g, r := c.g, c.r
 	for c.wave < len(g.waves) && c.i >= g.waves[c.wave].Events {
 		if g.OnWaveDone != nil {
@@ -290,7 +287,7 @@ func (c *genCursor) next() (Play, bool) {
 		c.wave, c.i = c.wave+1, 0
 	}
 	if c.wave == len(g.waves) {
-		return Play{}, false
+		return false
 	}
 	w := &g.waves[c.wave]
 	i := c.i
@@ -309,11 +306,11 @@ func (c *genCursor) next() (Play, bool) {
 	at := arrival - back
 	at -= at % int64(time.Millisecond)
 	ti := pick(g.trackCW, r.Float64())
-	track := g.cat.Track(ti)
+	track := &g.cat.tracks[ti]
 	// Scatter the Zipf ranks over the ids, so the busiest listeners are
 	// not u-000000, u-000001, ...
 	uid := int((c.zipf.Uint64()*2654435761 + 12345) % uint64(g.users))
-	return Play{
+	*p = Play{
 		EventID:   c.ids.id(c.seq),
 		UserID:    c.userIDs[uid*userIDLen : (uid+1)*userIDLen],
 		TrackID:   track.TrackID,
@@ -321,7 +318,8 @@ func (c *genCursor) next() (Play, bool) {
 		EventTime: time.Unix(0, at).UTC(),
 		MsPlayed:  listenTime(r, track.DurationMs, completionOdds[ti%len(completionOdds)]),
 		Line:      c.seq,
-	}, true
+	}
+	return true
 }
 
 // listenTime draws how long a play of a track of duration d lasted: with
@@ -391,15 +389,15 @@ func (s *GeneratorSource) Run(ctx context.Context, out stream.SourceOutput[Play]
 		}
 	}
 	done := ctx.Done()
+	var r stream.Record[Play]
 	for {
-		p, ok := s.cur.next() // consumed before Emit, which may checkpoint the source
-		if !ok {
+		if !s.cur.next(&r.Value) { // consumed before Emit, which may checkpoint the source
 			return nil
 		}
-		if err := out.Emit(stream.Record[Play]{Value: p}); err != nil {
+		if err := out.Emit(r); err != nil {
 			return err
 		}
-		if p.Line%1024 == 0 {
+		if r.Value.Line%1024 == 0 {
 			select {
 			case <-done:
 				return ctx.Err()
