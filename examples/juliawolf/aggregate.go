@@ -42,18 +42,27 @@ func (s *TrackStats) exact() bool { return s.Streams > 0 && int64(len(s.ExactMs)
 
 // Add counts one play of a track of the given duration.
 func (s *TrackStats) Add(p Play, durationMs int64) {
+	s.add(p.UserID, p.Platform, p.MsPlayed, p.MsPlayed >= durationMs)
+}
+
+// addTrackPlay counts a play checked against the catalog.
+func (s *TrackStats) addTrackPlay(tp trackPlay) {
+	s.add(tp.UserID, tp.Platform, tp.MsPlayed, tp.Complete)
+}
+
+func (s *TrackStats) add(userID, platform string, ms int64, complete bool) {
 	if s.Streams < exactPlays && int64(len(s.ExactMs)) == s.Streams {
-		s.ExactMs = append(s.ExactMs, p.MsPlayed)
+		s.ExactMs = append(s.ExactMs, ms)
 	} else {
 		s.toSketch()
-		s.addMs(p.MsPlayed)
+		s.addMs(ms)
 	}
 	s.Streams++
-	if p.MsPlayed >= durationMs {
+	if complete {
 		s.Completions++
 	}
-	s.addPlatform(p.Platform, 1)
-	s.Listeners.AddString(p.UserID)
+	s.addPlatform(platform, 1)
+	s.Listeners.AddString(userID)
 }
 
 // toSketch moves the exact listen times, if s holds them, into ListenMs.

@@ -63,8 +63,8 @@ func (b *boardSink) Write(_ context.Context, r stream.Record[boardEvent]) error 
 	b.invalid += r.Value.invalid
 	if tp := r.Value.late; tp != nil {
 		b.Late++
-		b.Tracks[tp.Track].Add(tp.Play, tp.DurationMs)
-		b.Users.AddString(tp.Play.UserID)
+		b.Tracks[tp.Track].addTrackPlay(*tp)
+		b.Users.AddString(tp.UserID)
 		return nil
 	}
 	res := r.Value.result

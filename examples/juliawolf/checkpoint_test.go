@@ -185,7 +185,8 @@ func TestBoardSinkRoundTrip(t *testing.T) {
 			case 1:
 				p := at(time.Duration(rng.Int64N(int64(time.Hour))))
 				p.UserID = fmt.Sprint("u-", rng.IntN(500))
-				steps = append(steps, step{ev: boardEvent{late: &trackPlay{Play: p, Track: rng.IntN(cat.Len()), DurationMs: 1000}}})
+				steps = append(steps, step{ev: boardEvent{late: &trackPlay{UserID: p.UserID, Platform: p.Platform, MsPlayed: p.MsPlayed,
+					EventTime: stream.TimeOf(p.EventTime), Track: int32(rng.IntN(cat.Len())), Complete: p.MsPlayed >= 1000}}})
 			default:
 				start := (wm/size + stream.Time(rng.IntN(3))) * size
 				st := &TrackStats{}
@@ -312,7 +313,8 @@ func validStates(t testing.TB, big bool) map[string][]byte {
 	for i, p := range plays {
 		ti, _ := cat.Index(p.TrackID)
 		if i%50 == 0 {
-			_ = board.Write(ctx, stream.Record[boardEvent]{Value: boardEvent{late: &trackPlay{Play: p, Track: ti, DurationMs: 1}}})
+			_ = board.Write(ctx, stream.Record[boardEvent]{Value: boardEvent{late: &trackPlay{UserID: p.UserID, Platform: p.Platform,
+				MsPlayed: p.MsPlayed, EventTime: stream.TimeOf(p.EventTime), Track: int32(ti), Complete: p.MsPlayed >= 1}}})
 			continue
 		}
 		st := &TrackStats{}

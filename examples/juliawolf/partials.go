@@ -137,7 +137,7 @@ func (s *partialSink) Write(_ context.Context, r stream.Record[boardEvent]) erro
 	e := r.Value
 	s.invalid += e.invalid
 	if tp := e.late; tp != nil {
-		s.late.at(tp.Track).Add(tp.Play, tp.DurationMs)
+		s.late.at(int(tp.Track)).addTrackPlay(*tp)
 	}
 	if res := e.result; res != nil {
 		w := s.windows[res.Start]

@@ -77,7 +77,7 @@ func pipelineEngine(ctx context.Context, cfg Config, in Input, cat *Catalog) (*S
 // pipeline and each task of the distributed workers (worker.go) run it.
 func boardEvents(valid stream.Stream[trackPlay], dead stream.Stream[deadLetter], cfg Config) stream.Stream[boardEvent] {
 	invalid := stream.Map(countAll(dead, "dead-letter-count"), func(n int64) boardEvent { return boardEvent{invalid: n} })
-	perTrack := stream.KeyBy(valid, func(tp trackPlay) int { return tp.Track },
+	perTrack := stream.KeyBy(valid, func(tp trackPlay) int { return int(tp.Track) },
 		stream.Parallelism(cfg.Parallel))
 	windows := window.Aggregate(perTrack, window.Tumbling(cfg.Window), trackAgg{},
 		window.AllowedLateness(cfg.AllowedLateness), window.FireOnClose(), stream.Name("track-windows"))
@@ -142,7 +142,7 @@ func readPlays(p *stream.Pipeline, cfg Config, in Input, cat *Catalog) (stream.S
 		return withTrack(cat, pl)
 	}
 	opts := []jsonl.Option{jsonl.MaxLineBytes(MaxLineBytes), jsonl.DecodeBlankLines(),
-		jsonl.EventTime(func(tp trackPlay) time.Time { return tp.Play.EventTime })}
+		jsonl.EventTime(func(tp trackPlay) time.Time { return tp.EventTime.Std() })}
 	src := jsonl.File(in.File, decode, opts...)
 	if in.File == "-" {
 		src = jsonl.Reader(in.Stdin, decode, opts...)
@@ -162,13 +162,15 @@ func readPlays(p *stream.Pipeline, cfg Config, in Input, cat *Catalog) (stream.S
 	return decoded.Stream, dead
 }
 
-// withTrack checks a play's track against the catalog and adds its row.
+// withTrack checks a play's track against the catalog and keeps what the
+// windows need of it.
 func withTrack(cat *Catalog, pl Play) (trackPlay, error) {
 	i, ok := cat.Index(pl.TrackID)
 	if !ok {
 		return trackPlay{}, &unknownTrackError{play: pl}
 	}
-	return trackPlay{Play: pl, Track: i, DurationMs: cat.Track(i).DurationMs}, nil
+	return trackPlay{UserID: pl.UserID, Platform: pl.Platform, MsPlayed: pl.MsPlayed, EventTime: stream.TimeOf(pl.EventTime),
+		Track: int32(i), Complete: pl.MsPlayed >= cat.Track(i).DurationMs}, nil
 }
 
 // countAll counts the records of s; the count comes out at the end of the
@@ -179,11 +181,16 @@ func countAll[T any](s stream.Stream[T], name string) stream.Stream[int64] {
 	return stream.Map(counts.Results(), func(r window.Result[int, int64]) int64 { return r.Value })
 }
 
-// trackPlay is a play enriched with its catalog row.
+// trackPlay is what the windows and the leaderboard need of a play the
+// catalog knows: 56 bytes, so that a record of it fills one cache line as
+// it crosses to another task.
 type trackPlay struct {
-	Play       Play
-	Track      int // index in the catalog
-	DurationMs int64
+	UserID    string
+	Platform  string
+	MsPlayed  int64
+	EventTime stream.Time
+	Track     int32 // index in the catalog
+	Complete  bool  // MsPlayed reached the track's duration
 }
 
 // trackAgg folds a window's plays of one track into a TrackStats: the
@@ -198,7 +205,7 @@ var (
 func (trackAgg) New() *TrackStats { return &TrackStats{} }
 
 func (trackAgg) Add(acc *TrackStats, tp trackPlay) *TrackStats {
-	acc.Add(tp.Play, tp.DurationMs)
+	acc.addTrackPlay(tp)
 	return acc
 }
 

@@ -6,10 +6,23 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/brook-streams/brook/stream"
 )
+
+// TestTrackPlayFitsACacheLine: a record of a checked play, as it crosses
+// to the windows' tasks, is one 64-byte cache line on a 64-bit machine.
+func TestTrackPlayFitsACacheLine(t *testing.T) {
+	t.Parallel()
+	if unsafe.Sizeof(uintptr(0)) != 8 {
+		t.Skip("not a 64-bit machine")
+	}
+	assert.LessOrEqual(t, unsafe.Sizeof(stream.Record[trackPlay]{}), uintptr(64))
+}
 
 // TestPipelineMatchesReference runs the brook pipeline and the hand-written
 // reference on the same plays — generated, shuffled further out of order,

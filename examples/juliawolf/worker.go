@@ -197,7 +197,7 @@ func workerRun(ctx context.Context, stop <-chan struct{}, cfg workerConfig, st *
 		kafka.Brokers(cfg.brokers...),
 		kafka.ClientOptions(cfg.clientOpts...),
 		kafka.CarryWatermarks(),
-		kafka.EventTime(func(tp trackPlay) time.Time { return tp.Play.EventTime }),
+		kafka.EventTime(func(tp trackPlay) time.Time { return tp.EventTime.Std() }),
 	}
 	if cfg.instance != "" {
 		srcOpts = append(srcOpts, kafka.InstanceID(cfg.instance))
