@@ -28,17 +28,6 @@ func newCompletions() *completions { return &completions{done: make(chan int64, 
 func (c *completions) CheckpointCompleted(id int64, _ time.Duration, _ int) { c.done <- id }
 func (c *completions) CheckpointFailed(int64)                               {}
 
-func (c *completions) wait(t *testing.T) int64 {
-	t.Helper()
-	select {
-	case id := <-c.done:
-		return id
-	case <-time.After(30 * time.Second):
-		t.Fatal("no checkpoint completed")
-		return 0
-	}
-}
-
 // advanceUntilOne moves clk on a second at a time until a checkpoint
 // completes. The pending timer that lets it move may be the source's wake
 // rather than the checkpoint interval's, which the coordinator arms from
