@@ -106,8 +106,8 @@ func runPipeline(ctx context.Context, p *stream.Pipeline, cfg Config) error {
 	return err
 }
 
-// readPlays adds the input to p: the valid plays, enriched with their
-// catalog row, and the dead letters of everything else.
+// readPlays adds the input to p: the valid plays, checked against the
+// catalog (see withTrack), and the dead letters of everything else.
 func readPlays(p *stream.Pipeline, cfg Config, in Input, cat *Catalog) (stream.Stream[trackPlay], stream.Stream[deadLetter]) {
 	if in.File == "" {
 		plays := stream.From(p, in.Plays, stream.Name("plays"),

@@ -22,8 +22,9 @@ import (
 // line too long to publish whole), with the reason.
 const rejectHeader = "juliawolf-reject"
 
-// decodeRecord decodes a record written by produce into a play with its
-// catalog row; an error makes it a dead letter (counted as invalid).
+// decodeRecord decodes a record written by produce into a play checked
+// against the catalog; an error makes it a dead letter (counted as
+// invalid).
 func decodeRecord(cat *Catalog) func(r *kgo.Record) (trackPlay, error) {
 	return func(r *kgo.Record) (trackPlay, error) {
 		for _, h := range r.Headers {
@@ -140,7 +141,7 @@ type workerStats struct{ records, invalid atomic.Int64 }
 // (redisstore.Tasks, fenced):
 //
 //	kafka source (one partition; the watermarks produce carried in brook-wm)
-//	  → decode (play + catalog row; undecodable, unknown track → dead letters)
+//	  → decode (play checked against the catalog; undecodable, unknown track → dead letters)
 //	  → boardEvents (pipeline.go: KeyBy(track) → window.Aggregate, late plays, dead-letter count)
 //	  → partials sink (mergeable per-window partials: the task's checkpointed state)
 //
