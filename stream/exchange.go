@@ -281,7 +281,8 @@ func (s *sender[T]) add(j int, r Record[T]) error {
 func (s *sender[T]) canBatch() bool { return true }
 
 // emitBatch routes a batch. With one downstream instance (or a forward
-// exchange) the records are copied on in bulk: there is nothing to route.
+// exchange) the records are copied on in runs (emitMarkedTo without
+// marks): there is nothing to route.
 func (s *sender[T]) emitBatch(rs []Record[T]) error {
 	if s.all && s.n > 1 {
 		for i := range rs {
@@ -292,27 +293,7 @@ func (s *sender[T]) emitBatch(rs []Record[T]) error {
 		return nil
 	}
 	if s.n == 1 || s.fixed >= 0 {
-		j := max(s.fixed, 0)
-		for len(rs) > 0 {
-			b := s.bufs[j]
-			if b == nil {
-				b = s.xr.get()
-				s.bufs[j] = b
-			}
-			if s.sent[j] != s.wm {
-				b.marks = append(b.marks, mark{at: len(b.recs), wm: s.wm})
-				s.sent[j] = s.wm
-			}
-			k := min(len(rs), s.size-len(b.recs))
-			b.recs = append(b.recs, rs[:k]...)
-			rs = rs[k:]
-			if len(b.recs) >= s.size {
-				if err := s.flushAll(false, false, 0); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
+		return s.emitMarkedTo(max(s.fixed, 0), rs, nil)
 	}
 	for i := range rs {
 		if err := s.add(s.pick(rs[i].Value), rs[i]); err != nil {
