@@ -36,17 +36,22 @@ const smallPane = 12
 // indexed reports whether the pane finds keys by their hash.
 func (p *pane[K, Acc]) indexed() bool { return p.index.ents != nil }
 
+// scan returns the slot of k in a pane without an index, or -1.
+func (p *pane[K, Acc]) scan(k K) int32 {
+	for i := range p.slots {
+		if p.slots[i].key == k {
+			return int32(i)
+		}
+	}
+	return -1
+}
+
 // find returns the slot of k, or -1 and the index position at which k's
 // probe ended, for insert. h is k's hash if the pane is indexed, else
 // unused.
 func (p *pane[K, Acc]) find(k K, h uint64) (int32, int) {
 	if !p.indexed() {
-		for i := range p.slots {
-			if p.slots[i].key == k {
-				return int32(i), 0
-			}
-		}
-		return -1, 0
+		return p.scan(k), 0
 	}
 	ents := p.index.ents
 	mask := len(ents) - 1
@@ -156,11 +161,9 @@ func (s *paneStore[K, T, Acc, Out]) add(r stream.Record[T], t stream.Time, out s
 		if !p.fired && !o.triggers && !p.indexed() {
 			// addTo's work for a key a small pane that fires nothing yet
 			// holds (the common case), inline.
-			for i := range p.slots {
-				if p.slots[i].key == k {
-					s.fold(&p.slots[i].cell, r)
-					return nil
-				}
+			if i := p.scan(k); i >= 0 {
+				s.fold(&p.slots[i].cell, r)
+				return nil
 			}
 		}
 		return s.addTo(p, k, r, out)
