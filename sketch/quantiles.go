@@ -123,6 +123,30 @@ func (q *Quantiles) Add(v float64) error {
 	return nil
 }
 
+// AddN adds the value v n times, in one step: the sketch is the one n
+// calls of Add(v) make, for the cost of one. n = 0 adds nothing. An
+// untrackable v returns an error wrapping ErrUntrackable and counts as n
+// refused values in Rejected; an n above MaxEncodedCount (which a float64
+// count, and the encoding, cannot hold exactly) returns an error wrapping
+// ErrInvalidOption and adds nothing.
+func (q *Quantiles) AddN(v float64, n uint64) error {
+	if n == 0 {
+		return nil
+	}
+	if n > MaxEncodedCount {
+		return fmt.Errorf("%w: count %d above %d", ErrInvalidOption, n, uint64(MaxEncodedCount))
+	}
+	if q.sk == nil {
+		q.lazyInit()
+	}
+	if err := q.sk.AddWithCount(v, float64(n)); err != nil {
+		q.rejected += n
+		return fmt.Errorf("%w: %v: %w", ErrUntrackable, v, err)
+	}
+	q.widen(v, v)
+	return nil
+}
+
 // widen extends the exact bounds to [lo, hi].
 func (q *Quantiles) widen(lo, hi float64) {
 	switch {
@@ -158,8 +182,8 @@ func (q *Quantiles) Max() (float64, error) {
 	return q.sk.GetMaxValue()
 }
 
-// Rejected returns how many Add calls were refused, summed over merged
-// sketches. It is not part of the binary encoding.
+// Rejected returns how many values Add and AddN refused, summed over
+// merged sketches. It is not part of the binary encoding.
 func (q *Quantiles) Rejected() uint64 { return q.rejected }
 
 // Count returns the number of values in the sketch (a float64, as DDSketch

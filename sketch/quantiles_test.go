@@ -139,6 +139,56 @@ func TestQuantilesRejected(t *testing.T) {
 	assert.Equal(t, uint64(5), q.Rejected(), "Rejected is merged")
 }
 
+// TestQuantilesAddN: AddN(v, n) makes the sketch n calls of Add(v) make
+// (same quantiles, bounds and count), refuses what Add refuses, n times,
+// and a count the encoding cannot carry.
+func TestQuantilesAddN(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(7, 8))
+	one, many := mustQuantiles(t), mustQuantiles(t)
+	for range 500 {
+		v := math.Round(1000 * r.ExpFloat64())
+		n := uint64(r.IntN(4))
+		if r.IntN(2) == 0 {
+			v = -v
+		}
+		for range n {
+			require.NoError(t, one.Add(v))
+		}
+		require.NoError(t, many.AddN(v, n))
+	}
+	// The stores may lay the same bins out differently (buffered or
+	// paged), so the encodings can differ; every figure must not.
+	assert.Equal(t, one.Count(), many.Count())
+	for i := range 101 {
+		p := float64(i) / 100
+		x, err := one.Quantile(p)
+		require.NoError(t, err)
+		y, err := many.Quantile(p)
+		require.NoError(t, err)
+		assert.Equal(t, x, y, "quantile %v", p)
+	}
+	for _, f := range []func(*Quantiles) (float64, error){(*Quantiles).Min, (*Quantiles).Max} {
+		x, err := f(one)
+		require.NoError(t, err)
+		y, err := f(many)
+		require.NoError(t, err)
+		assert.Equal(t, x, y)
+	}
+
+	q := mustQuantiles(t)
+	assert.ErrorIs(t, q.AddN(math.NaN(), 3), ErrUntrackable)
+	assert.Equal(t, uint64(3), q.Rejected(), "each refused value counts")
+	assert.ErrorIs(t, q.AddN(1, MaxEncodedCount+1), ErrInvalidOption)
+	require.NoError(t, q.AddN(1, 0))
+	assert.Equal(t, 0.0, q.Count(), "nothing added")
+	require.NoError(t, q.AddN(2, MaxEncodedCount))
+	assert.Equal(t, float64(MaxEncodedCount), q.Count())
+	var zero Quantiles
+	require.NoError(t, zero.AddN(5, 2))
+	assert.Equal(t, 2.0, zero.Count(), "the zero value is usable")
+}
+
 func TestQuantilesEmptyAndOptions(t *testing.T) {
 	t.Parallel()
 	var q Quantiles
