@@ -31,6 +31,14 @@ type TrackStats struct {
 	// stop being (DDSketch's bins do not depend on the order of adds), so
 	// the many small track windows never build a sketch.
 	ListenMs sketch.Quantiles
+	// repeatMs is the listen time of the first complete play since the
+	// sketch was last brought up to date, and repeats the plays of exactly
+	// that time ListenMs has not yet got. A completed play usually lasts
+	// exactly the track, so that one value is about half of a track's
+	// adds: they reach the sketch in one AddN (syncSketch) when it is
+	// read, merged or encoded, not one by one.
+	repeatMs int64
+	repeats  uint64
 }
 
 // exactPlays is the number of plays up to which TrackStats keeps every
@@ -55,7 +63,14 @@ func (s *TrackStats) add(userID, platform string, ms int64, complete bool) {
 		s.ExactMs = append(s.ExactMs, ms)
 	} else {
 		s.toSketch()
-		s.addMs(ms)
+		switch {
+		case s.repeats > 0 && ms == s.repeatMs:
+			s.repeats++
+		case s.repeats == 0 && complete:
+			s.repeatMs, s.repeats = ms, 1
+		default:
+			s.addMs(ms)
+		}
 	}
 	s.Streams++
 	if complete {
@@ -73,6 +88,14 @@ func (s *TrackStats) toSketch() {
 		}
 	}
 	s.ExactMs = nil
+}
+
+// syncSketch adds the held-back repeats of repeatMs to ListenMs.
+func (s *TrackStats) syncSketch() {
+	if s.repeats > 0 {
+		_ = s.ListenMs.AddN(float64(s.repeatMs), s.repeats) // in range, as addMs's
+		s.repeats = 0
+	}
 }
 
 // addMs adds a listen time to the sketch. ms_played is a non-negative
@@ -105,6 +128,15 @@ func (s *TrackStats) Merge(o *TrackStats) error {
 		s.toSketch()
 		if err := s.ListenMs.Merge(&o.ListenMs); err != nil {
 			return err
+		}
+		switch {
+		case o.repeats == 0:
+		case s.repeats == 0:
+			s.repeatMs, s.repeats = o.repeatMs, o.repeats
+		case s.repeatMs == o.repeatMs:
+			s.repeats += o.repeats
+		default:
+			_ = s.ListenMs.AddN(float64(o.repeatMs), o.repeats)
 		}
 	}
 	s.Streams += o.Streams
@@ -213,6 +245,7 @@ func (s *TrackStats) quantileMs(q float64) int64 {
 		ms := slices.Sorted(slices.Values(s.ExactMs))
 		return ms[int(q*float64(len(ms)-1))]
 	}
+	s.syncSketch()
 	v, err := s.ListenMs.Quantile(q)
 	switch {
 	case err != nil || math.IsNaN(v) || v <= 0:

@@ -14,7 +14,7 @@ import (
 )
 
 // TestTrackStatsExactQuantiles: up to exactPlays plays, however they were
-// added and merged, and across MarshalBinary, p50 and p95 are exactly the
+// added and merged, directly or across MarshalBinary, p50 and p95 are exactly the
 // plays of rank ⌊q·(n-1)⌋; past that they are the sketch's, within 1 %,
 // and the sketch is the one fed every play directly: the times kept exact
 // go into it once, when they stop being exact, none lost or counted twice.
@@ -22,7 +22,7 @@ func TestTrackStatsExactQuantiles(t *testing.T) {
 	t.Parallel()
 	rng := rand.New(rand.NewPCG(5, 6))
 	for trial := range 200 {
-		n := 1 + rng.IntN(2*exactPlays)
+		n := 1 + rng.IntN(4*exactPlays)
 		var ms []int64
 		var direct sketch.Quantiles
 		parts := make([]*TrackStats, 1+rng.IntN(4))
@@ -30,13 +30,26 @@ func TestTrackStatsExactQuantiles(t *testing.T) {
 			parts[i] = &TrackStats{}
 		}
 		for range n {
-			v := 1000 + rng.Int64N(200_000)
+			// Half the plays run exactly to the end (the sketch gets them
+			// at once, Quantiles.AddN), some past it (complete too, but
+			// other values), the rest anywhere.
+			v := int64(180_000)
+			switch rng.IntN(8) {
+			case 0:
+				v += rng.Int64N(1000)
+			case 1, 2, 3:
+				v = 1000 + rng.Int64N(200_000)
+			}
 			ms = append(ms, v)
 			require.NoError(t, direct.Add(float64(v)))
 			parts[rng.IntN(len(parts))].Add(Play{MsPlayed: v, Platform: "p", UserID: "u"}, 180_000)
 		}
 		all := &TrackStats{}
 		for _, p := range parts {
+			if rng.IntN(2) == 0 { // merged as it is, held-back repeats included
+				require.NoError(t, all.Merge(p))
+				continue
+			}
 			b, err := p.MarshalBinary()
 			require.NoError(t, err)
 			var back TrackStats

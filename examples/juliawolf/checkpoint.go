@@ -48,6 +48,7 @@ func appendTrackStats(e *codec.Encoder, s *TrackStats) error {
 	if err := appendHLL(e, &s.Listeners); err != nil {
 		return err
 	}
+	s.syncSketch()
 	q, err := s.ListenMs.MarshalBinary()
 	if err != nil {
 		return err
@@ -105,7 +106,7 @@ func readTrackStats(d *codec.Decoder, s *TrackStats) {
 		d.Fail("listen times: %v", err)
 		return
 	}
-	s.ListenMs = *canon
+	s.ListenMs, s.repeats = *canon, 0
 	n = d.Count()
 	if d.Err() != nil {
 		return
