@@ -190,7 +190,7 @@ type genCursor struct {
 	pcg     *rand.PCG
 	r       *rand.Rand
 	zipf    *rand.Zipf
-	userIDs string // every user id, userIDLen bytes each: ids[i*userIDLen:][:userIDLen]
+	userIDs string // the user id of each Zipf rank (byRank)
 	wave    int    // index of the current wave
 	i       int64  // plays of the current wave generated
 	seq     int64  // plays generated in all
@@ -237,14 +237,23 @@ func (e *eventIDs) fill(first int64) {
 // most 250,000 users).
 const userIDLen = 8
 
-// userIDs returns the ids of n users back to back, userIDLen bytes each.
-func userIDs(n int) string {
+// byRank returns the user ids of the Zipf ranks 0 to n-1 of a pool of n
+// users, back to back, userIDLen bytes each: rank k's is
+// ids[k*userIDLen:][:userIDLen]. The ranks are scattered over the ids
+// (userOfRank), so the busiest listeners are not u-000000, u-000001, ...;
+// the table is in rank order, so theirs share a few cache lines where a
+// table in id order would spread them over all of its 2 MB.
+func byRank(n int) string {
 	buf := make([]byte, 0, n*userIDLen)
-	for i := range int64(n) {
-		buf = appendNextID(buf, len(buf)-userIDLen, "u-", i, userIDLen-2)
+	for k := range uint64(n) {
+		buf = appendID(buf, "u-", int64(userOfRank(k, n)), userIDLen-2)
 	}
 	return string(buf)
 }
+
+// userOfRank is the user (the number in its id) of Zipf rank k in a pool
+// of n users.
+func userOfRank(k uint64, n int) uint64 { return (k*2654435761 + 12345) % uint64(n) }
 
 // appendNextID appends the id of n to b, where b[last:] is the id of n-1
 // (last < 0: there is none): it copies that id and adds one to its digits,
@@ -272,7 +281,7 @@ const pcgStream = 0x6a756c6961776f6c
 func (g *Generator) cursor() *genCursor {
 	pcg := rand.NewPCG(g.seed, pcgStream)
 	r := rand.New(pcg)
-	return &genCursor{g: g, pcg: pcg, r: r, zipf: rand.NewZipf(r, 1.07, 8, uint64(g.users-1)), userIDs: userIDs(g.users)}
+	return &genCursor{g: g, pcg: pcg, r: r, zipf: rand.NewZipf(r, 1.07, 8, uint64(g.users-1)), userIDs: byRank(g.users)}
 }
 
 // next sets *p to the next play, or returns false after the last. It
@@ -307,12 +316,10 @@ func (c *genCursor) next(p *Play) bool {
 	at -= at % int64(time.Millisecond)
 	ti := pick(g.trackCW, r.Float64())
 	track := &g.cat.tracks[ti]
-	// Scatter the Zipf ranks over the ids, so the busiest listeners are
-	// not u-000000, u-000001, ...
-	uid := int((c.zipf.Uint64()*2654435761 + 12345) % uint64(g.users))
+	rank := int(c.zipf.Uint64()) // in [0, users)
 	*p = Play{
 		EventID:   c.ids.id(c.seq),
-		UserID:    c.userIDs[uid*userIDLen : (uid+1)*userIDLen],
+		UserID:    c.userIDs[rank*userIDLen : (rank+1)*userIDLen],
 		TrackID:   track.TrackID,
 		Platform:  platforms[pick(g.platCW[ti], r.Float64())].name,
 		EventTime: time.Unix(0, at).UTC(),

@@ -146,8 +146,8 @@ func TestPick(t *testing.T) {
 }
 
 // TestIDsCountOn: ids made by adding one to the previous id's digits (event
-// ids in blocks, the user-id table) equal ids formatted afresh, across the
-// carries and where a number outgrows the padding.
+// ids in blocks) equal ids formatted afresh, across the carries and where a
+// number outgrows the padding; the user-id table holds each rank's id.
 func TestIDsCountOn(t *testing.T) {
 	t.Parallel()
 	var e eventIDs
@@ -156,10 +156,14 @@ func TestIDsCountOn(t *testing.T) {
 			require.Equal(t, formatID("e-", n, 7), e.id(n))
 		}
 	}
-	users := userIDs(1001)
-	for i := range 1001 {
-		require.Equal(t, formatID("u-", int64(i), 6), users[i*userIDLen:(i+1)*userIDLen])
+	users := byRank(1001)
+	seen := map[string]bool{}
+	for k := range 1001 {
+		id := users[k*userIDLen : (k+1)*userIDLen]
+		require.Equal(t, formatID("u-", int64(userOfRank(uint64(k), 1001)), 6), id)
+		seen[id] = true
 	}
+	assert.Greater(t, len(seen), 900, "the ranks are scattered over many users")
 	var b []byte
 	last := -1
 	for n := int64(0); n < 1100; n++ {
