@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"math"
+	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
@@ -143,6 +145,96 @@ func TestPick(t *testing.T) {
 	assert.Equal(t, 0, pick(cw, 0.33))
 	assert.Equal(t, 2, pick(cw, 1.0/3), "a boundary belongs to the next non-empty bucket")
 	assert.Equal(t, 2, pick(cw, 0.99))
+}
+
+// TestZipfTable: the alias tables give each rank exactly its Zipf share,
+// (v+k)^-s over the sum, up to the 32-bit split of a bucket, with the hot
+// table's last bucket standing for the tail; and draw reads a table: a
+// bucket's own index below keep, its alias from keep on.
+func TestZipfTable(t *testing.T) {
+	t.Parallel()
+	// shares returns each index's probability in a.
+	shares := func(a aliasTable) []float64 {
+		p := make([]float64, len(a))
+		for i, e := range a {
+			keep := float64(e.keep) / (1 << 32)
+			if e.keep == math.MaxUint32 {
+				keep = 1
+			}
+			p[i] += keep / float64(len(a))
+			p[e.alias] += (1 - keep) / float64(len(a))
+		}
+		return p
+	}
+	for _, n := range []int{1, 2, 7, 1000, zipfHot, zipfHot + 1, 250_000} {
+		tab := newZipfTable(n, zipfS, zipfV)
+		got := shares(tab.hot)
+		if n > zipfHot {
+			require.Len(t, tab.hot, zipfHot+1)
+			require.Len(t, tab.tail, n-zipfHot)
+			rest := got[zipfHot]
+			got = got[:zipfHot]
+			for _, p := range shares(tab.tail) {
+				got = append(got, rest*p)
+			}
+		} else {
+			require.Nil(t, tab.tail)
+		}
+		require.Len(t, got, n)
+		var sum float64
+		for k := range n {
+			sum += math.Pow(zipfV+float64(k), -zipfS)
+		}
+		for k := range n {
+			want := math.Pow(zipfV+float64(k), -zipfS) / sum
+			require.InDelta(t, want, got[k], 1e-9/float64(n)+want*1e-6, "n %d rank %d", n, k)
+		}
+		a := tab.hot
+		for _, i := range []int{0, len(a) / 2, len(a) - 1} {
+			hi := (uint64(i)<<32 + uint64(len(a)) - 1) / uint64(len(a)) // the first word of bucket i
+			want := i
+			if a[i].keep == 0 {
+				want = int(a[i].alias)
+			}
+			require.Equal(t, want, a.draw(hi<<32), "n %d bucket %d, low bits 0", n, i)
+			if a[i].keep != math.MaxUint32 {
+				want = int(a[i].alias)
+			}
+			require.Equal(t, want, a.draw(hi<<32|math.MaxUint32), "n %d bucket %d, low bits max", n, i)
+		}
+	}
+
+	// Drawn: rank 0 and the tail as often as their shares say (within
+	// five standard deviations).
+	const n, draws = 250_000, 400_000
+	tab := newZipfTable(n, zipfS, zipfV)
+	var sum, tailSum float64
+	for k := range n {
+		w := math.Pow(zipfV+float64(k), -zipfS)
+		sum += w
+		if k >= zipfHot {
+			tailSum += w
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	var first, tail int
+	for range draws {
+		switch k := tab.draw(r); {
+		case k == 0:
+			first++
+		case k >= zipfHot:
+			require.Less(t, k, n)
+			tail++
+		}
+	}
+	for _, c := range []struct {
+		name string
+		got  int
+		p    float64
+	}{{"rank 0", first, math.Pow(zipfV, -zipfS) / sum}, {"tail", tail, tailSum / sum}} {
+		mean := c.p * draws
+		assert.InDelta(t, mean, float64(c.got), 5*math.Sqrt(mean*(1-c.p)), c.name)
+	}
 }
 
 // TestIDsCountOn: ids made by adding one to the previous id's digits (event
