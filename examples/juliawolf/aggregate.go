@@ -31,12 +31,12 @@ type TrackStats struct {
 	// stop being (DDSketch's bins do not depend on the order of adds), so
 	// the many small track windows never build a sketch.
 	ListenMs sketch.Quantiles
-	// repeatMs is the listen time of the first complete play since the
-	// sketch was last brought up to date, and repeats the plays of exactly
-	// that time ListenMs has not yet got. A completed play usually lasts
-	// exactly the track, so that one value is about half of a track's
-	// adds: they reach the sketch in one AddN (syncSketch) when it is
-	// read, merged or encoded, not one by one.
+	// repeatMs is the listen time of the first complete play (0: none
+	// yet), and repeats the plays of exactly that time ListenMs has not
+	// yet got. A completed play usually lasts exactly the track, so that
+	// one value is about half of a track's sketch adds: they reach the
+	// sketch in one AddN (syncSketch) when it is read, merged or encoded,
+	// not one by one.
 	repeatMs int64
 	repeats  uint64
 }
@@ -59,18 +59,14 @@ func (s *TrackStats) addTrackPlay(tp trackPlay) {
 }
 
 func (s *TrackStats) add(userID, platform string, ms int64, complete bool) {
+	if complete && s.repeatMs == 0 {
+		s.repeatMs = ms
+	}
 	if s.Streams < exactPlays && int64(len(s.ExactMs)) == s.Streams {
 		s.ExactMs = append(s.ExactMs, ms)
 	} else {
 		s.toSketch()
-		switch {
-		case s.repeats > 0 && ms == s.repeatMs:
-			s.repeats++
-		case s.repeats == 0 && complete:
-			s.repeatMs, s.repeats = ms, 1
-		default:
-			s.addMs(ms)
-		}
+		s.addSketch(ms)
 	}
 	s.Streams++
 	if complete {
@@ -84,10 +80,20 @@ func (s *TrackStats) add(userID, platform string, ms int64, complete bool) {
 func (s *TrackStats) toSketch() {
 	if s.exact() {
 		for _, ms := range s.ExactMs {
-			s.addMs(ms)
+			s.addSketch(ms)
 		}
 	}
 	s.ExactMs = nil
+}
+
+// addSketch adds a listen time to the sketch, or to the held-back
+// repeats when it is repeatMs.
+func (s *TrackStats) addSketch(ms int64) {
+	if ms == s.repeatMs && ms > 0 {
+		s.repeats++
+		return
+	}
+	s.addMs(ms)
 }
 
 // syncSketch adds the held-back repeats of repeatMs to ListenMs.
@@ -115,6 +121,9 @@ func (s *TrackStats) addPlatform(name string, n int64) {
 
 // Merge folds o into s; o is not modified.
 func (s *TrackStats) Merge(o *TrackStats) error {
+	if s.repeatMs == 0 { // then s holds back nothing
+		s.repeatMs = o.repeatMs
+	}
 	switch {
 	case o.Streams == 0:
 	case s.Streams+o.Streams <= exactPlays && int64(len(s.ExactMs)) == s.Streams && o.exact():
@@ -122,7 +131,7 @@ func (s *TrackStats) Merge(o *TrackStats) error {
 	case o.exact():
 		s.toSketch()
 		for _, ms := range o.ExactMs {
-			s.addMs(ms)
+			s.addSketch(ms)
 		}
 	default:
 		s.toSketch()
@@ -131,9 +140,7 @@ func (s *TrackStats) Merge(o *TrackStats) error {
 		}
 		switch {
 		case o.repeats == 0:
-		case s.repeats == 0:
-			s.repeatMs, s.repeats = o.repeatMs, o.repeats
-		case s.repeatMs == o.repeatMs:
+		case o.repeatMs == s.repeatMs:
 			s.repeats += o.repeats
 		default:
 			_ = s.ListenMs.AddN(float64(o.repeatMs), o.repeats)
