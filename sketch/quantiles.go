@@ -111,17 +111,7 @@ func (q *Quantiles) lazyInit() {
 // Add adds the value v. NaN, ±Inf and values whose magnitude exceeds the
 // mapping's range return an error wrapping ErrUntrackable; they are counted
 // by Rejected and otherwise ignored.
-func (q *Quantiles) Add(v float64) error {
-	if q.sk == nil {
-		q.lazyInit()
-	}
-	if err := q.sk.Add(v); err != nil {
-		q.rejected++
-		return fmt.Errorf("%w: %v: %w", ErrUntrackable, v, err)
-	}
-	q.widen(v, v)
-	return nil
-}
+func (q *Quantiles) Add(v float64) error { return q.AddN(v, 1) }
 
 // AddN adds the value v n times, in one step: the sketch is the one n
 // calls of Add(v) make, for the cost of one. n = 0 adds nothing. An

@@ -87,27 +87,24 @@ func (s *TrackStats) toSketch() {
 }
 
 // addSketch adds a listen time to the sketch, or to the held-back
-// repeats when it is repeatMs.
+// repeats when it is repeatMs. ms_played is a non-negative int64, always
+// inside the sketch's range (TestListenTimeRange), so Add and AddN cannot
+// fail here.
 func (s *TrackStats) addSketch(ms int64) {
 	if ms == s.repeatMs && ms > 0 {
 		s.repeats++
 		return
 	}
-	s.addMs(ms)
+	_ = s.ListenMs.Add(float64(ms))
 }
 
 // syncSketch adds the held-back repeats of repeatMs to ListenMs.
 func (s *TrackStats) syncSketch() {
 	if s.repeats > 0 {
-		_ = s.ListenMs.AddN(float64(s.repeatMs), s.repeats) // in range, as addMs's
+		_ = s.ListenMs.AddN(float64(s.repeatMs), s.repeats)
 		s.repeats = 0
 	}
 }
-
-// addMs adds a listen time to the sketch. ms_played is a non-negative
-// int64, always inside the sketch's range (TestListenTimeRange), so Add
-// cannot fail here.
-func (s *TrackStats) addMs(ms int64) { _ = s.ListenMs.Add(float64(ms)) }
 
 func (s *TrackStats) addPlatform(name string, n int64) {
 	for i := range s.Platforms {
