@@ -155,6 +155,72 @@ func BenchmarkHLLMerge(b *testing.B) {
 	}
 }
 
+// BenchmarkHLLMergeSmall merges ten sparse HLLs of 250 keys each (keys
+// shared between them as between the tracks of a window) into a new one,
+// beside the union of their hashes in a map. "events" are the keys merged.
+func BenchmarkHLLMergeSmall(b *testing.B) {
+	const parts, per = 10, 250
+	keys := userKeys(1 << 12)
+	r := rand.New(rand.NewPCG(1, 2))
+	hlls := make([]*HLL, parts)
+	hashes := make([][]uint64, parts)
+	for i := range hlls {
+		hlls[i] = mustHLL(b)
+		for hlls[i].Estimate() < per {
+			k := keys[r.IntN(len(keys))]
+			if hlls[i].small.add(hashString(k)) {
+				hashes[i] = append(hashes[i], hashString(k))
+			}
+		}
+	}
+	union := map[uint64]struct{}{}
+	for _, hs := range hashes {
+		for _, x := range hs {
+			union[x] = struct{}{}
+		}
+	}
+	// check compares the estimate with the union once: a dense Estimate
+	// costs more than the merges.
+	checked := false
+	check := func(h *HLL) {
+		if checked {
+			return
+		}
+		checked = true
+		if got, want := float64(h.Estimate()), float64(len(union)); math.Abs(got-want) > 0.05*want {
+			b.Fatalf("estimate %v of a union of %v", got, want)
+		}
+	}
+	b.Run("hll", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			h := mustHLL(b)
+			for _, o := range hlls {
+				if err := h.Merge(o); err != nil {
+					b.Fatal(err)
+				}
+			}
+			check(h)
+		}
+		reportEvents(b, parts*per)
+	})
+	b.Run("baseline/map[uint64]struct{}", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			set := map[uint64]struct{}{}
+			for _, hs := range hashes {
+				for _, x := range hs {
+					set[x] = struct{}{}
+				}
+			}
+			if len(set) != len(union) {
+				b.Fatal("wrong union")
+			}
+		}
+		reportEvents(b, parts*per)
+	})
+}
+
 // BenchmarkDistinctCount runs the distinct-count aggregator over one window
 // of n events from n distinct users, beside an exact map[string]struct{},
 // and reports the heap each holds at the end ("bytes").

@@ -197,8 +197,15 @@ func (h *HLL) Merge(other *HLL) error {
 		return fmt.Errorf("%w: HLL precision %d vs %d", ErrIncompatible, h.p, other.p)
 	}
 	switch {
-	case other.small.slots != nil:
+	case other.small.slots != nil && h.small.slots != nil && h.small.n == 0:
+		h.small = other.small.clone() // one allocation, no rehashing
+	case other.small.slots != nil && h.small.slots != nil:
+		// Grow once for the union (as far as the set may grow before it
+		// turns dense), not step by step as the keys come in.
+		h.small.reserve(min(h.small.n+other.small.n, smallMax(h.p)+1))
 		other.small.each(h.AddHash)
+	case other.small.slots != nil:
+		other.small.each(h.sk.InsertHash)
 	case h.small.slots != nil:
 		// Adopt other's library representation and add our hashes to it.
 		small := h.small
@@ -357,7 +364,7 @@ func (s *hashSet) add(x uint64) bool {
 		return true
 	}
 	if 4*(s.n+1) > 3*len(s.slots) {
-		s.grow()
+		s.grow(2 * len(s.slots))
 	}
 	mask := uint64(len(s.slots) - 1)
 	for i := x & mask; ; i = (i + 1) & mask {
@@ -372,9 +379,22 @@ func (s *hashSet) add(x uint64) bool {
 	}
 }
 
-func (s *hashSet) grow() {
+// reserve grows s, if need be, so that it holds n elements without
+// growing again.
+func (s *hashSet) reserve(n int) {
+	size := len(s.slots)
+	for 4*n > 3*size {
+		size *= 2
+	}
+	if size > len(s.slots) {
+		s.grow(size)
+	}
+}
+
+// grow rehashes s into size slots (a power of two, more than it has).
+func (s *hashSet) grow(size int) {
 	old := s.slots
-	s.slots = make([]uint64, 2*len(old))
+	s.slots = make([]uint64, size)
 	mask := uint64(len(s.slots) - 1)
 	for _, x := range old {
 		if x == 0 {

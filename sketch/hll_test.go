@@ -202,6 +202,22 @@ func TestHLLMergeEqualsUnion(t *testing.T) {
 			// registers): compare them exactly.
 			assert.Equal(t, mustMarshal(t, whole), mustMarshal(t, ab))
 			assert.Equal(t, mustMarshal(t, whole), mustMarshal(t, cb))
+			// Into a new sketch, and into one emptied by Reset: the first
+			// merge copies a's set, which must not share a's slots.
+			aBefore := mustMarshal(t, a)
+			fresh, reset := mustHLL(t, opts...), mustHLL(t, opts...)
+			reset.AddUint64(1)
+			reset.Reset()
+			for _, h := range []*HLL{fresh, reset} {
+				require.NoError(t, h.Merge(a))
+				require.NoError(t, h.Merge(b))
+				require.NoError(t, h.Merge(c))
+				assert.Equal(t, mustMarshal(t, whole), mustMarshal(t, h), "merged into an empty sketch")
+			}
+			cp := mustHLL(t, opts...)
+			require.NoError(t, cp.Merge(a))
+			cp.AddUint64(1) // not a key of a (they are multiples of 7919)
+			assert.Equal(t, aBefore, mustMarshal(t, a), "a changed by the merges into other sketches")
 			// Merging through the wire gives the same.
 			var wa, wb, wc HLL
 			require.NoError(t, wa.UnmarshalBinary(mustMarshal(t, a)))
