@@ -166,19 +166,41 @@ func TestZipfTable(t *testing.T) {
 		}
 		return p
 	}
-	for _, n := range []int{1, 2, 7, 1000, zipfHot, zipfHot + 1, 250_000} {
+	// invShares returns each rank's probability in p: its share of the
+	// distribution function's range.
+	invShares := func(p *powerTail) []float64 {
+		g := func(x float64) float64 { return math.Pow(p.v+x, 1/p.inv) }
+		out := make([]float64, 0, p.hi-p.lo)
+		for k := p.lo; k < p.hi; k++ {
+			out = append(out, (g(float64(k)-0.5)-g(float64(k)+0.5))/(p.g0-p.g1))
+		}
+		return out
+	}
+	for _, n := range []int{1, 2, 7, 1000, zipfHot, zipfHot + 1, zipfHot + zipfTailTable, zipfHot + zipfTailTable + 1, 250_000} {
 		tab := newZipfTable(n, zipfS, zipfV)
 		got := shares(tab.hot)
-		if n > zipfHot {
+		switch {
+		case n > zipfHot+zipfTailTable:
+			require.Len(t, tab.hot, zipfHot+1)
+			require.Nil(t, tab.tail)
+			require.NotNil(t, tab.inv)
+			rest := got[zipfHot]
+			got = got[:zipfHot]
+			for _, p := range invShares(tab.inv) {
+				got = append(got, rest*p)
+			}
+		case n > zipfHot:
 			require.Len(t, tab.hot, zipfHot+1)
 			require.Len(t, tab.tail, n-zipfHot)
+			require.Nil(t, tab.inv)
 			rest := got[zipfHot]
 			got = got[:zipfHot]
 			for _, p := range shares(tab.tail) {
 				got = append(got, rest*p)
 			}
-		} else {
+		default:
 			require.Nil(t, tab.tail)
+			require.Nil(t, tab.inv)
 		}
 		require.Len(t, got, n)
 		var sum float64
@@ -201,6 +223,19 @@ func TestZipfTable(t *testing.T) {
 				want = int(a[i].alias)
 			}
 			require.Equal(t, want, a.draw(hi<<32|math.MaxUint32), "n %d bucket %d, low bits max", n, i)
+		}
+	}
+
+	// The inversion's ranks: the ends, and words whose u is just inside a
+	// rank's range of the distribution function.
+	inv := newZipfTable(250_000, zipfS, zipfV).inv
+	require.Equal(t, zipfHot, inv.draw(0))
+	require.Equal(t, 250_000-1, inv.draw(math.MaxUint64))
+	g := func(x float64) float64 { return math.Pow(inv.v+x, 1/inv.inv) }
+	for _, k := range []int{zipfHot, zipfHot + 1, 20_000, 123_456, 249_998} {
+		for _, edge := range []float64{0.5 - 1e-6, -0.5 + 1e-6} { // just inside [k-½, k+½)
+			u := (inv.g0 - g(float64(k)+edge)) / (inv.g0 - inv.g1)
+			require.Equal(t, k, inv.draw(uint64(u*(1<<53))<<11), "rank %d, edge %v", k, edge)
 		}
 	}
 
