@@ -166,9 +166,9 @@ func BenchmarkHLLMergeSmall(b *testing.B) {
 	hashes := make([][]uint64, parts)
 	for i := range hlls {
 		hlls[i] = mustHLL(b)
-		for hlls[i].Estimate() < per {
-			k := keys[r.IntN(len(keys))]
-			if hlls[i].small.add(hashString(k)) {
+		for hlls[i].Estimate() < per { // exact while sparse
+			k, n := keys[r.IntN(len(keys))], hlls[i].Estimate()
+			if hlls[i].AddString(k); hlls[i].Estimate() > n {
 				hashes[i] = append(hashes[i], hashString(k))
 			}
 		}
