@@ -2,6 +2,7 @@ package stream_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 
@@ -80,4 +81,92 @@ func TestMetricsHookCountsPerOperator(t *testing.T) {
 	assert.Equal(t, int64(4_000), m.in["check.keyby"], "both keyby instances together")
 	assert.Equal(t, stream.MaxTime, m.wm["out"])
 	assert.Positive(t, m.fill["check.keyby"], "exchange queue fill reported")
+}
+
+// TestFilterMapChainCounts runs chains that start with a Filter and a Map,
+// which the runtime runs in one loop over each batch when it can, and
+// checks each one's output (values and times) and every operator's counts
+// against the same chain run a record at a time (behind a Process, which
+// takes no batches).
+func TestFilterMapChainCounts(t *testing.T) {
+	t.Parallel()
+	rs := make([]stream.Record[int64], 10_000)
+	for i := range rs {
+		rs[i] = stream.At(int64(i), stream.Time(i))
+	}
+	keep := func(x int64) bool { return x%3 != 0 }
+	double := func(x int64) int64 { return 2 * x }
+	for _, tc := range []struct {
+		name  string
+		build func(s stream.Stream[int64], sink stream.Sink[int64])
+	}{
+		{"filter-map-sinkfunc", func(s stream.Stream[int64], sink stream.Sink[int64]) {
+			stream.To(stream.Map(stream.Filter(s, keep), double), sinkFunc(sink), stream.Name("out"))
+		}},
+		{"filter-map-sink", func(s stream.Stream[int64], sink stream.Sink[int64]) {
+			stream.To(stream.Map(stream.Filter(s, keep), double), sink, stream.Name("out"))
+		}},
+		{"filter-map-filter-sinkfunc", func(s stream.Stream[int64], sink stream.Sink[int64]) {
+			m := stream.Map(stream.Filter(s, keep), double)
+			stream.To(stream.Filter(m, func(x int64) bool { return x%5 != 0 }), sinkFunc(sink), stream.Name("out"))
+		}},
+		{"filter-map-map-sinkfunc", func(s stream.Stream[int64], sink stream.Sink[int64]) {
+			m := stream.Map(stream.Filter(s, keep), double)
+			stream.To(stream.Map(m, func(x int64) int64 { return x + 1 }), sinkFunc(sink), stream.Name("out"))
+		}},
+		{"filter-map-sinkfunc-retried", func(s stream.Stream[int64], sink stream.Sink[int64]) {
+			stream.To(stream.Map(stream.Filter(s, keep), double), sinkFunc(sink), stream.Name("out"), stream.RetryWrites(stream.Retry{Attempts: 2}))
+		}},
+	} {
+		for _, records := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/records=%v", tc.name, records), func(t *testing.T) {
+				t.Parallel()
+				run := func(oneByOne bool) (*tally, []stream.Record[int64]) {
+					m := newTally()
+					p := stream.New(stream.WithMetrics(m), stream.WithBatchSize(100))
+					var s stream.Stream[int64]
+					name := "source"
+					if oneByOne {
+						name = "in"
+					}
+					if records {
+						s = stream.From(p, stream.Records(rs), stream.Name(name))
+					} else {
+						s = stream.From(p, stream.Slice(ints(len(rs))), stream.Name(name))
+					}
+					if oneByOne {
+						s = stream.Process(s, func(_ *stream.Context, r stream.Record[int64], out stream.Emitter[int64]) error {
+							return out.Emit(r)
+						}, stream.Name("source")).Stream
+					}
+					got := stream.Collect[int64]()
+					tc.build(s, got)
+					require.NoError(t, p.Run(context.Background()))
+					return m, got.Records()
+				}
+				m, got := run(false)
+				mw, want := run(true)
+				require.NotEmpty(t, want)
+				assert.Equal(t, want, got)
+				for op, n := range mw.in {
+					if op != "in" && op != "source" {
+						assert.Equal(t, n, m.in[op], "records into %s", op)
+					}
+				}
+				for op, n := range mw.out {
+					if op != "in" && op != "source" {
+						assert.Equal(t, n, m.out[op], "records out of %s", op)
+					}
+				}
+				assert.Equal(t, int64(len(rs)), m.in["source.filter"])
+				assert.Equal(t, int64(len(rs)-len(rs)/3-1), m.out["source.filter"])
+				assert.Equal(t, int64(len(want)), m.in["out"])
+			})
+		}
+	}
+}
+
+// sinkFunc is s as a SinkFunc, which the runtime calls directly.
+func sinkFunc[T any](s stream.Sink[T]) stream.SinkFunc[T] {
+	return func(ctx context.Context, r stream.Record[T]) error { return s.Write(ctx, r) }
 }

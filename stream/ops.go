@@ -66,8 +66,10 @@ type mapNode[In, Out any] struct {
 	nextB  batchInlet[Out]
 	buf    []Record[Out]
 	filter *filterNode[Out]
-	// sink is the sink after the Filter when it is a SinkFunc without
-	// retries: called in the same loop, one pass over the batch in all.
+	// sink is the sink after this Map, or after the Filter fused with it,
+	// when it is a SinkFunc without retries: called in the same loop as
+	// the Map and a Filter before or after it (mapFilter, emitFiltered),
+	// one pass over the batch in all.
 	sink  *sinkNode[Out]
 	depth int8 // 0: not decided yet, 1: a batch at a time, -1: record by record
 }
@@ -91,9 +93,9 @@ func (n *mapNode[In, Out]) decide() {
 		n.nextB = asBatch(n.next)
 		if f, ok := n.next.(*filterNode[Out]); ok {
 			n.filter, n.nextB = f, asBatch(f.next)
-			if s, ok := n.nextB.(*sinkNode[Out]); ok && s.fn != nil && s.retry == nil {
-				n.sink = s
-			}
+		}
+		if s, ok := n.nextB.(*sinkNode[Out]); ok && s.fn != nil && s.retry == nil {
+			n.sink = s
 		}
 		n.buf = make([]Record[Out], batchLen[Out]())
 	}
@@ -222,6 +224,71 @@ func (n *mapNode[In, Out]) emitBatch(rs []Record[In]) error {
 	return nil
 }
 
+func (n *mapNode[In, Out]) fusesFilter() bool {
+	n.decide()
+	return n.depth > 0 && n.filter == nil
+}
+
+// emitFiltered is the Filter f in front of n and n in one loop (see
+// filteredInlet). The task's current node follows the function being
+// called, so a panic names the right one.
+func (n *mapNode[In, Out]) emitFiltered(rs []Record[In], f *filterNode[In]) error {
+	t, keep, fn := n.t, f.keep, n.fn
+	mapID, filterID := n.id, f.id
+	if s := n.sink; s != nil {
+		put, ctx, sinkID := s.fn, s.ctx, s.id
+		k := 0
+		for i := range rs {
+			t.cur = filterID
+			if keep(rs[i].Value) {
+				t.cur = mapID
+				v := fn(rs[i].Value)
+				k++
+				t.cur = sinkID
+				if err := put(ctx, Record[Out]{Time: rs[i].Time, Value: v}); err != nil {
+					n.countFiltered(f, i+1, k)
+					return opErr(s.name, err)
+				}
+			}
+		}
+		n.countFiltered(f, len(rs), k)
+		return nil
+	}
+	for len(rs) > 0 {
+		chunk := rs[:min(len(rs), len(n.buf))]
+		rs = rs[len(chunk):]
+		out := n.buf[:len(chunk)]
+		k := 0
+		for i := range chunk {
+			t.cur = filterID
+			if keep(chunk[i].Value) {
+				t.cur = mapID
+				out[k] = Record[Out]{Time: chunk[i].Time, Value: fn(chunk[i].Value)}
+				k++
+			}
+		}
+		f.cnt.in += int64(len(chunk))
+		f.cnt.out += int64(k)
+		n.cnt.in += int64(k)
+		if k == 0 {
+			continue
+		}
+		if err := n.nextB.emitBatch(out[:k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// countFiltered counts in records into the Filter f in front of n and kept
+// out of it, into n and into the sink fused with them.
+func (n *mapNode[In, Out]) countFiltered(f *filterNode[In], in, kept int) {
+	f.cnt.in += int64(in)
+	f.cnt.out += int64(kept)
+	n.cnt.in += int64(kept)
+	n.sink.cnt.in += int64(kept)
+}
+
 // mapFilter is Map and the Filter after it in one loop, and the sink after
 // them when that is a SinkFunc (see mapNode.sink). The task's current node
 // follows the function being called, so a panic names the right one.
@@ -287,6 +354,27 @@ type filterNode[T any] struct {
 	id   int
 	cnt  *counts
 	batchTo[T]
+
+	// fused is the Map after this Filter when it runs keep in its own
+	// loop (see mapNode.emitFiltered); unfused says it does not, once
+	// decided at the first batch.
+	fused   filteredInlet[T]
+	unfused bool
+}
+
+// filteredInlet is a batchInlet that can take the batches of the Filter in
+// front of it unfiltered, calling the Filter's keep in its own loop: the
+// kept records are then not first moved to the front of the batch, a copy
+// of every record (and, for values with pointers, write barriers while the
+// collector runs).
+type filteredInlet[T any] interface {
+	batchInlet[T]
+	// fusesFilter reports whether emitFiltered may be called: whether the
+	// node runs a batch at a time, with no Filter of its own fused after it.
+	fusesFilter() bool
+	// emitFiltered is emitBatch of the records of rs that f keeps, counted
+	// as f's.
+	emitFiltered(rs []Record[T], f *filterNode[T]) error
 }
 
 func (n *filterNode[T]) canBatch() bool { return canBatch(n.next) }
@@ -310,6 +398,13 @@ func (n *filterNode[T]) emitBatch(rs []Record[T]) error {
 			}
 		}
 		return nil
+	}
+	if n.fused == nil && !n.unfused {
+		n.fused, _ = n.nextB.(filteredInlet[T])
+		n.unfused = n.fused == nil || !n.fused.fusesFilter()
+	}
+	if !n.unfused {
+		return n.fused.emitFiltered(rs, n)
 	}
 	n.t.cur = n.id
 	keep := n.keep

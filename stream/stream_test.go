@@ -316,22 +316,28 @@ func TestDrainerEmitsWhenInputRunsDry(t *testing.T) {
 }
 
 // TestFusedChainNamesTheFailingOperator: Map, Filter and a SinkFunc sink
-// run in one loop over each batch; a panic or an error in any of them is
-// still reported under its own operator's name, for values from a slice
-// and for records with times, and the sink never gets a record after it.
+// run in one loop over each batch, in either order of Map and Filter; a
+// panic or an error in any of them is still reported under its own
+// operator's name, for values from a slice and for records with times, and
+// the sink never gets a record after it.
 func TestFusedChainNamesTheFailingOperator(t *testing.T) {
 	t.Parallel()
 	errSink := errors.New("sink full")
 	for _, tc := range []struct {
-		name   string
-		fail   string // "map", "filter" or "sink"
-		panics bool
-		want   string
+		name        string
+		fail        string // "map", "filter" or "sink"
+		panics      bool
+		filterFirst bool
+		want        string
 	}{
-		{"panic in the map", "map", true, "source.map"},
-		{"panic in the filter", "filter", true, "source.map.filter"},
-		{"panic in the sink", "sink", true, "out"},
-		{"error in the sink", "sink", false, "out"},
+		{"panic in the map", "map", true, false, "source.map"},
+		{"panic in the filter", "filter", true, false, "source.map.filter"},
+		{"panic in the sink", "sink", true, false, "out"},
+		{"error in the sink", "sink", false, false, "out"},
+		{"filter first/panic in the map", "map", true, true, "source.filter.map"},
+		{"filter first/panic in the filter", "filter", true, true, "source.filter"},
+		{"filter first/panic in the sink", "sink", true, true, "out"},
+		{"filter first/error in the sink", "sink", false, true, "out"},
 	} {
 		for _, records := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/records=%v", tc.name, records), func(t *testing.T) {
@@ -352,8 +358,17 @@ func TestFusedChainNamesTheFailingOperator(t *testing.T) {
 				} else {
 					s = stream.From(p, stream.Slice(ints(1000)))
 				}
-				s = stream.Map(s, func(x int64) int64 { boom(x, "map"); return x })
-				s = stream.Filter(s, func(x int64) bool { boom(x, "filter"); return x%100 == 0 })
+				mapped := func(s stream.Stream[int64]) stream.Stream[int64] {
+					return stream.Map(s, func(x int64) int64 { boom(x, "map"); return x })
+				}
+				filtered := func(s stream.Stream[int64]) stream.Stream[int64] {
+					return stream.Filter(s, func(x int64) bool { boom(x, "filter"); return x%100 == 0 })
+				}
+				if tc.filterFirst {
+					s = mapped(filtered(s))
+				} else {
+					s = filtered(mapped(s))
+				}
 				var written []int64
 				stream.To(s, stream.SinkFunc[int64](func(_ context.Context, r stream.Record[int64]) error {
 					boom(r.Value, "sink")
