@@ -34,7 +34,8 @@
 // Consecutive one-to-one operators are chained: they run in one goroutine and
 // pass records by direct calls. Inside a chain, [Map], [Filter] and
 // [FlatMap] run a batch of records at a time (one loop per function and
-// batch; a Map followed by a Filter is one loop) when nothing but such
+// batch; a Map and a Filter next to each other, in either order, are one
+// loop, with a [SinkFunc] right after them too) when nothing but such
 // functions, exchanges and sinks follow them up to the next exchange; in front
 // of an operator built with [Apply] or [Process] (windows and joins
 // included) they go record by record, so such an operator sees each record
