@@ -156,7 +156,9 @@ func (e Enriched[T, Out]) DeadLetters() stream.Stream[stream.DeadLetter[T]] {
 //
 // Lookup runs chained to s, one instance per instance of s, each calling the
 // table from its own goroutine. The order of records is kept, also with
-// [Batch]. Its default name is its input's name and ".lookup" (see
+// [Batch]. It is a [stream.BatchProcessor]: the Map, Filter and FlatMap
+// functions in front of it run a batch of records at a time, and with a
+// [MapTable] it looks a whole batch up in one loop. Its default name is its input's name and ".lookup" (see
 // [stream.Name]).
 //
 // With checkpoints on, the records waiting in a batch are part of the
@@ -288,7 +290,8 @@ type lookupOp[T any, K comparable, V, Out any] struct {
 	c      *stream.Context
 	deadTo stream.Emitter[stream.DeadLetter[T]]
 	deadOK bool
-	mem    *MapTable[K, V] // the table, when it is a MapTable and nothing is buffered
+	mem    *MapTable[K, V]      // the table, when it is a MapTable and nothing is buffered
+	joined []stream.Record[Out] // ProcessBatch's output, reused
 
 	// the batch waiting for GetMany
 	recs     []stream.Record[T]
@@ -511,6 +514,46 @@ func (o *lookupOp[T, K, V, Out]) ProcessRecord(r stream.Record[T], out stream.Em
 	return nil
 }
 
+// ProcessBatch looks a run of records up, as ProcessRecord would each in
+// turn: with an in-memory table in one loop, each record reading the
+// table's current version, and the joined records handed on together
+// ([stream.EmitBatch]); with any other table record by record. Being a
+// [stream.BatchProcessor] lets the functions in front of the lookup run a
+// batch at a time: a lookup reads no clock per record and calls only its own
+// key and join functions.
+func (o *lookupOp[T, K, V, Out]) ProcessBatch(rs []stream.Record[T], out stream.Emitter[Out]) error {
+	mem := o.mem
+	if mem == nil {
+		for i := range rs {
+			if err := o.ProcessRecord(rs[i], out); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	joined := o.joined[:0]
+	for i := range rs {
+		r := &rs[i]
+		k := o.key(r.Value)
+		v, ok := mem.lookup(k)
+		if !ok {
+			if o.cfg.missing != missingDefault {
+				// dropped or a dead letter: nothing for the main output
+				if err := o.resolve(*r, k, v, false, out); err != nil {
+					return err
+				}
+				continue
+			}
+			v = o.def
+		}
+		joined = append(joined, stream.Record[Out]{Time: r.Time, Value: o.join(r.Value, v)})
+	}
+	o.joined = joined
+	err := stream.EmitBatch(out, joined)
+	clear(joined) // let the joined values be collected
+	return err
+}
+
 func (o *lookupOp[T, K, V, Out]) resolve(r stream.Record[T], k K, v V, ok bool, out stream.Emitter[Out]) error {
 	if ok {
 		return out.Emit(stream.Record[Out]{Time: r.Time, Value: o.join(r.Value, v)})
@@ -576,7 +619,8 @@ func (o *lookupOp[T, K, V, Out]) OnTimer(now time.Time, out stream.Emitter[Out])
 }
 
 var (
-	_ stream.TimerHandler[int]   = (*lookupOp[int, int, int, int])(nil)
-	_ stream.Snapshotter         = (*instanceLookupOp[int, int, int, int])(nil)
-	_ stream.KeyGroupSnapshotter = (*keyedLookupOp[int, int, int, int])(nil)
+	_ stream.TimerHandler[int]        = (*lookupOp[int, int, int, int])(nil)
+	_ stream.BatchProcessor[int, int] = (*lookupOp[int, int, int, int])(nil)
+	_ stream.Snapshotter              = (*instanceLookupOp[int, int, int, int])(nil)
+	_ stream.KeyGroupSnapshotter      = (*keyedLookupOp[int, int, int, int])(nil)
 )

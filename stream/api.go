@@ -16,6 +16,25 @@ type Emitter[T any] interface {
 	Emit(r Record[T]) error
 }
 
+// EmitBatch emits the records of rs in order through out, as out.Emit of
+// each would, stopping at the first error. Where out is the runtime's
+// emitter of an operator (the one passed to [Operator.ProcessRecord] and
+// [BatchProcessor.ProcessBatch]) and the chain behind it takes batches, it
+// hands the chain the whole run in one call. rs is lent for the call: its
+// elements may be overwritten, and the caller may reuse the slice once
+// EmitBatch returns.
+func EmitBatch[T any](out Emitter[T], rs []Record[T]) error {
+	if e, ok := out.(*countingEmitter[T]); ok {
+		return e.emitBatch(rs)
+	}
+	for i := range rs {
+		if err := out.Emit(rs[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Source produces the records of a stream.
 //
 // Run emits records to out until the source is exhausted (it returns nil: the
@@ -118,6 +137,24 @@ type TimerHandler[Out any] interface {
 // nothing waits behind a quiet input and buffers need not be checkpointed.
 type Drainer[Out any] interface {
 	Drain(out Emitter[Out]) error
+}
+
+// BatchProcessor is implemented by Operators that take a run of records in
+// one call. ProcessBatch(rs, out) must do what ProcessRecord does for each
+// record of rs in turn, stopping at the first error. rs is lent for the
+// call: the operator may overwrite its elements but must not keep the
+// slice. Watermarks, timers and checkpoint barriers arrive between calls,
+// never inside one.
+//
+// Implementing it also tells the runtime that the operator does not need
+// each record right after the functions in front of it ran for that record
+// (it does not read the clock for each record, or the side effects of those
+// functions): the [Map], [Filter] and [FlatMap] functions in front of it may
+// then run a whole batch before it sees the first record, as they do in
+// front of a sink, one loop per batch. Without it a user operator gets
+// every record one at a time, as soon as the functions before it ran for it.
+type BatchProcessor[In, Out any] interface {
+	ProcessBatch(rs []Record[In], out Emitter[Out]) error
 }
 
 // Sink consumes the records of a stream at the end of a pipeline. A sink runs

@@ -40,7 +40,11 @@
 // of an operator built with [Apply] or [Process] (windows and joins
 // included) they go record by record, so such an operator sees each record
 // right after the functions before it ran for that record, exactly as if
-// every record went down the chain alone. The functions of Map, Filter and
+// every record went down the chain alone. An operator that implements
+// [BatchProcessor] says it needs no such thing: it gets a run of records
+// in one call, the functions in front of it run a batch ahead as in front of
+// a sink, and it may hand its output on in one call too ([EmitBatch]); a
+// lookup of package enrich is one. The functions of Map, Filter and
 // FlatMap should therefore not depend on when a sink or an exchange gets
 // the records they produce. Watermarks, barriers and the order of records
 // are the same either way. Goroutines and channels appear only at
@@ -221,6 +225,7 @@
 //	Drainer              -       yes       -      when the input runs dry, before barriers and idleness, at the end
 //	WatermarkDue         -       yes       -      read at every watermark: ProcessWatermark is skipped below its due time
 //	WatermarkSink        -       -         yes    when the sink's input watermark advances
+//	BatchProcessor       -       yes       -      ProcessBatch instead of ProcessRecord, once per run of records
 //	BatchWriter          -       -         yes    WriteBatch instead of Write, once per batch of records
 //	Syncer               -       -         yes    at every barrier (unless Committer) and at the end
 //	Finisher             -       -         yes    once at the end of the input

@@ -109,6 +109,18 @@ func canBatch[T any](in inlet[T]) bool {
 	return ok && b.canBatch()
 }
 
+// sidesCanBatch reports whether every side output's chain (the inlets
+// buildSides made) takes batches.
+func sidesCanBatch(sides map[any]any) bool {
+	for _, in := range sides {
+		b, ok := in.(interface{ canBatch() bool })
+		if !ok || !b.canBatch() {
+			return false
+		}
+	}
+	return true
+}
+
 // asBatch returns in as a batchInlet, adapting a per-record inlet.
 func asBatch[T any](in inlet[T]) batchInlet[T] {
 	if b, ok := in.(batchInlet[T]); ok {

@@ -562,6 +562,9 @@ func Apply[In, Out any](s Stream[In], newOp func() Operator[In, Out], opts ...Op
 		n.next = next
 		n.c = &Context{name: name, instance: inst, parallelism: in.parallelism, maxPar: in.p.cfg.maxParallelism, wm: MinTime, t: b.t, cnt: n.cnt, logger: loggerOf(in.p), sides: sides, ctx: b.rt.ctx}
 		n.drain, _ = op.(Drainer[Out])
+		if bp, ok := op.(BatchProcessor[In, Out]); ok {
+			n.batch, n.sides = bp, sides
+		}
 		if th, ok := op.(TimerHandler[Out]); ok {
 			n.c.onTimer = func(now time.Time) error {
 				b.t.cur = n.id
@@ -598,6 +601,7 @@ type countingEmitter[T any] struct {
 	// opNode.emitWatermarked): it goes first, before the next record.
 	pend    Time
 	pending bool
+	to      batchTo[T] // for emitBatch
 }
 
 func (e *countingEmitter[T]) Emit(r Record[T]) error {
@@ -608,6 +612,26 @@ func (e *countingEmitter[T]) Emit(r Record[T]) error {
 	}
 	e.cnt.out++
 	return e.next.Emit(r)
+}
+
+// emitBatch is Emit of every record of rs, handing the chain behind the
+// whole batch when it takes batches.
+func (e *countingEmitter[T]) emitBatch(rs []Record[T]) error {
+	if e.pending {
+		if err := e.forward(); err != nil {
+			return err
+		}
+	}
+	e.cnt.out += int64(len(rs))
+	if e.to.batched(e.next) {
+		return e.to.nextB.emitBatch(rs)
+	}
+	for i := range rs {
+		if err := e.next.Emit(rs[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // forward sends the pending watermark on.
@@ -627,9 +651,13 @@ type opNode[In, Out any] struct {
 	t         *task
 	id        int
 	drain     Drainer[Out]
-	st        *stateful // nil unless checkpointing a Snapshotter
-	co        *coordinator
-	ctx       context.Context
+	// batch is the operator as a BatchProcessor, nil if it is not one;
+	// sides are the heads of its side outputs' chains.
+	batch BatchProcessor[In, Out]
+	sides map[any]any
+	st    *stateful // nil unless checkpointing a Snapshotter
+	co    *coordinator
+	ctx   context.Context
 }
 
 func (n *opNode[In, Out]) Emit(r Record[In]) error {
@@ -638,12 +666,19 @@ func (n *opNode[In, Out]) Emit(r Record[In]) error {
 	return opErr(n.name, n.op.ProcessRecord(r, n.out))
 }
 
-// canBatch is false: a user operator gets each record right after the
-// functions before it ran for it.
-func (n *opNode[In, Out]) canBatch() bool { return false }
+// canBatch is false unless the operator is a BatchProcessor and the chains
+// behind it, main and side outputs, take batches too: a user operator gets
+// each record right after the functions before it ran for it.
+func (n *opNode[In, Out]) canBatch() bool {
+	return n.batch != nil && canBatch(n.next) && sidesCanBatch(n.sides)
+}
 
 func (n *opNode[In, Out]) emitBatch(rs []Record[In]) error {
 	n.cnt.in += int64(len(rs))
+	if n.batch != nil {
+		n.t.cur = n.id
+		return opErr(n.name, n.batch.ProcessBatch(rs, n.out))
+	}
 	op, out := n.op, n.out
 	for i := range rs {
 		n.t.cur = n.id
