@@ -92,17 +92,39 @@ func Generate[T any](n int64, fn func(i int64) Record[T]) Source[T] {
 	return &genSource[T]{n: n, fn: fn}
 }
 
+// GenerateBatch is [Generate] with the loop in fn, for generators whose
+// cost is the call per record: fn(first, rs) sets rs[j] to the record of
+// i = first+j for every j, in one call per batch (of up to the pipeline's
+// batch size, fewer for large records: see [DefaultBatchSize]). The
+// elements of rs are not zeroed: they hold records of earlier batches,
+// which the operators behind the source may have changed, so fn must set
+// every field of each. rs is lent for the call. fn fills a whole batch
+// before the first of its records goes on, also where the chain behind
+// takes records one at a time (in front of a user operator).
+func GenerateBatch[T any](n int64, fn func(first int64, rs []Record[T])) Source[T] {
+	return &genSource[T]{n: n, fill: fn}
+}
+
 type genSource[T any] struct {
-	n  int64
-	fn func(int64) Record[T]
+	n    int64
+	fn   func(int64) Record[T]
+	fill func(int64, []Record[T]) // GenerateBatch's, instead of fn
 }
 
 func (s *genSource[T]) Run(ctx context.Context, out SourceOutput[T]) error {
-	if s.fn == nil {
+	if s.fn == nil && s.fill == nil {
 		return fmt.Errorf("%w: nil generator function", ErrInvalid)
 	}
-	if so, ok := out.(*sourceOut[T]); ok && so.batching() {
+	so, ok := out.(*sourceOut[T])
+	if ok && so.batching() {
 		return s.runBatched(ctx, so)
+	}
+	if s.fill != nil {
+		size := batchLen[T]()
+		if ok {
+			size = max(1, min(size, so.batch))
+		}
+		return s.runFilled(ctx, out, size)
 	}
 	done := ctx.Done()
 	for i := int64(0); s.n < 0 || i < s.n; i++ {
@@ -137,12 +159,44 @@ func (s *genSource[T]) runBatched(ctx context.Context, so *sourceOut[T]) error {
 		}
 		rs := buf[:k]
 		so.t.cur = so.id // a panic in fn is the source's
-		for j := range rs {
-			rs[j] = s.fn(i)
-			i++
+		if s.fill != nil {
+			s.fill(i, rs)
+			i += int64(k)
+		} else {
+			for j := range rs {
+				rs[j] = s.fn(i)
+				i++
+			}
 		}
 		if err := so.emitBatch(rs); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// runFilled is GenerateBatch's Run when the chain behind takes records one
+// at a time: a batch of size records filled, then emitted record by record.
+func (s *genSource[T]) runFilled(ctx context.Context, out SourceOutput[T], size int) error {
+	buf := make([]Record[T], size)
+	done := ctx.Done()
+	for i := int64(0); s.n < 0 || i < s.n; {
+		select {
+		case <-done:
+			return ctx.Err()
+		default:
+		}
+		k := len(buf)
+		if s.n >= 0 {
+			k = int(min(int64(k), s.n-i))
+		}
+		rs := buf[:k]
+		s.fill(i, rs)
+		i += int64(k)
+		for j := range rs {
+			if err := out.Emit(rs[j]); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -61,8 +61,9 @@
 // Where one call per record through a function value is the cost, the
 // batch forms take the loop into the user's function, where the compiler
 // inlines the work of each record: [MapBatch] (any number of outputs per
-// input), [FilterBatch] (compacts a batch in place) and a sink that
-// implements [BatchWriter] ([SinkBatch]). Their batches follow the same
+// input), [FilterBatch] (compacts a batch in place), a sink that
+// implements [BatchWriter] ([SinkBatch]) and a generator source that fills
+// the source's buffer in place ([GenerateBatch]). Their batches follow the same
 // rule: whole batches up to the next exchange or user operator, batches of
 // one record in front of a user operator.
 //

@@ -288,9 +288,9 @@ func (g *Generator) Event(n int64) Event {
 	return e
 }
 
-// fill sets *e, which must be zero, to the n-th event, its person or
-// auction taken from s (nil: allocated on its own), and returns the
-// event's time.
+// fill sets every field of *e (which may hold another event) to the n-th
+// event, its person or auction taken from s (nil: allocated on its own),
+// and returns the event's time.
 func (g *Generator) fill(e *Event, n int64, s *slabs) int64 {
 	id := g.eventID(n)
 	ts := g.timeOf(id)
@@ -298,13 +298,16 @@ func (g *Generator) fill(e *Event, n int64, s *slabs) int64 {
 	switch rem := id % totalProportion; {
 	case rem >= personProportion+auctionProportion:
 		e.Kind = KindBid
+		e.Person, e.Auction = nil, nil
 		g.bid(&e.Bid, id, ts, &r)
 	case rem < personProportion:
 		e.Kind = KindPerson
+		e.Bid, e.Auction = Bid{}, nil
 		e.Person = s.person()
 		g.person(e.Person, id, ts, &r)
 	default:
 		e.Kind = KindAuction
+		e.Bid, e.Person = Bid{}, nil
 		e.Auction = s.auction()
 		g.auction(e.Auction, id, ts, &r)
 	}
@@ -328,11 +331,13 @@ func (q *sequence) Event(n int64) Event {
 	return e
 }
 
-// record returns the n-th event as a record at its time.
-func (q *sequence) record(n int64) stream.Record[Event] {
-	var r stream.Record[Event]
-	r.Time = eventTime(q.g.fill(&r.Value, n, &q.s))
-	return r
+// records sets rs[j] to the event first+j as a record at its time, every
+// field of it (the elements hold earlier events: see stream.GenerateBatch).
+func (q *sequence) records(first int64, rs []stream.Record[Event]) {
+	for j := range rs {
+		r := &rs[j]
+		r.Time = eventTime(q.g.fill(&r.Value, first+int64(j), &q.s))
+	}
 }
 
 // slabLen is the number of persons or auctions allocated at once by a

@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/brook-streams/brook/stream"
 )
 
 func TestDefaultBaseTime(t *testing.T) {
@@ -330,4 +332,28 @@ func FuzzDecodeEvent(f *testing.F) {
 			t.Fatalf("round trip changed %+v to %+v", e, again)
 		}
 	})
+}
+
+// TestSequenceRecordsOverwriteEverything: the batch reader the parallel-1
+// source uses (stream.GenerateBatch hands it buffers holding earlier
+// events) gives every event exactly as Generator.Event does, whatever the
+// buffer held before: bids over persons and auctions and the other way
+// round.
+func TestSequenceRecordsOverwriteEverything(t *testing.T) {
+	t.Parallel()
+	g, err := NewGenerator(DefaultGeneratorConfig())
+	require.NoError(t, err)
+	seq := &sequence{g: g}
+	rs := make([]stream.Record[Event], 97)
+	kinds := map[Kind]bool{}
+	for _, first := range []int64{0, 1, 5, 50, 3, 1000, 23, 11} { // offsets mix the kinds in every slot
+		seq.records(first, rs)
+		for j, r := range rs {
+			want := g.Event(first + int64(j))
+			require.Equal(t, want, r.Value, "event %d", first+int64(j))
+			require.Equal(t, eventTime(want.DateTime()), r.Time, "time of event %d", first+int64(j))
+			kinds[want.Kind] = true
+		}
+	}
+	assert.Len(t, kinds, 3)
 }
