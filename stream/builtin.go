@@ -124,7 +124,7 @@ func (s *genSource[T]) Run(ctx context.Context, out SourceOutput[T]) error {
 		if ok {
 			size = max(1, min(size, so.batch))
 		}
-		return s.runFilled(ctx, out, size)
+		return s.runFilled(ctx, so, out, size)
 	}
 	done := ctx.Done()
 	for i := int64(0); s.n < 0 || i < s.n; i++ {
@@ -145,7 +145,27 @@ func (s *genSource[T]) Run(ctx context.Context, out SourceOutput[T]) error {
 // runBatched generates a batch of records at a time into the source's
 // buffer and emits it.
 func (s *genSource[T]) runBatched(ctx context.Context, so *sourceOut[T]) error {
-	buf := so.batchBuf()
+	return s.batches(ctx, so, so.batchBuf(), so.emitBatch)
+}
+
+// runFilled is GenerateBatch's Run when the chain behind takes records one
+// at a time: a batch of size records filled, then emitted record by record.
+func (s *genSource[T]) runFilled(ctx context.Context, so *sourceOut[T], out SourceOutput[T], size int) error {
+	return s.batches(ctx, so, make([]Record[T], size), func(rs []Record[T]) error {
+		for i := range rs {
+			if err := out.Emit(rs[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// batches generates the records a batch at a time into buf and hands each
+// batch to emit, checking ctx between batches. so is the source's output
+// (nil if out is not the runtime's), so that a panic while generating is
+// the source's.
+func (s *genSource[T]) batches(ctx context.Context, so *sourceOut[T], buf []Record[T], emit func([]Record[T]) error) error {
 	done := ctx.Done()
 	for i := int64(0); s.n < 0 || i < s.n; {
 		select {
@@ -158,7 +178,9 @@ func (s *genSource[T]) runBatched(ctx context.Context, so *sourceOut[T]) error {
 			k = int(min(int64(k), s.n-i))
 		}
 		rs := buf[:k]
-		so.t.cur = so.id // a panic in fn is the source's
+		if so != nil {
+			so.t.cur = so.id
+		}
 		if s.fill != nil {
 			s.fill(i, rs)
 			i += int64(k)
@@ -168,35 +190,8 @@ func (s *genSource[T]) runBatched(ctx context.Context, so *sourceOut[T]) error {
 				i++
 			}
 		}
-		if err := so.emitBatch(rs); err != nil {
+		if err := emit(rs); err != nil {
 			return err
-		}
-	}
-	return nil
-}
-
-// runFilled is GenerateBatch's Run when the chain behind takes records one
-// at a time: a batch of size records filled, then emitted record by record.
-func (s *genSource[T]) runFilled(ctx context.Context, out SourceOutput[T], size int) error {
-	buf := make([]Record[T], size)
-	done := ctx.Done()
-	for i := int64(0); s.n < 0 || i < s.n; {
-		select {
-		case <-done:
-			return ctx.Err()
-		default:
-		}
-		k := len(buf)
-		if s.n >= 0 {
-			k = int(min(int64(k), s.n-i))
-		}
-		rs := buf[:k]
-		s.fill(i, rs)
-		i += int64(k)
-		for j := range rs {
-			if err := out.Emit(rs[j]); err != nil {
-				return err
-			}
 		}
 	}
 	return nil
