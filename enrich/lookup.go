@@ -158,8 +158,8 @@ func (e Enriched[T, Out]) DeadLetters() stream.Stream[stream.DeadLetter[T]] {
 // table from its own goroutine. The order of records is kept, also with
 // [Batch]. It is a [stream.BatchProcessor]: the Map, Filter and FlatMap
 // functions in front of it run a batch of records at a time, and with a
-// [MapTable] it looks a whole batch up in one loop. Its default name is its input's name and ".lookup" (see
-// [stream.Name]).
+// [MapTable] it looks a whole batch up in one loop. Its default name is
+// its input's name and ".lookup" (see [stream.Name]).
 //
 // With checkpoints on, the records waiting in a batch are part of the
 // checkpoint, encoded with [codec.For] of T (gob only for a type that gives

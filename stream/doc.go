@@ -63,9 +63,10 @@
 // inlines the work of each record: [MapBatch] (any number of outputs per
 // input), [FilterBatch] (compacts a batch in place), a sink that
 // implements [BatchWriter] ([SinkBatch]) and a generator source that fills
-// the source's buffer in place ([GenerateBatch]). Their batches follow the same
-// rule: whole batches up to the next exchange or user operator, batches of
-// one record in front of a user operator.
+// the source's buffer in place ([GenerateBatch], whole batches in front of
+// a user operator too). The batches of MapBatch and FilterBatch follow the
+// same rule: whole batches up to the next exchange or user operator,
+// batches of one record in front of a user operator.
 //
 // # Event time and watermarks
 //
