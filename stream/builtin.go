@@ -135,6 +135,9 @@ func (s *genSource[T]) Run(ctx context.Context, out SourceOutput[T]) error {
 			default:
 			}
 		}
+		if so != nil {
+			so.t.cur = so.id // a panic in fn is the source's
+		}
 		if err := out.Emit(s.fn(i)); err != nil {
 			return err
 		}

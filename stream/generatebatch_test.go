@@ -154,37 +154,51 @@ func TestGenerateBatchEnds(t *testing.T) {
 		stream.To(stream.From(p, stream.GenerateBatch[int64](5, nil)), stream.Discard[int64]())
 		require.ErrorIs(t, p.Run(context.Background()), stream.ErrInvalid)
 	})
-	for _, user := range []bool{false, true} {
-		t.Run(fmt.Sprintf("panic/user=%v", user), func(t *testing.T) {
-			// in front of a sink (batches) and of a user operator (one
-			// record at a time), the panic is the source's, not the
-			// operator's that ran last
-			t.Parallel()
-			p := stream.New()
-			src := stream.GenerateBatch(3000, func(first int64, rs []stream.Record[int64]) {
-				if first > 0 {
-					panic("fill")
-				}
-				for j := range rs {
-					rs[j] = stream.At(first+int64(j), 0)
-				}
+	for _, batch := range []bool{false, true} {
+		for _, user := range []bool{false, true} {
+			t.Run(fmt.Sprintf("panic/batch=%v/user=%v", batch, user), func(t *testing.T) {
+				testGeneratorPanic(t, batch, user)
 			})
-			s := stream.From(p, src, stream.Name("gen"))
-			if user {
-				s = stream.Process(s, func(_ *stream.Context, r stream.Record[int64], out stream.Emitter[int64]) error {
-					return out.Emit(r)
-				}, stream.Name("user")).Stream
+		}
+	}
+}
+
+// testGeneratorPanic: a panic in the function of GenerateBatch (batch) or
+// Generate, in front of a sink (batches) or of a user operator (one record
+// at a time), is the source's, not that of the operator that ran last.
+func testGeneratorPanic(t *testing.T, batch, user bool) {
+	t.Parallel()
+	p := stream.New()
+	src := stream.Generate(3000, func(i int64) stream.Record[int64] {
+		if i == 2000 {
+			panic("generate")
+		}
+		return stream.At(i, 0)
+	})
+	if batch {
+		src = stream.GenerateBatch(3000, func(first int64, rs []stream.Record[int64]) {
+			if first > 0 {
+				panic("fill")
 			}
-			stream.To(s, stream.Discard[int64]())
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			err := p.Run(ctx)
-			var pe *stream.PanicError
-			require.ErrorAs(t, err, &pe)
-			var oe *stream.OperatorError
-			require.ErrorAs(t, err, &oe)
-			assert.Equal(t, "gen", oe.Op)
-			assert.False(t, errors.Is(err, context.DeadlineExceeded))
+			for j := range rs {
+				rs[j] = stream.At(first+int64(j), 0)
+			}
 		})
 	}
+	s := stream.From(p, src, stream.Name("gen"))
+	if user {
+		s = stream.Process(s, func(_ *stream.Context, r stream.Record[int64], out stream.Emitter[int64]) error {
+			return out.Emit(r)
+		}, stream.Name("user")).Stream
+	}
+	stream.To(s, stream.Discard[int64]())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := p.Run(ctx)
+	var pe *stream.PanicError
+	require.ErrorAs(t, err, &pe)
+	var oe *stream.OperatorError
+	require.ErrorAs(t, err, &oe)
+	assert.Equal(t, "gen", oe.Op)
+	assert.False(t, errors.Is(err, context.DeadlineExceeded))
 }
