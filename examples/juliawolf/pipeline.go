@@ -123,7 +123,7 @@ func readPlays(p *stream.Pipeline, cfg Config, in Input, cat *Catalog) (stream.S
 		// own, on another core.
 		plays = stream.Rebalance(plays, stream.Parallelism(1))
 		checked := stream.Process(plays, func(_ *stream.Context, r stream.Record[Play], out stream.Emitter[trackPlay]) error {
-			tp, err := withTrack(cat, r.Value)
+			tp, err := withTrack(cat, &r.Value)
 			if err != nil {
 				return stream.Reject(err)
 			}
@@ -139,7 +139,7 @@ func readPlays(p *stream.Pipeline, cfg Config, in Input, cat *Catalog) (stream.S
 		if err != nil {
 			return trackPlay{}, err
 		}
-		return withTrack(cat, pl)
+		return withTrack(cat, &pl)
 	}
 	opts := []jsonl.Option{jsonl.MaxLineBytes(MaxLineBytes), jsonl.DecodeBlankLines(),
 		jsonl.EventTime(func(tp trackPlay) time.Time { return tp.EventTime.Std() })}
@@ -164,10 +164,10 @@ func readPlays(p *stream.Pipeline, cfg Config, in Input, cat *Catalog) (stream.S
 
 // withTrack checks a play's track against the catalog and keeps what the
 // windows need of it.
-func withTrack(cat *Catalog, pl Play) (trackPlay, error) {
+func withTrack(cat *Catalog, pl *Play) (trackPlay, error) {
 	i, ok := cat.Index(pl.TrackID)
 	if !ok {
-		return trackPlay{}, &unknownTrackError{play: pl}
+		return trackPlay{}, &unknownTrackError{play: *pl}
 	}
 	return trackPlay{UserID: pl.UserID, Platform: pl.Platform, MsPlayed: pl.MsPlayed, EventTime: stream.TimeOf(pl.EventTime),
 		Track: int32(i), Complete: pl.MsPlayed >= cat.Track(i).DurationMs}, nil

@@ -36,7 +36,7 @@ func decodeRecord(cat *Catalog) func(r *kgo.Record) (trackPlay, error) {
 		if err != nil {
 			return trackPlay{}, err
 		}
-		return withTrack(cat, pl)
+		return withTrack(cat, &pl)
 	}
 }
 
