@@ -231,6 +231,22 @@ func BenchmarkChain(b *testing.B) {
 			}))
 		})
 	})
+	b.Run("brook-one-loop", func(b *testing.B) {
+		// Not the job above but the runtime's own floor: the map, the
+		// filter and the sum in one user loop, a batch sink's, so that
+		// what is left is the source building batches of records and
+		// one call per batch.
+		runBrook(b, func(s stream.Stream[int64], sum *int64) {
+			stream.To(s, stream.SinkBatch[int64](func(_ context.Context, rs []stream.Record[int64]) error {
+				for _, r := range rs {
+					if y := r.Value * 2; y%3 != 0 {
+						*sum += y
+					}
+				}
+				return nil
+			}))
+		})
+	})
 }
 
 // BenchmarkExchange measures a KeyBy hop (one upstream, one downstream
