@@ -22,6 +22,7 @@ type Context struct {
 	cnt         *counts
 	logger      *slog.Logger
 	sides       map[any]any // *OutputTag[X] -> inlet[X]
+	outs        map[any]any // *OutputTag[X] -> Emitter[X] (see sideEmitter)
 	onTimer     func(now time.Time) error
 	ctx         context.Context
 }
@@ -90,8 +91,8 @@ func (t *OutputTag[T]) Name() string { return t.name }
 // If nothing consumes that side output, emitting to it fails with
 // [ErrNotConnected]: use [Connected] to decide beforehand.
 func Output[T any](c *Context, tag *OutputTag[T]) Emitter[T] {
-	if in, ok := c.sides[tag]; ok {
-		return in.(inlet[T])
+	if e, ok := c.outs[tag]; ok {
+		return e.(Emitter[T])
 	}
 	return notConnected[T]{op: c.name, tag: tag.name}
 }

@@ -91,7 +91,9 @@
 // Run starts every goroutine under one errgroup. The first error cancels the
 // rest, and Run returns only after every goroutine has exited, on success,
 // error and cancellation alike. Errors are [*OperatorError] values naming the
-// operator; a panic in user code is recovered into a [*PanicError]. Mistakes
+// operator; a panic in user code is recovered into a [*PanicError], inside
+// an OperatorError naming the source, operator or sink whose code panicked
+// (also when it panics after a call into its output has returned). Mistakes
 // in building the pipeline (nil functions, parallelism below one, a source or
 // sink used twice) are returned by Run, wrapped around [ErrInvalid], before
 // anything starts. A record that cannot be processed is never dropped

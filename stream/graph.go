@@ -238,9 +238,44 @@ type outlet[T any] struct {
 
 type anyOutlet interface {
 	buildAny(b *builder, inst int) (any, error)
+	// sideEmitter is the emitter an operator (node id of task t) gets
+	// from [Output] for the side output whose chain starts at in.
+	sideEmitter(in any, t *task, id int) any
 }
 
 func (o *outlet[T]) buildAny(b *builder, inst int) (any, error) { return o.build(b, inst) }
+
+func (o *outlet[T]) sideEmitter(in any, t *task, id int) any {
+	return &sideEmitter[T]{next: in.(inlet[T]), t: t, id: id}
+}
+
+// sideEmitter is an operator's emitter of a side output. Once the chain
+// behind has returned, the operator's own code goes on, so it sets t.cur
+// back to the operator's node: a panic there is the operator's.
+type sideEmitter[T any] struct {
+	next inlet[T]
+	t    *task
+	id   int
+}
+
+func (e *sideEmitter[T]) Emit(r Record[T]) error {
+	err := e.next.Emit(r)
+	e.t.cur = e.id
+	return err
+}
+
+// sideEmitters returns the emitters of the side outputs whose chains
+// buildSides made (sides), for the operator of node id in task t.
+func (o *outlet[T]) sideEmitters(sides map[any]any, t *task, id int) map[any]any {
+	if len(sides) == 0 {
+		return nil
+	}
+	m := make(map[any]any, len(sides))
+	for tag, in := range sides {
+		m[tag] = o.sides[tag].sideEmitter(in, t, id)
+	}
+	return m
+}
 
 func newOutlet[T any](p *Pipeline, name string, parallelism int) *outlet[T] {
 	return &outlet[T]{p: p, name: name, parallelism: parallelism}

@@ -558,9 +558,10 @@ func Apply[In, Out any](s Stream[In], newOp func() Operator[In, Out], opts ...Op
 		}
 		n := &opNode[In, Out]{op: op, name: name, t: b.t, id: b.t.node(name), sideCtrls: sideCtrls}
 		n.cnt = b.t.newCounts(b.rt, name, inst)
-		n.out = &countingEmitter[Out]{next: next, cnt: n.cnt}
+		n.out = &countingEmitter[Out]{next: next, cnt: n.cnt, t: b.t, id: n.id}
 		n.next = next
 		n.c = &Context{name: name, instance: inst, parallelism: in.parallelism, maxPar: in.p.cfg.maxParallelism, wm: MinTime, t: b.t, cnt: n.cnt, logger: loggerOf(in.p), sides: sides, ctx: b.rt.ctx}
+		n.c.outs = o.sideEmitters(sides, b.t, n.id)
 		n.drain, _ = op.(Drainer[Out])
 		if bp, ok := op.(BatchProcessor[In, Out]); ok {
 			n.batch, n.sides = bp, sides
@@ -597,6 +598,11 @@ func Apply[In, Out any](s Stream[In], newOp func() Operator[In, Out], opts ...Op
 type countingEmitter[T any] struct {
 	next inlet[T]
 	cnt  *counts
+	// t and id are the operator's task and node: once the chain behind
+	// has returned, the operator's own code goes on, so t.cur is set back
+	// to id and a panic there is the operator's.
+	t  *task
+	id int
 	// a watermark the operator has passed but not yet forwarded (see
 	// opNode.emitWatermarked): it goes first, before the next record.
 	pend    Time
@@ -611,7 +617,9 @@ func (e *countingEmitter[T]) Emit(r Record[T]) error {
 		}
 	}
 	e.cnt.out++
-	return e.next.Emit(r)
+	err := e.next.Emit(r)
+	e.t.cur = e.id
+	return err
 }
 
 // emitBatch is Emit of every record of rs, handing the chain behind the
@@ -623,21 +631,26 @@ func (e *countingEmitter[T]) emitBatch(rs []Record[T]) error {
 		}
 	}
 	e.cnt.out += int64(len(rs))
+	var err error
 	if e.to.batched(e.next) {
-		return e.to.nextB.emitBatch(rs)
-	}
-	for i := range rs {
-		if err := e.next.Emit(rs[i]); err != nil {
-			return err
+		err = e.to.nextB.emitBatch(rs)
+	} else {
+		for i := range rs {
+			if err = e.next.Emit(rs[i]); err != nil {
+				break
+			}
 		}
 	}
-	return nil
+	e.t.cur = e.id
+	return err
 }
 
 // forward sends the pending watermark on.
 func (e *countingEmitter[T]) forward() error {
 	e.pending = false
-	return e.next.ctrl(control{kind: ctrlWatermark, wm: e.pend})
+	err := e.next.ctrl(control{kind: ctrlWatermark, wm: e.pend})
+	e.t.cur = e.id
+	return err
 }
 
 type opNode[In, Out any] struct {

@@ -175,7 +175,7 @@ func (s *sourceOut[T]) Await(wait func() error) error {
 	s.park.mu.Lock() // waits for a barrier being injected on our behalf
 	s.park.parked = false
 	s.park.mu.Unlock()
-	return err
+	return s.back(err) // the agent may have run the chain meanwhile
 }
 
 // agent is the goroutine that injects checkpoint barriers for the source
@@ -218,13 +218,22 @@ func (s *sourceOut[T]) Emit(r Record[T]) error {
 	if s.slow {
 		return s.emitSlow(r)
 	}
-	if err := s.next.Emit(r); err != nil {
+	if err := s.back(s.next.Emit(r)); err != nil {
 		return err
 	}
 	if s.since++; s.since >= 4096 {
 		return s.housekeep()
 	}
 	return nil
+}
+
+// back marks the source as the running node again once the chain behind
+// it has returned, and returns err: the source's own code goes on after
+// each call into its output, so a panic there is the source's, not that
+// of the operator that ran last.
+func (s *sourceOut[T]) back(err error) error {
+	s.t.cur = s.id
+	return err
 }
 
 // startPending decides, at the first record, whether records emitted one
@@ -273,7 +282,7 @@ func (s *sourceOut[T]) emitPending(r Record[T]) error {
 		}
 	}
 	if len(s.pend) == cap(s.pend) {
-		if err := s.flushPending(); err != nil {
+		if err := s.back(s.flushPending()); err != nil {
 			return err
 		}
 	}
@@ -523,14 +532,14 @@ func (s *sourceOut[T]) emitSlow(r Record[T]) error {
 		s.idle = false
 		s.slow = s.ts != nil || s.gen != nil
 	}
-	if err := s.next.Emit(r); err != nil {
+	if err := s.back(s.next.Emit(r)); err != nil {
 		return err
 	}
 	if s.gen != nil {
 		if w := s.gen.OnRecord(r); w > s.wm {
 			s.wm = w
 			s.cnt.wm = w
-			if err := s.ctrlDown(control{kind: ctrlWatermark, wm: w}); err != nil {
+			if err := s.back(s.ctrlDown(control{kind: ctrlWatermark, wm: w})); err != nil {
 				return err
 			}
 		}
@@ -542,20 +551,20 @@ func (s *sourceOut[T]) emitSlow(r Record[T]) error {
 }
 
 func (s *sourceOut[T]) housekeep() error {
-	if err := s.flushPending(); err != nil {
+	if err := s.back(s.flushPending()); err != nil {
 		return err
 	}
 	s.cnt.out += int64(s.since)
 	s.since = 0
 	s.t.report()
 	if s.pending != nil {
-		if err := s.checkBarrier(); err != nil {
+		if err := s.back(s.checkBarrier()); err != nil {
 			return err
 		}
 	}
 	if len(s.t.timers) > 0 && len(s.t.wake) > 0 {
 		<-s.t.wake
-		return s.t.fireTimers()
+		return s.back(s.t.fireTimers())
 	}
 	return nil
 }
@@ -570,7 +579,7 @@ func (s *sourceOut[T]) EmitWatermark(w Time) error {
 	}
 	s.wm = w
 	s.cnt.wm = w
-	return s.ctrlDown(control{kind: ctrlWatermark, wm: w})
+	return s.back(s.ctrlDown(control{kind: ctrlWatermark, wm: w}))
 }
 
 func (s *sourceOut[T]) MarkIdle() error {
@@ -579,11 +588,11 @@ func (s *sourceOut[T]) MarkIdle() error {
 	}
 	s.idle = true
 	s.slow = true
-	return s.ctrlDown(control{kind: ctrlIdle})
+	return s.back(s.ctrlDown(control{kind: ctrlIdle}))
 }
 
 func (s *sourceOut[T]) Flush() error {
-	if err := s.ctrlDown(control{kind: ctrlFlush}); err != nil {
+	if err := s.back(s.ctrlDown(control{kind: ctrlFlush})); err != nil {
 		return err
 	}
 	return s.housekeep()
