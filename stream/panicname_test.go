@@ -3,7 +3,6 @@ package stream_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"iter"
 	"testing"
 	"time"
@@ -104,6 +103,24 @@ func TestPanicAfterEmitNamesItsNode(t *testing.T) {
 			}
 			panic("source")
 		}),
+		"source after idle": stream.SourceFunc[int64](func(_ context.Context, out stream.SourceOutput[int64]) error {
+			if err := out.Emit(stream.At(int64(1), 1)); err != nil {
+				return err
+			}
+			if err := out.MarkIdle(); err != nil {
+				return err
+			}
+			panic("source")
+		}),
+		"source after await": stream.SourceFunc[int64](func(_ context.Context, out stream.SourceOutput[int64]) error {
+			if err := out.Emit(stream.At(int64(1), 1)); err != nil {
+				return err
+			}
+			if err := out.Await(func() error { return nil }); err != nil {
+				return err
+			}
+			panic("source")
+		}),
 		"source after flush": stream.SourceFunc[int64](func(_ context.Context, out stream.SourceOutput[int64]) error {
 			if err := out.Emit(stream.At(int64(1), 1)); err != nil {
 				return err
@@ -180,5 +197,4 @@ func requirePanicIn(t *testing.T, p *stream.Pipeline, op string) {
 	require.ErrorAs(t, err, &oe)
 	assert.Equal(t, op, oe.Op, "%v", err)
 	assert.False(t, errors.Is(err, context.DeadlineExceeded))
-	_ = fmt.Sprint(pe.Value)
 }
