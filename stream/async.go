@@ -175,10 +175,10 @@ func Async[In, Out any](s Stream[In], fn AsyncFunc[In, Out], opts ...AsyncOption
 			n.dead = d.(inlet[DeadLetter[In]])
 		}
 		if co := b.rt.co; co != nil {
-			n.st, n.co = b.registerState(name, inst, in.parallelism, n, nil, &n.wm), co
+			n.st, n.co = b.registerState(name, n.id, inst, in.parallelism, n, nil, &n.wm), co
 		}
-		b.t.openers = append(b.t.openers, func() error { return opErr(name, n.open()) })
-		b.t.closers = append(b.t.closers, n.close)
+		b.t.addOpener(n.id, name, n.open)
+		b.t.addCloser(name, n.close)
 		b.t.polls = append(b.t.polls, n.wake)
 		return n, nil
 	})

@@ -227,8 +227,8 @@ func (c *coordinator) restoredInstances(name string) [][]byte {
 }
 
 // registerState wires the state of instance inst (of par) of a source,
-// operator or sink into checkpoints: restore before its first record,
-// snapshot at each barrier. kg is nil unless the operator keeps its state
+// operator or sink (node id of the builder's task) into checkpoints:
+// restore before its first record, snapshot at each barrier. kg is nil unless the operator keeps its state
 // by key group.
 //
 // Restoring at the parallelism that wrote the checkpoint gives each
@@ -236,7 +236,7 @@ func (c *coordinator) restoredInstances(name string) [][]byte {
 // smallest of the old instances' watermarks and the key groups it now
 // owns; state of the instance's own ([Snapshotter]) cannot be split or
 // merged, so an operator holding some refuses the restore.
-func (b *builder) registerState(name string, inst, par int, snap Snapshotter, kg KeyGroupSnapshotter, wm *Time) *stateful {
+func (b *builder) registerState(name string, id, inst, par int, snap Snapshotter, kg KeyGroupSnapshotter, wm *Time) *stateful {
 	co := b.rt.co
 	if co == nil {
 		return nil
@@ -258,7 +258,7 @@ func (b *builder) registerState(name string, inst, par int, snap Snapshotter, kg
 	if co.restored == nil {
 		return st
 	}
-	b.t.openers = append(b.t.openers, func() error { return opErr(name, co.restoreInstance(st, name, inst, par)) })
+	b.t.addOpener(id, name, func() error { return co.restoreInstance(st, name, inst, par) })
 	return st
 }
 

@@ -575,7 +575,7 @@ func Apply[In, Out any](s Stream[In], newOp func() Operator[In, Out], opts ...Op
 		snap, _ := op.(Snapshotter)
 		kg, _ := op.(KeyGroupSnapshotter)
 		if snap != nil || kg != nil {
-			n.st = b.registerState(name, inst, in.parallelism, snap, kg, &n.c.wm)
+			n.st = b.registerState(name, n.id, inst, in.parallelism, snap, kg, &n.c.wm)
 			n.co, n.ctx = b.rt.co, b.rt.ctx
 			if _, ok := op.(replicatedStater); ok && n.st != nil {
 				n.st.replicated = true
@@ -585,10 +585,10 @@ func Apply[In, Out any](s Stream[In], newOp func() Operator[In, Out], opts ...Op
 			b.rt.co.listeners = append(b.rt.co.listeners, l)
 		}
 		if op, ok := op.(Opener); ok {
-			b.t.openers = append(b.t.openers, func() error { return opErr(name, op.Open(n.c)) })
+			b.t.addOpener(n.id, name, func() error { return op.Open(n.c) })
 		}
 		if c, ok := op.(Closer); ok {
-			b.t.closers = append(b.t.closers, func() error { return opErr(name, c.Close()) })
+			b.t.addCloser(name, c.Close)
 		}
 		return n, nil
 	})
@@ -946,7 +946,7 @@ func To[T any](s Stream[T], sink Sink[T], opts ...SinkOption) {
 		n.cm, _ = sink.(Committer)
 		if co := b.rt.co; co != nil {
 			snap, _ := sink.(Snapshotter)
-			n.st = b.registerState(name, 0, 1, snap, nil, &n.cnt.wm)
+			n.st = b.registerState(name, n.id, 0, 1, snap, nil, &n.cnt.wm)
 			n.co = co
 			co.nSinks++
 			if n.cm != nil {
@@ -958,19 +958,19 @@ func To[T any](s Stream[T], sink Sink[T], opts ...SinkOption) {
 		}
 		if op, ok := sink.(Opener); ok {
 			c := &Context{name: name, parallelism: 1, maxPar: in.p.cfg.maxParallelism, wm: MinTime, t: b.t, cnt: n.cnt, logger: loggerOf(in.p), ctx: b.rt.ctx}
-			b.t.openers = append(b.t.openers, func() error { return opErr(name, op.Open(c)) })
+			b.t.addOpener(n.id, name, func() error { return op.Open(c) })
 		}
 		if n.cm != nil {
 			if co := b.rt.co; co != nil && co.restoreID != 0 {
 				// Commit what the restored checkpoint pre-committed (it may
 				// have been stored by a run that died before committing).
 				id, ctx := co.restoreID, b.rt.ctx
-				b.t.openers = append(b.t.openers, func() error { return opErr(name, n.cm.Commit(ctx, id)) })
+				b.t.addOpener(n.id, name, func() error { return n.cm.Commit(ctx, id) })
 			}
 			b.rt.aborters = append(b.rt.aborters, func(ctx context.Context) error { return opErr(name, n.cm.Abort(ctx)) })
 		}
 		if c, ok := sink.(Closer); ok {
-			b.t.closers = append(b.t.closers, func() error { return opErr(name, c.Close()) })
+			b.t.addCloser(name, c.Close)
 		}
 		return n, nil
 	})

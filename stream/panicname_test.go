@@ -198,3 +198,75 @@ func requirePanicIn(t *testing.T, p *stream.Pipeline, op string) {
 	assert.Equal(t, op, oe.Op, "%v", err)
 	assert.False(t, errors.Is(err, context.DeadlineExceeded))
 }
+
+// hooks is an operator and a sink whose Open, Close, Snapshot or Restore
+// (by where) panics.
+type hooks struct{ where string }
+
+func (h *hooks) hook(where string) {
+	if h.where == where {
+		panic(where)
+	}
+}
+
+func (h *hooks) Open(*stream.Context) error { h.hook("open"); return nil }
+func (h *hooks) Close() error               { h.hook("close"); return nil }
+func (h *hooks) Snapshot() ([]byte, error)  { h.hook("snapshot"); return nil, nil }
+func (h *hooks) Restore([]byte) error       { h.hook("restore"); return nil }
+func (h *hooks) ProcessRecord(r stream.Record[int64], out stream.Emitter[int64]) error {
+	return out.Emit(r)
+}
+func (h *hooks) ProcessWatermark(stream.Time, stream.Emitter[int64]) error { return nil }
+func (h *hooks) Write(context.Context, stream.Record[int64]) error         { return nil }
+
+// TestPanicInHookNamesItsNode: a panic in the Open, Close, Snapshot or
+// Restore of an operator or a sink is named after it. (A panic in Open or
+// Restore was named after the exchange in front of it, one in Close
+// "close"; Snapshot's was already right.)
+func TestPanicInHookNamesItsNode(t *testing.T) {
+	t.Parallel()
+	for _, node := range []string{"operator", "sink"} {
+		for _, where := range []string{"open", "close", "snapshot", "restore"} {
+			t.Run(node+"/"+where, func(t *testing.T) {
+				t.Parallel()
+				store, err := stream.NewDirStore(t.TempDir())
+				require.NoError(t, err)
+				build := func(where string) *stream.Pipeline {
+					p := stream.New(stream.WithCheckpoints(store, time.Millisecond))
+					// a source that waits in Await now and then, so that
+					// checkpoints complete while it runs
+					src := stream.SourceFunc[int64](func(_ context.Context, out stream.SourceOutput[int64]) error {
+						for i := range int64(3000) {
+							if err := out.Emit(stream.At(i, stream.Time(i))); err != nil {
+								return err
+							}
+							if i%100 == 0 {
+								if err := out.Await(func() error { time.Sleep(time.Millisecond); return nil }); err != nil {
+									return err
+								}
+							}
+						}
+						return nil
+					})
+					s := stream.KeyBy(stream.From(p, stream.Source[int64](src), stream.Name("gen")), func(x int64) int64 { return x }).Stream
+					h := &hooks{}
+					if node == "operator" {
+						h.where = where
+					}
+					s = stream.Apply(s, func() stream.Operator[int64, int64] { return h }, stream.Name("operator"))
+					sink := &hooks{}
+					if node == "sink" {
+						sink.where = where
+					}
+					stream.To(s, sink, stream.Name("sink"))
+					return p
+				}
+				if where == "restore" {
+					// a first run leaves the checkpoints the second restores
+					require.NoError(t, build("").Run(context.Background()))
+				}
+				requirePanicIn(t, build(where), node)
+			})
+		}
+	}
+}

@@ -385,6 +385,30 @@ func (t *task) report() {
 	}
 }
 
+// addOpener adds open, the Open (or restore) of node id named name, to the
+// calls the task makes before its body: the node is marked as running, so
+// a panic in open is the node's, and open's error is named after it.
+func (t *task) addOpener(id int, name string, open func() error) {
+	t.openers = append(t.openers, func() error {
+		t.cur = id
+		return opErr(name, open())
+	})
+}
+
+// addCloser adds c, the Close of the node named name, to the calls Run
+// makes once every goroutine has exited; its error, or a panic in it, is
+// named after the node.
+func (t *task) addCloser(name string, c func() error) {
+	t.closers = append(t.closers, func() (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = &OperatorError{Op: name, Err: &PanicError{Value: r, Stack: debug.Stack()}}
+			}
+		}()
+		return opErr(name, c())
+	})
+}
+
 func (t *task) run(ctx context.Context) (err error) {
 	defer func() {
 		if r := recover(); r != nil {

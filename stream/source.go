@@ -61,7 +61,7 @@ func From[T any](p *Pipeline, src Source[T], opts ...SourceOption[T]) Stream[T] 
 			co.sources = append(co.sources, so.pending)
 			genSnap, _ := so.gen.(Snapshotter)
 			srcSnap, _ := src.(Snapshotter)
-			so.state = b.registerState(name, 0, 1, pairSnapshotter{genSnap, srcSnap}, nil, &so.wm)
+			so.state = b.registerState(name, so.id, 0, 1, pairSnapshotter{genSnap, srcSnap}, nil, &so.wm)
 			if l, ok := src.(CheckpointListener); ok {
 				co.listeners = append(co.listeners, l)
 			}
@@ -71,10 +71,10 @@ func From[T any](p *Pipeline, src Source[T], opts ...SourceOption[T]) Stream[T] 
 		}
 		if op, ok := src.(Opener); ok {
 			ctx := &Context{name: name, parallelism: 1, maxPar: b.rt.p.cfg.maxParallelism, t: b.t, cnt: so.cnt, logger: loggerOf(b.rt.p), wm: MinTime, ctx: b.rt.ctx}
-			b.t.openers = append(b.t.openers, func() error { return opErr(name, op.Open(ctx)) })
+			b.t.addOpener(so.id, name, func() error { return op.Open(ctx) })
 		}
 		if c, ok := src.(Closer); ok {
-			b.t.closers = append(b.t.closers, func() error { return opErr(name, c.Close()) })
+			b.t.addCloser(name, c.Close)
 		}
 		p := b.rt.p
 		b.t.body = func(ctx context.Context) error {
@@ -723,7 +723,7 @@ func AssignWatermarks[T any](s Stream[T], strategy WatermarkStrategy[T], opts ..
 		n.gen = strategy.NewGenerator()
 		if b.rt.co != nil {
 			snap, _ := n.gen.(Snapshotter)
-			n.st, n.co, n.ctx = b.registerState(name, inst, s.must().parallelism, snap, nil, &n.wm), b.rt.co, b.rt.ctx
+			n.st, n.co, n.ctx = b.registerState(name, id, inst, s.must().parallelism, snap, nil, &n.wm), b.rt.co, b.rt.ctx
 		}
 		return n, nil
 	})
